@@ -18,9 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierflow.config import schemas_dir
+from tierflow.errors import TierflowError
 
 
-class ContractError(ValueError):
+class ContractError(TierflowError, ValueError):
     """A contract file is invalid; the message names the file and the problem."""
 
 
@@ -105,7 +106,9 @@ class Column(Strict):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from exc
+                raise ValueError(
+                    f"pattern {value!r} is not a valid regular expression: {exc}"
+                ) from exc
         return value
 
     @model_validator(mode="after")
@@ -116,9 +119,13 @@ class Column(Strict):
             ColumnType.integer,
             ColumnType.decimal,
         ):
-            raise ValueError(f"column {self.name}: min/max only apply to integer or decimal columns")
+            raise ValueError(
+                f"column {self.name}: min/max only apply to integer or decimal columns"
+            )
         if self.not_future and self.type not in (ColumnType.date, ColumnType.timestamp):
-            raise ValueError(f"column {self.name}: not_future only applies to date or timestamp columns")
+            raise ValueError(
+                f"column {self.name}: not_future only applies to date or timestamp columns"
+            )
         if self.type == ColumnType.string and self.max_length is None:
             raise ValueError(f"column {self.name}: string columns need max_length")
         return self
@@ -193,7 +200,8 @@ class Division(Strict):
     is_pilot: bool = False
     functional_zone: bool = False
     centroid: tuple[float, float] | None = Field(
-        default=None, description="approximate (longitude, latitude) seat; seeds generated boundaries"
+        default=None,
+        description="approximate (longitude, latitude) seat; seeds generated boundaries",
     )
 
 
@@ -298,7 +306,9 @@ class Catalog(Strict):
             if ds is None:
                 raise ValueError(f"responsibility list names unknown dataset {r.dataset!r}")
             if ds.department != r.department:
-                raise ValueError(f"responsibility for {r.dataset}: department {r.department!r} does not own it")
+                raise ValueError(
+                    f"responsibility for {r.dataset}: department {r.department!r} does not own it"
+                )
         consumers = {c.id for c in self.demand.consumers}
         for d in self.demand.demands:
             if d.consumer not in consumers:
@@ -330,7 +340,12 @@ def _read_yaml(path: Path) -> object:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ContractError(f"{path.name}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ContractError(f"{path.name}: not valid YAML{where}: {problem}") from None
+    except OSError as exc:
+        raise ContractError(f"{path.name}: cannot read: {exc.strerror}") from None
 
 
 def _validate(model: type[BaseModel], path: Path, data: object) -> BaseModel:
@@ -339,7 +354,7 @@ def _validate(model: type[BaseModel], path: Path, data: object) -> BaseModel:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ContractError(f"{path.name}: {where}: {first['msg']}") from exc
+        raise ContractError(f"{path.name}: {where}: {first['msg']}") from None
 
 
 def load_dataset_file(path: Path) -> Dataset:
@@ -358,12 +373,20 @@ def load_catalog(root: Path | None = None) -> Catalog:
         raise ContractError(f"no dataset contracts under {root / 'datasets'}")
     data = {
         "datasets": [load_dataset_file(p) for p in files],
-        "divisions": _validate(DivisionReference, root / "divisions.yaml", _read_yaml(root / "divisions.yaml")),
-        "responsibility": _validate(
-            ResponsibilityList, root / "lists/responsibility.yaml", _read_yaml(root / "lists/responsibility.yaml")
+        "divisions": _validate(
+            DivisionReference, root / "divisions.yaml", _read_yaml(root / "divisions.yaml")
         ),
-        "demand": _validate(DemandList, root / "lists/demand.yaml", _read_yaml(root / "lists/demand.yaml")),
-        "negative": _validate(NegativeList, root / "lists/negative.yaml", _read_yaml(root / "lists/negative.yaml")),
+        "responsibility": _validate(
+            ResponsibilityList,
+            root / "lists/responsibility.yaml",
+            _read_yaml(root / "lists/responsibility.yaml"),
+        ),
+        "demand": _validate(
+            DemandList, root / "lists/demand.yaml", _read_yaml(root / "lists/demand.yaml")
+        ),
+        "negative": _validate(
+            NegativeList, root / "lists/negative.yaml", _read_yaml(root / "lists/negative.yaml")
+        ),
     }
     try:
         return Catalog.model_validate(data)

@@ -17,7 +17,9 @@ ID_CHECK_CHARS = "10X98765432"
 
 # --- GB 32100-2015 unified social credit code -------------------------------------------------
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)
+USCC_WEIGHTS = np.array(
+    [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64
+)
 # GB 11714 organisation code (USCC chars 9-17): 8 body chars + check
 ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 
@@ -34,7 +36,9 @@ def is_valid_citizen_id(value: str) -> bool:
 
 
 def uscc_check_char(first17: str) -> str:
-    total = sum(USCC_CHARSET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS.tolist(), strict=True))
+    total = sum(
+        USCC_CHARSET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS.tolist(), strict=True)
+    )
     return USCC_CHARSET[(31 - total % 31) % 31]
 
 
@@ -69,7 +73,11 @@ def fixed_width_bytes(array: pa.Array, width: int) -> tuple[np.ndarray, np.ndarr
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    array = array.cast(pa.large_binary()) if pa.types.is_large_string(array.type) else array.cast(pa.binary())
+    array = (
+        array.cast(pa.large_binary())
+        if pa.types.is_large_string(array.type)
+        else array.cast(pa.binary())
+    )
     lengths = pc.binary_length(array)
     selected = pc.fill_null(pc.equal(lengths, width), False).to_numpy(zero_copy_only=False)
     fitting = array.filter(pa.array(selected))
@@ -77,7 +85,9 @@ def fixed_width_bytes(array: pa.Array, width: int) -> tuple[np.ndarray, np.ndarr
         return np.zeros((0, width), dtype=np.uint8), selected
     offsets_buf, data_buf = fitting.buffers()[1], fitting.buffers()[2]
     offset_type = np.int64 if pa.types.is_large_binary(fitting.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[fitting.offset : fitting.offset + len(fitting) + 1]
+    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[
+        fitting.offset : fitting.offset + len(fitting) + 1
+    ]
     data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
     return data.reshape(len(fitting), width), selected
 
@@ -128,7 +138,9 @@ def uscc_valid_mask(array: pa.Array) -> np.ndarray:
 
 def citizen_id_parts(array: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Birth date (``date32``, null when not a real date) and gender ('1'/'2') from ID numbers."""
-    birth = pc.strptime(pc.utf8_slice_codeunits(array, 6, 14), format="%Y%m%d", unit="s", error_is_null=True)
+    birth = pc.strptime(
+        pc.utf8_slice_codeunits(array, 6, 14), format="%Y%m%d", unit="s", error_is_null=True
+    )
     seq = pc.utf8_slice_codeunits(array, 16, 17)
     digit = pc.cast(pc.if_else(pc.match_substring_regex(seq, r"^\d$"), seq, None), pa.int8())
     gender = pc.if_else(pc.equal(pc.bit_wise_and(digit, 1), 1), "1", "2")

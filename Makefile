@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test` (each sets itself up).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export TIERFLOW_HOME ?= $(CURDIR)/.tierflow
+
+.PHONY: install demo test test-fast lint format bench clean db-stop
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on sample data: embedded PostgreSQL unless TIERFLOW_DATABASE_URL is set.
+demo: $(STAMP)
+	$(BIN)/tierflow demo --scale $${DEMO_SCALE:-20000}
+
+## The whole test suite, as CI runs it.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+db-stop: $(STAMP)
+	$(BIN)/tierflow db stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,113 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from tierflow import migrate
+
+from tests.conftest import create_database, drop_database
+
+pytestmark = pytest.mark.postgres
+
+SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic"}
+LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
+
+
+def _schemas(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.text("select schema_name from information_schema.schemata")))
+
+
+def _tables(engine: sa.Engine, schema: str) -> set[str]:
+    return set(sa.inspect(engine).get_table_names(schema=schema))
+
+
+def test_migrations_go_up_down_and_up_again_on_a_fresh_database():
+    name, engine = create_database("tierflow_migrate")
+    try:
+        assert migrate.upgrade(eng=engine) == "0001"
+        assert SCHEMAS <= _schemas(engine)
+        assert LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES} == _tables(
+            engine, "library"
+        )
+        assert {"psb_household", "trans_truck_gps", "lic_issuance"} <= _tables(engine, "pool")
+        assert len(_tables(engine, "pool")) == 11
+        history_columns = {
+            c["name"] for c in sa.inspect(engine).get_columns("person_history", schema="library")
+        }
+        assert {"valid_from", "valid_to", "provenance"} <= history_columns
+        with engine.connect() as conn:
+            assert (
+                conn.scalar(sa.text("select count(*) from ref.division where tier <> 'city'")) == 41
+            )
+        assert migrate.downgrade(eng=engine) is None
+        assert not (SCHEMAS & _schemas(engine))
+        assert migrate.upgrade(eng=engine) == "0001"
+        assert migrate.upgrade(eng=engine) == "0001"  # idempotent
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_pool_table_types_follow_the_contract(warehouse):
+    columns = {
+        c["name"]: str(c["type"])
+        for c in sa.inspect(warehouse).get_columns("psb_household", schema="pool")
+    }
+    assert columns["birth_date"] == "DATE"
+    assert columns["updated_at"].startswith("TIMESTAMP")
+    assert columns["_delivery_id"] == "BIGINT"
+
+
+def test_delivery_rows_must_balance(warehouse):
+    with pytest.raises(sa.exc.IntegrityError, match="rows_balance"), warehouse.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes, file_format,"
+                " status, rows_in, rows_accepted, rows_quarantined) values"
+                " ('psb.household', 'psb', 'x.csv', 'abc', 1, 'csv', 'loaded', 10, 5, 4)"
+            )
+        )
+
+
+@pytest.mark.slow
+def test_embedded_postgres_is_the_default_when_no_url_is_configured(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TIERFLOW_DATABASE_URL"}
+    env["TIERFLOW_HOME"] = str(tmp_path / "home")
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "tierflow.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    try:
+        upgraded = run("db", "upgrade", "--json")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert '"revision": "0001"' in upgraded.stdout
+        assert "host=" in upgraded.stdout and str(tmp_path) in upgraded.stdout.replace("%2F", "/")
+        assert (tmp_path / "home" / "pg" / "PG_VERSION").exists()
+        again = run("db", "current", "--json")  # reuses the running server
+        assert again.returncode == 0 and '"revision": "0001"' in again.stdout
+    finally:
+        stopped = run("db", "stop", "--json")
+    assert stopped.returncode == 0 and '"stopped": true' in stopped.stdout
+
+
+def test_a_configured_url_wins_and_a_bad_one_fails_in_one_line(tmp_path):
+    env = dict(
+        os.environ,
+        TIERFLOW_HOME=str(tmp_path),
+        TIERFLOW_DATABASE_URL="postgresql://postgres:s3cret@127.0.0.1:1/nowhere",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli", "db", "current"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "cannot connect to" in done.stderr
+    assert "s3cret" not in done.stderr
+    assert not (tmp_path / "pg").exists()
