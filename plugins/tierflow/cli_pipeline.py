@@ -1,0 +1,138 @@
+"""CLI commands of the data path: ingest, quality report, suites, run, demo."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tierflow.errors import TierflowError
+
+
+def _ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.ingest.pipeline import ingest_file
+
+    return ingest_file(Path(args.file), args.dataset, run_gx=not args.no_gx)
+
+
+def _render_ingest(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['dataset']}: {result['rows_in']} rows in, {result['rows_accepted']} accepted,"
+        f" {result['rows_quarantined']} quarantined, {result['rows_superseded']} superseded"
+        + (" (already loaded: duplicate delivery)" if not result.get("loaded_now", True) else ""),
+        f"quarantine: {result['quarantine']}",
+    ]
+    for exp in result.get("expectations", []):
+        lines.append(
+            f"  {exp['rule_id']:<40} {exp['severity']:<5} failed {exp['failed']} of {exp['evaluated']}"
+        )
+    return "\n".join(lines)
+
+
+def _quality_report(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.quality import report
+
+    return report(dataset=args.dataset, limit=args.limit)
+
+
+def _render_quality(result: dict[str, Any]) -> str:
+    from tierflow.quality import render_report
+
+    return render_report(result)
+
+
+def _suites(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.checks import suites
+
+    if args.action == "build":
+        written = suites.write_suites()
+        return {"written": [str(p) for p in written]}
+    stale = suites.check_suites()
+    if stale:
+        raise TierflowError(
+            f"suites out of date with schemas/: {', '.join(stale)} (run: tierflow suites build)"
+        )
+    return {"up_to_date": True}
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.chain import run_chain
+
+    return run_chain(Path(args.landing), run_gx=not args.no_gx)
+
+
+def _render_run(result: dict[str, Any]) -> str:
+    from tierflow.chain import render_chain
+
+    return render_chain(result)
+
+
+def _demo(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow import config, db, migrate
+    from tierflow.chain import run_chain
+    from tierflow.generate import generate
+
+    started = time.perf_counter()
+    url = db.describe(db.engine().url)
+    migrate.upgrade()
+    sample = config.data_root() / "sample"
+    generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
+    chain = run_chain(sample / "landing")
+    return {
+        "database": url,
+        "generated": generated.get("files", generated),
+        "chain": chain,
+        "seconds": round(time.perf_counter() - started, 1),
+        "data_root": str(config.data_root()),
+    }
+
+
+def _render_demo(result: dict[str, Any]) -> str:
+    from tierflow.chain import render_chain
+
+    root = result["data_root"]
+    return "\n".join(
+        [
+            f"warehouse: {result['database']}",
+            render_chain(result["chain"]),
+            f"done in {result['seconds']} s. Look at:",
+            f"  {root}/sample/landing/   the synthetic extracts (ground truth in {root}/sample/_ground_truth.parquet)",
+            f"  {root}/quarantine/       quarantined rows with their reasons (Parquet)",
+            f"  {root}/docs/             Great Expectations Data Docs (open index.html)",
+            "  tierflow quality report  per-delivery, per-expectation pass rates",
+        ]
+    )
+
+
+def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
+    p = add("ingest", _ingest, "check one delivered file and load its good rows into the pool")
+    p.add_argument("file")
+    p.add_argument("--dataset", required=True, help="dataset id, e.g. psb.household")
+    p.add_argument(
+        "--no-gx",
+        action="store_true",
+        help="skip the Great Expectations run (vectorised checks still apply)",
+    )
+    p.set_defaults(render=_render_ingest)
+
+    q = add("quality", _quality_report, "quality history of the deliveries")
+    q.add_argument("action", choices=["report"])
+    q.add_argument("--dataset", default=None)
+    q.add_argument("--limit", type=int, default=20)
+    q.set_defaults(render=_render_quality)
+
+    s = add("suites", _suites, "Great Expectations suites generated from the contracts")
+    s.add_argument("action", choices=["build", "check"])
+
+    r = add("run", _run, "the whole chain once, in order, without a scheduler")
+    r.add_argument("--landing", required=True)
+    r.add_argument("--no-gx", action="store_true")
+    r.set_defaults(render=_render_run)
+
+    d = add("demo", _demo, "generate sample extracts and run the whole chain on them")
+    d.add_argument("--scale", type=int, default=20_000)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--defect-rate", type=float, default=0.02)
+    d.set_defaults(render=_render_demo)

@@ -1,0 +1,59 @@
+"""Quality history: what each delivery brought, and how each expectation fared over time."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tierflow.db import engine as default_engine
+
+SQL = files("tierflow") / "sql" / "quality"
+
+
+def report(
+    dataset: str | None = None, limit: int = 20, eng: Engine | None = None
+) -> dict[str, Any]:
+    eng = eng or default_engine()
+    params = {"dataset": dataset, "limit": limit}
+    with eng.connect() as conn:
+        deliveries = [
+            dict(r)
+            for r in conn.execute(
+                sa.text((SQL / "recent_deliveries.sql").read_text()), params
+            ).mappings()
+        ]
+        expectations = [
+            dict(r)
+            for r in conn.execute(
+                sa.text((SQL / "expectation_pass_rates.sql").read_text()), params
+            ).mappings()
+        ]
+    return {"deliveries": deliveries, "expectations": expectations}
+
+
+def render_report(result: dict[str, Any]) -> str:
+    lines = ["Deliveries (latest first)"]
+    lines.append(
+        f"{'id':>5}  {'dataset':<22}{'date':<12}{'status':<9}{'rows in':>9}{'accepted':>10}{'quarant.':>10}{'rate':>8}"
+    )
+    for d in result["deliveries"]:
+        rate = f"{d['quarantine_rate']:.2%}" if d["quarantine_rate"] is not None else "-"
+        lines.append(
+            f"{d['delivery_id']:>5}  {d['dataset']:<22}{str(d['delivery_date'] or '-'):<12}{d['status']:<9}"
+            f"{d['rows_in']:>9}{d['rows_accepted']:>10}{d['rows_quarantined']:>10}{rate:>8}"
+            + (f"  {d['error']}" if d["error"] else "")
+        )
+    lines.append("")
+    lines.append("Expectations with failures (over the deliveries shown)")
+    lines.append(
+        f"{'dataset':<22}{'rule':<40}{'severity':<9}{'evaluated':>11}{'failed':>9}{'pass rate':>11}"
+    )
+    for e in result["expectations"]:
+        lines.append(
+            f"{e['dataset']:<22}{e['rule_id']:<40}{e['severity']:<9}{e['evaluated']:>11}{e['failed']:>9}"
+            f"{e['pass_rate']:>11.4%}"
+        )
+    return "\n".join(lines)
