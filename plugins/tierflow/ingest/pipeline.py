@@ -159,14 +159,8 @@ class QuarantineSink:
         self.writer.close()
         load.record_quarantine(self.conn, self.stage, self.delivery_id)
         if self.lines_stage:
-            self.conn.execute(
-                sa.text(
-                    "insert into quality.quarantine (delivery_id, row_number, reasons, raw)"
-                    " select :d, _row_number, string_to_array(_reasons, '; '), jsonb_build_object('_line', _line)"
-                    f" from {self.lines_stage}"  # noqa: S608 - quoted identifier
-                ),
-                {"d": self.delivery_id},
-            )
+            statement = load.sql_template("record_quarantine_lines.sql", stage=self.lines_stage)
+            self.conn.execute(sa.text(statement), {"delivery_id": self.delivery_id})
 
     def publish(self) -> None:
         os.replace(self.partial_path, self.final_path)
