@@ -22,6 +22,24 @@ SERVER_URL = os.environ.get(
 START_HINT = (
     "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 )
+AIRFLOW_DB = f"airflow_test_{uuid.uuid4().hex[:10]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Airflow reads its configuration at import time: point it at a per-session database now."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="tierflow-airflow-"))
+    url = sa.engine.make_url(SERVER_URL).set(drivername="postgresql+psycopg2", database=AIRFLOW_DB)
+    os.environ.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(PROJECT_ROOT / "plugins"),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=url.render_as_string(hide_password=False),
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+        TIERFLOW_SENSOR_POKE_SECONDS="2",
+    )
 
 
 def _admin_engine() -> sa.Engine:
@@ -89,3 +107,25 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("TIERFLOW_HOME", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[str]:
+    """A migrated Airflow metadata database (PostgreSQL) for dag.test()."""
+    import subprocess
+    import sys
+
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{AIRFLOW_DB}"'))
+    admin.dispose()
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        pytest.fail(f"airflow db migrate failed: {done.stderr[-2000:]}", pytrace=False)
+    try:
+        yield AIRFLOW_DB
+    finally:
+        drop_database(AIRFLOW_DB)

@@ -16,6 +16,9 @@ READY_SUFFIX = ".ready"
 def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
     """(dataset id, file) for every complete delivery: ``<dept>/<dataset>/<date>/<file>`` with a ``.ready`` marker.
 
+    ``<dataset>`` is the dataset's name within its department (``samr/enterprise``) or its full
+    id (``samr/samr.enterprise``).
+
     A file without its marker may still be being written and is left alone. Only folders
     naming a dataset of the catalog are considered, and nothing outside ``landing`` is followed.
     """
@@ -26,7 +29,8 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for marker in sorted(root.glob(f"*/*/*/*{READY_SUFFIX}")):
         data_file = marker.with_name(marker.name[: -len(READY_SUFFIX)])
-        department, dataset_id = marker.parts[-4], marker.parts[-3]
+        department, folder = marker.parts[-4], marker.parts[-3]
+        dataset_id = folder if "." in folder else f"{department}.{folder}"
         dataset = known.get(dataset_id)
         if dataset is None or dataset.department != department or not data_file.is_file():
             continue

@@ -69,13 +69,14 @@ def division_code(
     also name a real township; districts it does not cover fall back to the format check.
     """
     shaped = _np(pc.match_substring_regex(values, r"^\d{12}$"))
-    district = pc.utf8_slice_codeunits(values, 0, 6)
-    township = pc.cast(pc.utf8_slice_codeunits(values, 6, 9), pa.int32(), safe=False)
-    village = pc.cast(pc.utf8_slice_codeunits(values, 9, 12), pa.int32(), safe=False)
+    # only well-shaped codes are sliced into numbers; the others become "000000000000" (fail)
+    digits = pc.if_else(pa.array(shaped), values, "000000000000")
+    district = pc.utf8_slice_codeunits(digits, 0, 6)
+    township = pc.cast(pc.utf8_slice_codeunits(digits, 6, 9), pa.int32())
+    village = pc.cast(pc.utf8_slice_codeunits(digits, 9, 12), pa.int32())
     ok = shaped & _np(pc.is_in(district, value_set=pa.array(known_districts)))
-    # slicing a non-numeric string gives garbage ints; `shaped` has already excluded those rows
-    ok &= shaped & _np(pc.and_(pc.greater_equal(township, 1), pc.less_equal(township, 599)))
-    ok &= shaped & _np(pc.and_(pc.greater_equal(village, 1), pc.less_equal(village, 599)))
+    ok &= _np(pc.and_(pc.greater_equal(township, 1), pc.less_equal(township, 599)))
+    ok &= _np(pc.and_(pc.greater_equal(village, 1), pc.less_equal(village, 599)))
     if township_prefixes:
         covered = pa.array(sorted({p[:6] for p in township_prefixes}))
         in_covered = _np(pc.is_in(district, value_set=covered))

@@ -450,7 +450,10 @@ def ingest_file(
         if r.failed
     ]
     if gx_summary:
-        result["gx"] = {k: v for k, v in gx_summary.items() if k != "validation_result"}
+        result["gx"] = {
+            k: gx_summary[k]
+            for k in ("suite", "scope", "success", "block_success", "evaluated", "failed")
+        }
         _write_data_docs(gx_summary)
     return result
 
@@ -499,9 +502,10 @@ def _run_gx(
     from tierflow.checks import suites
 
     sample = pa.concat_tables(frames)
-    frame = sample.to_pandas()
-    summary = suites.validate_frame(dataset, frame, township_prefixes=ctx.township_prefixes)
+    result = suites.run_suite(dataset, sample.to_pandas(), township_prefixes=ctx.township_prefixes)
+    summary = suites.summarise(result)
     summary["scope"] = "full" if sample.num_rows >= rows_in else f"sample:{sample.num_rows}"
+    summary["validation_result"] = result
     return summary
 
 

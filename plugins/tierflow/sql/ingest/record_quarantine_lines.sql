@@ -1,4 +1,4 @@
--- Lines that could not be split into the header's fields, kept whole as {"_line": text}.
+-- Lines that could not be split into the header's fields, kept whole under the key _line.
 with staged as (
     select * from {stage}
 ),

@@ -1,0 +1,75 @@
+"""Ingest DAGs: one per dataset contract in schemas/datasets (a new contract is a new DAG)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
+from tierflow.contracts import catalog
+from tierflow.orchestration import (
+    TIMEZONE,
+    ingest_cron,
+    ingest_doc,
+    pool_asset_name,
+    pool_asset_uri,
+    responsibility_for,
+)
+
+POKE_SECONDS = int(os.environ.get("TIERFLOW_SENSOR_POKE_SECONDS", "300"))
+DEFAULT_ARGS = {
+    "owner": "tierflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "execution_timeout": dt.timedelta(hours=2),
+}
+
+
+def build_ingest_dag(dataset_id: str):
+    cat = catalog()
+    dataset = cat.dataset(dataset_id)
+    pool = Asset(name=pool_asset_name(dataset), uri=pool_asset_uri(dataset), group="pool")
+
+    @dag(
+        dag_id=f"ingest__{dataset.table_name}",
+        description=f"{dataset.label} ({dataset.owner}) → pool.{dataset.table_name}",
+        schedule=CronTriggerTimetable(
+            ingest_cron(responsibility_for(cat, dataset)), timezone=TIMEZONE
+        ),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS | {"owner": dataset.department},
+        tags=[
+            "ingest",
+            f"department:{dataset.department}",
+            f"library:{dataset.library or dataset.thematic}",
+        ],
+        doc_md=ingest_doc(cat, dataset),
+    )
+    def ingest_dag():
+        @task.sensor(
+            poke_interval=POKE_SECONDS, timeout=6 * 3600, mode="reschedule", soft_fail=True
+        )
+        def wait_for_delivery() -> PokeReturnValue:
+            from tierflow.tasks import pending_deliveries
+
+            files = pending_deliveries(dataset_id)
+            return PokeReturnValue(is_done=bool(files), xcom_value=files)
+
+        @task(outlets=[pool])
+        def ingest(files: list[str], *, outlet_events=None) -> dict:
+            from tierflow.tasks import ingest_deliveries
+
+            summary = ingest_deliveries(dataset_id, files)
+            outlet_events[pool].extra = summary
+            return summary
+
+        ingest(wait_for_delivery())
+
+    return ingest_dag()
+
+
+for _dataset in catalog().datasets:
+    globals()[f"ingest__{_dataset.table_name}"] = build_ingest_dag(_dataset.id)
