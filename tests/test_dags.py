@@ -64,13 +64,16 @@ def _schedule(dag) -> str:
         return f"cron {timetable.expression} {timetable.timezone}"
     condition = getattr(timetable, "asset_condition", None)
     if condition is not None:
-        names = (
-            sorted(a.name for a in condition.iter_assets().values())
-            if hasattr(condition, "iter_assets")
-            else [str(condition)]
-        )
-        return "assets " + " | ".join(names)
+        return "assets " + _condition(condition)
     return type(timetable).__name__
+
+
+def _condition(condition) -> str:
+    """AssetAny/AssetAll trees as readable text: (a | b), (a & b)."""
+    if hasattr(condition, "objects"):
+        joiner = " | " if type(condition).__name__ == "AssetAny" else " & "
+        return "(" + joiner.join(sorted(_condition(o) for o in condition.objects)) + ")"
+    return getattr(condition, "name", str(condition))
 
 
 def topology() -> str:
@@ -104,6 +107,7 @@ def test_dag_topology_matches_the_snapshot():
 @pytest.mark.slow
 def test_ingest_dag_runs_end_to_end_under_dag_test(airflow_db, warehouse, data_root, tmp_path):
     import sqlalchemy as sa
+
     from tierflow.generate import generate
 
     generate(out=data_root, scale=400, seed=11, defect_rate=0.05, datasets=["samr.enterprise"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+
 from tierflow.contracts import catalog
 from tierflow.generate import generate
 from tierflow.ingest.pipeline import ingest_file
@@ -147,4 +148,24 @@ def test_every_format_and_encoding_matches_ground_truth(
     assert result["format"] == fmt
     if encoding:
         assert result["encoding"] == encoding
+    _assert_matches_truth(result, _truth(tmp_path, dataset_id), warehouse)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("dataset_id", "fmt"),
+    [("psb.household", "csv"), ("lic.issuance", "jsonl"), ("gov.service_case", "parquet")],
+)
+def test_many_small_batches_number_rows_exactly(
+    dataset_id, fmt, warehouse, data_root, tmp_path, monkeypatch
+):
+    """Streaming in 64 KiB blocks (hundreds of batches) gives the same quarantine as one batch."""
+    from tierflow.ingest import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 500)
+    summary = generate(
+        out=tmp_path, scale=20000, seed=44, defect_rate=0.05, fmt=fmt, datasets=[dataset_id]
+    )
+    result = ingest_file(_file_of(summary, dataset_id), dataset_id, run_gx=False)
     _assert_matches_truth(result, _truth(tmp_path, dataset_id), warehouse)

@@ -34,8 +34,10 @@ def pool_table_ddl(dataset: Dataset) -> list[str]:
     key = ", ".join(quote(k) for k in dataset.key)
     table = pool_table(dataset)
     return [
+        # No unique constraint: ingest de-duplicates each delivery before publishing, and every
+        # extra index on this table doubles the cost of loading a delivery (one key index only).
         f"create table if not exists {table} (\n    _delivery_id bigint not null,\n"
-        f"    _row_number bigint not null,\n    {columns},\n    unique (_delivery_id, {key})\n)",
+        f"    _row_number bigint not null,\n    {columns}\n)",
         f"create index if not exists {quote(dataset.table_name + '_key')} on {table} ({key})",
     ]
 

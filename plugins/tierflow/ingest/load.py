@@ -81,6 +81,8 @@ def publish(conn: Connection, dataset: Dataset, stage: str, delivery_id: int) ->
         pool_table=pool_table(dataset),
         columns=", ".join(quote(c.name) for c in dataset.columns),
     )
+    # the ranking sort of a large delivery stays in memory instead of spilling to disk
+    conn.execute(sa.text("set local work_mem = '256MB'"))
     row = conn.execute(sa.text(statement), {"delivery_id": delivery_id}).one()
     return int(row.rows_superseded), int(row.rows_published)
 

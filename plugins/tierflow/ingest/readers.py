@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from tierflow.contracts import Dataset
 from tierflow.errors import TierflowError
 
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 16 << 20  # tests shrink it to exercise many batches
 PARQUET_BATCH_ROWS = 250_000
 SNIFF_BYTES = 1 << 20
 
@@ -170,32 +170,25 @@ def _read_csv(path: Path, dataset: Dataset, encoding: str, info: FileInfo) -> It
     emitted_bad = 0
     try:
         for batch in reader:
+            # The parser may already have read ahead into the next block, so skipped lines are
+            # matched to batches by their row numbers, not by when the handler saw them.
             new_bad = bad[emitted_bad:]
             emitted_bad = len(bad)
             skipped = np.array(
-                sorted(b.row_number for b in new_bad if b.row_number > 0), dtype=np.int64
+                sorted(b.row_number for b in bad if b.row_number >= next_row), dtype=np.int64
             )
             span = np.arange(next_row, next_row + batch.num_rows + len(skipped), dtype=np.int64)
             numbers = np.setdiff1d(span, skipped, assume_unique=True)[: batch.num_rows]
-            next_row = int(span[-1]) + 1 if len(span) else next_row
+            if len(numbers):
+                next_row = int(numbers[-1]) + 1
             yield RawBatch(_complete(pa.Table.from_batches([batch]), dataset), numbers, new_bad)
     except pa.ArrowInvalid as exc:
         raise DeliveryRejected(f"{path.name}: unreadable CSV: {str(exc).splitlines()[0]}") from None
     if len(bad) > emitted_bad:  # ragged lines after the last batch
-        yield RawBatch(
-            _complete(
-                pa.table(
-                    {
-                        n: pa.array([], pa.string())
-                        for n in info.columns
-                        if n not in info.extra_columns
-                    }
-                ),
-                dataset,
-            ),
-            np.zeros(0, dtype=np.int64),
-            bad[emitted_bad:],
+        empty = pa.table(
+            {n: pa.array([], pa.string()) for n in info.columns if n not in info.extra_columns}
         )
+        yield RawBatch(_complete(empty, dataset), np.zeros(0, dtype=np.int64), bad[emitted_bad:])
 
 
 # --- Parquet --------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ final as (
         dataset,
         rule_id,
         severity,
-        sum(evaluated) as evaluated,
-        sum(failed) as failed,
+        sum(evaluated)::bigint as evaluated,
+        sum(failed)::bigint as failed,
         case when sum(evaluated) > 0 then 1 - sum(failed)::float / sum(evaluated) else 1 end as pass_rate
     from results
     group by dataset, rule_id, severity

@@ -1,0 +1,94 @@
+"""Shared bench plumbing: a scratch database, child-process cases with their peak RSS, machine facts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+SERVER_URL = os.environ.get(
+    "TIERFLOW_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str = "tierflow_bench") -> Iterator[str]:
+    """A fresh, migrated warehouse; TIERFLOW_DATABASE_URL points at it for the block (and children)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    url = sa.engine.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    previous = os.environ.get("TIERFLOW_DATABASE_URL")
+    os.environ["TIERFLOW_DATABASE_URL"] = url
+    try:
+        from tierflow import db, migrate
+
+        db.engine.cache_clear()
+        migrate.upgrade()
+        db.engine().dispose()
+        db.engine.cache_clear()
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("TIERFLOW_DATABASE_URL", None)
+        else:
+            os.environ["TIERFLOW_DATABASE_URL"] = previous
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_case(module: str, case: str, **params: Any) -> dict[str, Any]:
+    """Run one case in a fresh interpreter so its peak RSS is its own."""
+    argv = [sys.executable, "-m", module, "--case", case, "--params", json.dumps(params)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=os.environ, timeout=7200)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {case} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def case_main(cases: dict[str, Callable[..., dict[str, Any]]]) -> None:
+    """Entry point of a case child: ``--case NAME --params JSON``; prints one JSON line."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", required=True, choices=sorted(cases))
+    parser.add_argument("--params", default="{}")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    result = cases[args.case](**json.loads(args.params))
+    result.setdefault("seconds", time.perf_counter() - started)
+    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    print(json.dumps(result, default=str))
+
+
+def machine_facts() -> dict[str, Any]:
+    engine = sa.create_engine(SERVER_URL)
+    with engine.connect() as conn:
+        version = conn.scalar(sa.text("show server_version"))
+    engine.dispose()
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": version,
+        "machine": platform.machine(),
+    }
+
+
+def ratio(ours: float, reference: float) -> str:
+    return f"{ours / reference:.2f}x" if reference else "n/a"

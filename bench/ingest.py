@@ -1,0 +1,147 @@
+"""Ingest benchmark: one household CSV, ours against the floor and the naive peer, in one run.
+
+    python -m bench.ingest [--rows 1000000] [--naive-rows 200000] [--json]
+
+- ours: ``tierflow.ingest.pipeline.ingest_file`` (all checks, quarantine, GX on a bounded sample, COPY, dedup)
+- floor: pyarrow reads the same file and COPYs the same rows into an unlogged table (least possible work)
+- naive: pandas.read_csv -> GX on the whole DataFrame -> DataFrame.to_sql (no row-level quarantine);
+  measured on ``--naive-rows`` and extrapolated linearly when the file is larger (said so in the output)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import case_main, machine_facts, ratio, run_case, scratch_database
+
+
+def _household_file(out: Path, rows: int, defect_rate: float = 0.02) -> Path:
+    from tierflow.generate import generate
+
+    summary = generate(
+        out,
+        scale=rows,
+        seed=1,
+        defect_rate=defect_rate,
+        as_of=dt.date(2026, 3, 1),
+        datasets=["psb.household"],
+    )
+    return Path(summary["files"][0]["path"])
+
+
+def case_ours(path: str) -> dict[str, Any]:
+    from tierflow.ingest.pipeline import ingest_file
+
+    started = time.perf_counter()
+    result = ingest_file(Path(path), "psb.household", run_gx=True)
+    return {
+        "seconds": time.perf_counter() - started,
+        "rows": result["rows_in"],
+        "quarantined": result["rows_quarantined"],
+    }
+
+
+def case_floor(path: str) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.csv as pv
+    import sqlalchemy as sa
+
+    from tierflow.db import engine
+    from tierflow.ingest.load import copy_table
+
+    started = time.perf_counter()
+    table = pv.read_csv(
+        path,
+        parse_options=pv.ParseOptions(
+            invalid_row_handler=lambda row: "skip"
+        ),  # the few ragged lines
+        convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in _columns()}),
+    )
+    read_seconds = time.perf_counter() - started
+    with engine().begin() as conn:
+        conn.execute(
+            sa.text(
+                "create unlogged table floor_copy ("
+                + ", ".join(f"{c} text" for c in _columns())
+                + ")"
+            )
+        )
+        copy_table(conn, "floor_copy", table)
+    return {
+        "seconds": time.perf_counter() - started,
+        "read_seconds": read_seconds,
+        "rows": table.num_rows,
+    }
+
+
+def case_naive(path: str, rows: int) -> dict[str, Any]:
+    import pandas as pd
+
+    from tierflow.checks import suites
+    from tierflow.db import engine
+
+    started = time.perf_counter()
+    frame = pd.read_csv(path, dtype=str, nrows=rows, keep_default_na=False, on_bad_lines="skip")
+    suites.run_suite("psb.household", frame)
+    frame.to_sql("naive_household", engine(), if_exists="replace", index=False, chunksize=10_000)
+    return {"seconds": time.perf_counter() - started, "rows": len(frame)}
+
+
+def _columns() -> list[str]:
+    from tierflow.contracts import catalog
+
+    return [c.name for c in catalog().dataset("psb.household").columns]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--naive-rows", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="tierflow-bench-") as tmp, scratch_database():
+        path = _household_file(Path(tmp), args.rows)
+        size_mb = path.stat().st_size / 1e6
+        ours = run_case("bench.ingest", "ours", path=str(path))
+        floor = run_case("bench.ingest", "floor", path=str(path))
+        naive_rows = min(args.naive_rows, ours["rows"])
+        naive = run_case("bench.ingest", "naive", path=str(path), rows=naive_rows)
+    naive_seconds = naive["seconds"] * ours["rows"] / naive["rows"]
+    report = {
+        "case": "ingest psb.household CSV",
+        "rows": ours["rows"],
+        "file_mb": round(size_mb, 1),
+        "ours_s": round(ours["seconds"], 2),
+        "ours_rows_per_s": round(ours["rows"] / ours["seconds"]),
+        "ours_peak_rss_mib": ours["peak_rss_mib"],
+        "floor_s": round(floor["seconds"], 2),
+        "floor_read_s": round(floor["read_seconds"], 2),
+        "floor_peak_rss_mib": floor["peak_rss_mib"],
+        "naive_s": round(naive_seconds, 2),
+        "naive_extrapolated_from_rows": naive["rows"] if naive["rows"] < ours["rows"] else None,
+        "naive_peak_rss_mib": naive["peak_rss_mib"],
+        "ours_vs_floor": ratio(ours["seconds"], floor["seconds"]),
+        "naive_vs_ours": ratio(naive_seconds, ours["seconds"]),
+        "machine": machine_facts(),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:<30} {value}")
+    return report
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--case" in sys.argv:
+        case_main({"ours": case_ours, "floor": case_floor, "naive": case_naive})
+    else:
+        main()

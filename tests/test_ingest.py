@@ -1,0 +1,223 @@
+"""Ingest behaviour beyond the ground truth: schema drift, re-delivery, bad files, CLI, GX and Data Docs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from tierflow.generate import generate
+from tierflow.ingest.pipeline import ingest_file
+from tierflow.ingest.readers import DeliveryRejected
+
+pytestmark = pytest.mark.postgres
+
+HEADER = "id_number,name,gender,ethnicity,birth_date,division_code,address,status,updated_at"
+GOOD = "11010519491231002X,张三,2,01,1949-12-31,500103001001,渝中区解放碑街道,normal,2026-11-20T08:00:00"
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _counts(warehouse) -> tuple[int, int]:
+    with warehouse.connect() as conn:
+        pool = conn.scalar(sa.text("select count(*) from pool.psb_household"))
+        quarantine = conn.scalar(sa.text("select count(*) from quality.quarantine"))
+    return pool, quarantine
+
+
+def test_missing_required_column_rejects_the_delivery_and_loads_nothing(
+    warehouse, data_root, tmp_path
+):
+    before = _counts(warehouse)
+    bad = _write(
+        tmp_path / "h.csv",
+        HEADER.replace(",gender", "") + "\n" + GOOD.replace(",2,01", ",01") + "\n",
+    )
+    with pytest.raises(DeliveryRejected, match="missing required column 'gender'"):
+        ingest_file(bad, "psb.household", run_gx=False)
+    assert _counts(warehouse) == before
+    with warehouse.connect() as conn:
+        status, error = conn.execute(
+            sa.text("select status, error from quality.delivery where file_path = :p"),
+            {"p": str(bad)},
+        ).one()
+    assert status == "rejected" and "gender" in error
+
+
+def test_extra_columns_are_recorded_and_ignored(warehouse, data_root, tmp_path):
+    path = _write(
+        tmp_path / "extra.csv", HEADER + ",wechat_id\n" + GOOD.replace("002X", "002X") + ",wx123\n"
+    )
+    result = ingest_file(path, "psb.household", run_gx=False)
+    assert result["extra_columns"] == ["wechat_id"]
+    assert result["rows_accepted"] == 1 and result["rows_quarantined"] == 0
+
+
+def test_header_only_file_is_a_valid_empty_delivery(warehouse, data_root, tmp_path):
+    result = ingest_file(
+        _write(tmp_path / "empty.csv", HEADER + "\n"), "psb.household", run_gx=False
+    )
+    assert (result["rows_in"], result["rows_accepted"], result["rows_quarantined"]) == (0, 0, 0)
+    assert pq.read_table(result["quarantine"]).num_rows == 0
+
+
+def test_zero_byte_file_is_an_error(warehouse, data_root, tmp_path):
+    with pytest.raises(DeliveryRejected, match="empty file"):
+        ingest_file(_write(tmp_path / "zero.csv", ""), "psb.household", run_gx=False)
+
+
+def test_the_same_file_delivered_twice_is_loaded_once(warehouse, data_root, tmp_path):
+    path = _write(
+        tmp_path / "2026-11-21" / "h.csv", HEADER + "\n" + GOOD.replace("张三", "张叁") + "\n"
+    )
+    first = ingest_file(path, "psb.household", run_gx=False)
+    pool_after_first = _counts(warehouse)
+    copy = _write(tmp_path / "2026-11-22" / "h-again.csv", path.read_text(encoding="utf-8"))
+    second = ingest_file(copy, "psb.household", run_gx=False)
+    assert second["duplicate_of"] == first["delivery_id"] and second["loaded_now"] is False
+    assert _counts(warehouse) == pool_after_first
+
+
+def test_unparseable_values_quarantine_the_row_not_the_file(warehouse, data_root, tmp_path):
+    rows = [
+        GOOD.replace("张三", "王一"),
+        GOOD.replace("2026-11-20T08:00:00", "n/a").replace("张三", "王二"),
+    ]
+    result = ingest_file(
+        _write(tmp_path / "p.csv", "\n".join([HEADER, *rows]) + "\n"), "psb.household", run_gx=False
+    )
+    quarantined = pq.read_table(result["quarantine"]).to_pylist()
+    assert result["rows_accepted"] == 1
+    assert [(q["_row_number"], q["_reasons"], q["updated_at"]) for q in quarantined] == [
+        (2, "updated_at:parse", "n/a")
+    ]
+
+
+def test_cli_ingest_prints_the_contract_keys_and_fails_in_one_line(warehouse, data_root, tmp_path):
+    path = _write(tmp_path / "cli.csv", HEADER + "\n" + GOOD.replace("张三", "李雷") + "\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tierflow.cli",
+            "ingest",
+            str(path),
+            "--dataset",
+            "psb.household",
+            "--json",
+            "--no-gx",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert {
+        "dataset",
+        "rows_in",
+        "rows_accepted",
+        "rows_quarantined",
+        "quarantine",
+        "suite_success",
+    } <= set(result)
+    for argv, message in [
+        (["ingest", str(path), "--dataset", "psb.nope"], "unknown dataset 'psb.nope'"),
+        (["ingest", str(tmp_path / "missing.csv"), "--dataset", "psb.household"], "no such file"),
+    ]:
+        bad = subprocess.run(
+            [sys.executable, "-m", "tierflow.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert bad.returncode != 0
+        assert (
+            bad.stderr.count("\n") == 1 and message in bad.stderr and "Traceback" not in bad.stderr
+        )
+
+
+@pytest.mark.slow
+def test_gx_validates_the_delivery_and_renders_data_docs(warehouse, data_root, tmp_path):
+    summary = generate(out=tmp_path, scale=1500, seed=3, defect_rate=0.1, datasets=["lic.issuance"])
+    path = Path(summary["files"][0]["path"])
+    result = ingest_file(path, "lic.issuance", run_gx=True)
+    assert result["gx"]["scope"] == "full" and result["gx"]["success"] is False
+    assert result["suite_success"] is False
+    index = data_root / "docs" / "data_docs" / "index.html"
+    assert index.exists()
+    with warehouse.connect() as conn:
+        ours = dict(
+            conn.execute(
+                sa.text(
+                    "select rule_id, failed from quality.expectation_result where delivery_id = :d"
+                ),
+                {"d": result["delivery_id"]},
+            ).all()
+        )
+    from tierflow.checks import (
+        suites,
+    )  # GX agrees with the vectorised masks on every expectation it ran
+
+    frame_result = suites.summarise(suites.run_suite("lic.issuance", _parsed_frame(path)))
+    for exp in frame_result["expectations"]:
+        rule_id = exp["rule_id"]
+        if exp["unexpected_count"] is None or rule_id not in ours:
+            continue
+        expected = ours[rule_id]
+        if rule_id.endswith(
+            ":not_null"
+        ):  # an unparseable value is null to GX; we report it once, as :parse
+            expected += ours.get(rule_id.replace(":not_null", ":parse"), 0)
+        assert exp["unexpected_count"] == expected, rule_id
+
+
+def _parsed_frame(path: Path):
+    import pyarrow as pa
+
+    from tierflow.contracts import catalog
+    from tierflow.ingest.parse import parse_batch
+    from tierflow.ingest.readers import open_delivery
+
+    dataset = catalog().dataset("lic.issuance")
+    _, stream = open_delivery(path, dataset)
+    return pa.concat_tables([parse_batch(b.table, dataset).table for b in stream]).to_pandas()
+
+
+def test_quality_report_shows_deliveries_and_failing_expectations(warehouse, data_root, tmp_path):
+    summary = generate(out=tmp_path, scale=800, seed=9, defect_rate=0.2, datasets=["tax.taxpayer"])
+    ingest_file(Path(summary["files"][0]["path"]), "tax.taxpayer", run_gx=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tierflow.cli",
+            "quality",
+            "report",
+            "--dataset",
+            "tax.taxpayer",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(done.stdout)
+    assert report["deliveries"][0]["dataset"] == "tax.taxpayer"
+    assert any(e["rule_id"] == "uscc:uscc" and e["failed"] > 0 for e in report["expectations"])
+    table = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli", "quality", "report"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "tax.taxpayer" in table.stdout and "pass rate" in table.stdout
