@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from tierflow.contracts import Column, ColumnType, Dataset, Semantic
 
 SHANGHAI_OFFSET_MINUTES = 8 * 60
+MIN_YEAR, MAX_YEAR = 1800, 2999
 _FULL_WIDTH = "[\uff01-\uff5e\u3000]"
 _FULL_TO_HALF = [(chr(c), chr(c - 0xFEE0)) for c in range(0xFF01, 0xFF5F)] + [("\u3000", " ")]
 _INTEGER = r"^[+-]?\d{1,18}$"
@@ -88,10 +89,19 @@ def _parse_decimal(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pc.cast(pc.if_else(ok, text, None), pa.float64()), _np(pc.invert(ok))
 
 
+def _plausible(values: pa.Array) -> pa.Array:
+    """Arrow normalises impossible dates (2026-02-30 becomes 03-01); keep calendar years sane too."""
+    return pc.and_(
+        pc.greater_equal(pc.year(values), MIN_YEAR), pc.less_equal(pc.year(values), MAX_YEAR)
+    )
+
+
 def _parse_date(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     result = None
     for fmt in _DATE_FORMATS:
         parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        exact = pc.and_(pc.equal(pc.strftime(parsed, format=fmt), text), _plausible(parsed))
+        parsed = pc.if_else(exact, parsed, None)
         result = parsed if result is None else pc.coalesce(result, parsed)
     dates = pc.cast(result, pa.date32())
     return dates, _np(pc.is_valid(text)) & ~_np(pc.is_valid(dates))
@@ -102,8 +112,13 @@ def _parse_timestamp(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     field = lambda name: pc.struct_field(parts, name)  # noqa: E731
     seconds = pc.if_else(pc.equal(field("sec"), ""), ":00", field("sec"))
     wall = pc.binary_join_element_wise(field("date"), " ", field("hm"), seconds, "")
-    naive = pc.strptime(wall, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
-    micros = pc.cast(naive, pa.int64())
+    # whole seconds here so the round trip compares like with like; the fraction is added below
+    naive = pc.strptime(wall, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    exact = pc.and_(
+        pc.equal(pc.strftime(naive, format="%Y-%m-%d %H:%M:%S"), wall), _plausible(naive)
+    )
+    naive = pc.if_else(exact, naive, None)
+    micros = pc.cast(pc.cast(naive, pa.timestamp("us")), pa.int64())
     frac = pc.utf8_slice_codeunits(pc.binary_join_element_wise(field("frac"), "000000", ""), 1, 7)
     micros = pc.add(micros, pc.cast(pc.if_else(pc.equal(field("frac"), ""), "0", frac), pa.int64()))
     tz = field("tz")

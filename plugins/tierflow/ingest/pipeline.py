@@ -434,9 +434,13 @@ def ingest_file(
                 .one()
             )
         sink.publish()
-    except BaseException:
+    except BaseException as exc:
         if sink is not None:
             sink.discard()
+        if isinstance(
+            exc, DeliveryRejected
+        ):  # found mid-file: the load rolled back; keep the audit row
+            _record_rejection(eng, dataset, path, sha, size, str(exc))
         raise
     result = _summary(row, dataset, loaded_now=True, missing_optional_columns=info.missing_optional)
     result["expectations"] = [

@@ -72,18 +72,40 @@ def detect_format(path: Path) -> str:
 
 
 def detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) or GB18030, decided from the first megabyte."""
+    """UTF-8 (with or without BOM) or GB18030, decided from the first megabyte.
+
+    A file whose lines are partly valid UTF-8 text and partly not is refused as mixed:
+    decoding it as GB18030 would silently turn the UTF-8 lines into mojibake.
+    """
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        head = head[len(codecs.BOM_UTF8) :]
+        bom = True
+    else:
+        bom = False
     if b"\x00" in head:
         raise DeliveryRejected(f"{path.name}: contains NUL bytes; not a text file")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
+        return "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError:
         pass
+    complete_lines = head.split(b"\n")[:-1] if len(head) == SNIFF_BYTES else head.split(b"\n")
+    utf8_text_lines = invalid_lines = 0
+    for line in complete_lines:
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_text_lines += 1
+        except UnicodeDecodeError:
+            invalid_lines += 1
+    if bom or (utf8_text_lines and invalid_lines):
+        raise DeliveryRejected(
+            f"{path.name}: mixed encodings: {utf8_text_lines} line(s) are UTF-8 text and "
+            f"{invalid_lines} are not valid UTF-8"
+        )
     try:
         codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
         return "gb18030"
@@ -342,4 +364,15 @@ def open_delivery(path: Path, dataset: Dataset) -> tuple[FileInfo, Iterator[RawB
         stream = _read_parquet(path, dataset, info)
     else:
         stream = _read_jsonl(path, dataset, info)
-    return info, stream
+    return info, _guarded(stream, path)
+
+
+def _guarded(stream: Iterator[RawBatch], path: Path) -> Iterator[RawBatch]:
+    """Damage found mid-file (corrupt pages, invalid UTF-8 after the sniffed part) rejects the file."""
+    try:
+        yield from stream
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, DeliveryRejected):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeliveryRejected(f"{path.name}: unreadable after the header: {first[:300]}") from None
