@@ -6,6 +6,7 @@ import datetime as dt
 import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
+
 from tierflow.contracts import catalog
 from tierflow.orchestration import (
     TIMEZONE,

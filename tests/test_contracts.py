@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tierflow import contracts as c
 from tierflow.cli import main
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+
 from tierflow.contracts import ColumnType, Dataset, PairRule, Semantic, catalog
 from tierflow.generate import SPECS, defect_classes, generate
 from tierflow.geo import CITY_BOX, district_boundaries, locate_points

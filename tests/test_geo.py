@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+
 from tierflow.contracts import catalog
 from tierflow.geo import (
     CITY_BOX,

@@ -3,6 +3,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tierflow import identifiers as ids
 
 pytestmark = pytest.mark.unit

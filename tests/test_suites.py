@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from tierflow import identifiers as idf
 from tierflow.checks import masks, suites
 from tierflow.checks.rules import EXPECTATION_TYPES, RuleContext, evaluate, rules_for

