@@ -28,6 +28,7 @@ from tierflow.checks.rules import PARSE_TYPE, RAGGED_TYPE, Rule, RuleContext, ev
 from tierflow.contracts import Catalog, Dataset, Severity, catalog
 from tierflow.db import engine as default_engine
 from tierflow.divisions import official_township_prefixes
+from tierflow.faults import checkpoint
 from tierflow.ingest import load
 from tierflow.ingest.parse import parse_batch
 from tierflow.ingest.readers import DeliveryRejected, RawBatch, open_delivery
@@ -282,6 +283,16 @@ def _existing(conn: Connection, dataset: Dataset, sha: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
+def _finish_quarantine_file(path: str | None) -> None:
+    """A crash between commit and rename leaves the quarantine file as .partial: finish it."""
+    if not path:
+        return
+    final = Path(path)
+    partial = final.with_suffix(".parquet.partial")
+    if not final.exists() and partial.exists():
+        os.replace(partial, final)
+
+
 def _summary(row: dict[str, Any], dataset: Dataset, **extra: Any) -> dict[str, Any]:
     return {
         "dataset": dataset.id,
@@ -337,6 +348,7 @@ def ingest_file(
             )
             previous = _existing(conn, dataset, sha)
             if previous is not None:
+                _finish_quarantine_file(previous.get("quarantine_path"))
                 return _summary(
                     previous, dataset, duplicate_of=previous["delivery_id"], loaded_now=False
                 )
@@ -370,6 +382,7 @@ def ingest_file(
                     0, "_row_number", pa.array(batch.row_numbers[~blocked])
                 )
                 load.copy_table(conn, stage, accepted)
+                checkpoint("ingest.after_batch")
                 tally.accepted += accepted.num_rows
                 if blocked.any():
                     sink.write_rows(
@@ -394,7 +407,9 @@ def ingest_file(
                 line_rule = "_row:ragged" if info.file_format == "csv" else "_row:malformed_json"
                 tally.count(line_rule, RAGGED_TYPE, None, Severity.block, tally.rows_in, bad_lines)
             sink.finish()
+            checkpoint("ingest.before_publish")
             superseded, _published = load.publish(conn, dataset, stage, delivery_id)
+            checkpoint("ingest.after_publish")
             _store_rule_results(conn, delivery_id, tally)
             suite_success = all(r.failed == 0 for r in tally.rules.values())
             gx_summary = _run_gx(dataset, gx_frames, ctx, tally.rows_in) if run_gx else None
@@ -433,6 +448,7 @@ def ingest_file(
                 .mappings()
                 .one()
             )
+        checkpoint("ingest.after_commit")
         sink.publish()
     except BaseException as exc:
         if sink is not None:

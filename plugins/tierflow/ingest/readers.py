@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 from tierflow.contracts import Dataset
 from tierflow.errors import TierflowError
 
-BLOCK_BYTES = 16 << 20  # tests shrink it to exercise many batches
+BLOCK_BYTES = int(os.environ.get("TIERFLOW_BLOCK_BYTES", 16 << 20))  # tests shrink it: many batches
 PARQUET_BATCH_ROWS = 250_000
 SNIFF_BYTES = 1 << 20
 
