@@ -10,6 +10,8 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
+HEAD = "0002"  # the newest migration
+
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
 
@@ -26,11 +28,9 @@ def _tables(engine: sa.Engine, schema: str) -> set[str]:
 def test_migrations_go_up_down_and_up_again_on_a_fresh_database():
     name, engine = create_database("tierflow_migrate")
     try:
-        assert migrate.upgrade(eng=engine) == "0001"
+        assert migrate.upgrade(eng=engine) == HEAD
         assert SCHEMAS <= _schemas(engine)
-        assert LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES} == _tables(
-            engine, "library"
-        )
+        assert LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES} <= _tables(engine, "library")
         assert {"psb_household", "trans_truck_gps", "lic_issuance"} <= _tables(engine, "pool")
         assert len(_tables(engine, "pool")) == 11
         history_columns = {
@@ -43,8 +43,8 @@ def test_migrations_go_up_down_and_up_again_on_a_fresh_database():
             )
         assert migrate.downgrade(eng=engine) is None
         assert not (SCHEMAS & _schemas(engine))
-        assert migrate.upgrade(eng=engine) == "0001"
-        assert migrate.upgrade(eng=engine) == "0001"  # idempotent
+        assert migrate.upgrade(eng=engine) == HEAD
+        assert migrate.upgrade(eng=engine) == HEAD  # idempotent
     finally:
         engine.dispose()
         drop_database(name)
@@ -85,11 +85,11 @@ def test_embedded_postgres_is_the_default_when_no_url_is_configured(tmp_path):
     try:
         upgraded = run("db", "upgrade", "--json")
         assert upgraded.returncode == 0, upgraded.stderr
-        assert '"revision": "0001"' in upgraded.stdout
+        assert f'"revision": "{HEAD}"' in upgraded.stdout
         assert "host=" in upgraded.stdout and str(tmp_path) in upgraded.stdout.replace("%2F", "/")
         assert (tmp_path / "home" / "pg" / "PG_VERSION").exists()
         again = run("db", "current", "--json")  # reuses the running server
-        assert again.returncode == 0 and '"revision": "0001"' in again.stdout
+        assert again.returncode == 0 and f'"revision": "{HEAD}"' in again.stdout
     finally:
         stopped = run("db", "stop", "--json")
     assert stopped.returncode == 0 and '"stopped": true' in stopped.stdout

@@ -40,9 +40,14 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
     return found
 
 
+# dependants after what they reference: legal representatives are persons, holders either
+MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")
+
+
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
-    """Ingest every ready delivery under ``landing`` (later stages join here as they land)."""
+    """Ingest every ready delivery under ``landing``, then merge the pools into the libraries."""
     from tierflow.ingest.pipeline import ingest_file
+    from tierflow.merge.run import merge_library
 
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
@@ -52,10 +57,12 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))
         except DeliveryRejected as exc:
             rejected.append({"dataset": dataset_id, "file": str(path), "error": str(exc)})
+    merged = [merge_library(library) for library in MERGE_ORDER]
     return {
         "landing": str(landing),
         "ingested": ingested,
         "rejected": rejected,
+        "merged": merged,
         "rows_in": sum(r["rows_in"] for r in ingested),
         "rows_accepted": sum(r["rows_accepted"] for r in ingested),
         "rows_quarantined": sum(r["rows_quarantined"] for r in ingested),
@@ -79,4 +86,12 @@ def render_chain(result: dict[str, Any]) -> str:
         f"{'total':<24}{result['rows_in']:>10}{result['rows_accepted']:>10}{result['rows_quarantined']:>13}"
         f"   in {result['seconds']} s"
     )
+    if result.get("merged"):
+        lines.append("")
+        lines.append(f"{'library':<24}{'rows in':>10}{'inserted':>10}{'updated':>10}{'unchanged':>11}{'records':>10}{'orphans':>9}")
+        for m in result["merged"]:
+            lines.append(
+                f"{m['library']:<24}{m['rows_in']:>10}{m['inserted']:>10}{m['updated']:>10}{m['unchanged']:>11}"
+                f"{m['library_rows']:>10}{m['orphans']:>9}"
+            )
     return "\n".join(lines)

@@ -108,6 +108,9 @@ def _render_demo(result: dict[str, Any]) -> str:
 
 
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
+    from tierflow.merge.cli import register as register_merge
+
+    register_merge(add, sub)
     p = add("ingest", _ingest, "check one delivered file and load its good rows into the pool")
     p.add_argument("file")
     p.add_argument("--dataset", required=True, help="dataset id, e.g. psb.household")

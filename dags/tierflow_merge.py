@@ -1,0 +1,73 @@
+"""Merge DAGs: one per foundational library, run when any pool feeding it gets a delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, AssetAny, dag, task
+
+from tierflow.contracts import Library, catalog
+from tierflow.merge.survivorship import load_rules
+from tierflow.orchestration import pool_asset_name, pool_asset_uri
+
+DEFAULT_ARGS = {
+    "owner": "tierflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "execution_timeout": dt.timedelta(hours=2),
+}
+# Counts published on the library's asset event for the DAGs downstream (sink, aggregation).
+EVENT_COUNTS = (
+    "rows_in",
+    "inserted",
+    "updated",
+    "unchanged",
+    "library_rows",
+    "conflicts",
+    "orphans",
+)
+
+
+def build_merge_dag(library: str):
+    cat = catalog()
+    rules = load_rules(library)
+    pools = [
+        Asset(name=pool_asset_name(ds), uri=pool_asset_uri(ds), group="pool")
+        for ds in (cat.dataset(dataset_id) for dataset_id in rules.datasets)
+    ]
+    target = Asset(name=f"library.{library}", uri=f"tierflow://library/{library}", group="library")
+
+    @dag(
+        dag_id=f"merge__{library}",
+        description=f"pools {', '.join(rules.datasets)} → library {library}",
+        schedule=AssetAny(*pools),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,  # merges of one library serialise anyway (advisory lock)
+        default_args=DEFAULT_ARGS,
+        tags=["merge", f"library:{library}"],
+        doc_md=(
+            f"### Merge into the {library} library\n\n"
+            f"Runs when any of {', '.join(f'`{p.name}`' for p in pools)} gets a delivery. "
+            f"Applies `schemas/survivorship/{library}.yaml` to the deliveries not merged yet "
+            "(golden records, provenance, type-2 history, conflicts, orphan flags) in one "
+            f"transaction and emits `library.{library}` with the insert/update/unchanged counts."
+        ),
+    )
+    def merge_dag():
+        @task(outlets=[target])
+        def merge(*, outlet_events=None) -> dict:
+            from tierflow.merge.run import merge_library
+
+            result = merge_library(library)
+            outlet_events[target].extra = {name: result[name] for name in EVENT_COUNTS}
+            return result
+
+        merge()
+
+    return merge_dag()
+
+
+for _library in Library:
+    globals()[f"merge__{_library.value}"] = build_merge_dag(_library.value)

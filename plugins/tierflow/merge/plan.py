@@ -1,0 +1,360 @@
+"""SQL composition: the survivorship rules of one library table turned into statements.
+
+The statements live in ``sql/merge/*.sql`` (one purpose each, CTE steps ending in
+``select * from final``); this module only fills their placeholders with quoted identifiers
+and fragments built from those identifiers. Every value (dataset ids, filter values,
+constants, field names used as JSON keys, delivery bounds) is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+from tierflow.contracts import Catalog
+from tierflow.merge.survivorship import (
+    REFERENCE_TARGETS,
+    Derivation,
+    Reference,
+    Strategy,
+    TableRule,
+)
+from tierflow.pool import quote
+
+SQL = files("tierflow") / "sql" / "merge"
+
+# Derived facts, as SQL over the (quoted) golden key; ID numbers and codes are validated at
+# ingest, the shape guards only keep a hand-loaded bad key from failing the whole merge.
+DERIVATIONS: dict[Derivation, str] = {
+    Derivation.birth_date_from_id: (
+        "case when {key} ~ '^[0-9]{{17}}[0-9X]$' then substr({key}, 7, 4) || '-' || "
+        "substr({key}, 11, 2) || '-' || substr({key}, 13, 2) end"
+    ),
+    Derivation.gender_from_id: (
+        "case when substr({key}, 17, 1) ~ '^[0-9]$' then "
+        "case when cast(substr({key}, 17, 1) as int) % 2 = 1 then '1' else '2' end end"
+    ),
+    Derivation.entity_kind_from_uscc: "case when length({key}) = 18 then substr({key}, 1, 2) end",
+    Derivation.district_from_uscc: "case when length({key}) = 18 then substr({key}, 3, 6) end",
+}
+
+
+def template(name: str, **fragments: str) -> str:
+    return (SQL / name).read_text(encoding="utf-8").format(**fragments)
+
+
+def fragment(name: str, **fragments: str) -> str:
+    """A one-line SQL piece spliced into a statement (its leading comment dropped)."""
+    lines = template(name, **fragments).splitlines()
+    return " ".join(line for line in lines if not line.startswith("--"))
+
+
+def _non_empty(expression: str) -> str:
+    return f"btrim({expression}) <> ''"
+
+
+@dataclass
+class TablePlan:
+    """Statements for one library table; temp table names are unique per table in a merge."""
+
+    library: str
+    table: str
+    rule: TableRule
+    column_types: dict[str, str]  # golden column -> PostgreSQL type, read from the catalog
+    catalog: Catalog
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.aliases = list(self.rule.sources)
+        self.fields = list(self.rule.fields)
+        self.touched = quote(f"merge_touched_{self.table}")
+        self.golden = quote(f"merge_golden_{self.table}")
+        self.library_table = f"library.{quote(self.table)}"
+        self.history_table = f"library.{quote(self.table + '_history')}"
+        self.keys = [quote(k) for k in self.rule.key]
+        for i, alias in enumerate(self.aliases):
+            self.params[f"src_{i}_dataset"] = self.rule.dataset_of(alias)
+            source = self.rule.sources[alias]
+            for j, value in enumerate(source.only.values()):
+                self.params[f"only_{i}_{j}"] = value
+            for j, value in enumerate(source.constants.values()):
+                self.params[f"const_{i}_{j}"] = value
+        for j, name in enumerate(self.fields):
+            self.params[f"field_{j}"] = name
+
+    # -- helpers -----------------------------------------------------------------------
+    def source_table(self, i: int) -> str:
+        return quote(f"merge_src_{self.table}_{i}")
+
+    def pool_table(self, alias: str) -> str:
+        return f"pool.{quote(self.catalog.dataset(self.rule.dataset_of(alias)).table_name)}"
+
+    def key_text(self, qualifier: str) -> str:
+        """The key as one text value (quality tables key records by text)."""
+        columns = [f"{qualifier}.{k}" for k in self.keys]
+        return columns[0] if len(columns) == 1 else f"concat_ws('|', {', '.join(columns)})"
+
+    def _key_join(self, left: str, right: str, right_keys: list[str] | None = None) -> str:
+        right_keys = right_keys or self.keys
+        return " and ".join(
+            f"{left}.{k} = {right}.{r}" for k, r in zip(self.keys, right_keys, strict=True)
+        )
+
+    def _row_filter(self, i: int) -> str:
+        only = self.rule.sources[self.aliases[i]].only
+        return "".join(f" and src.{quote(column)} = :only_{i}_{j}" for j, column in enumerate(only))
+
+    def _candidates(self, j: int) -> list[tuple[int, str]]:
+        """(source index, value column in the source temp table) of field ``j``, rule order."""
+        out = []
+        for ref in self.rule.fields[self.fields[j]].sources:
+            alias, _, column = ref.rpartition(".")
+            out.append((self.aliases.index(alias), column))
+        return out
+
+    # -- statements ----------------------------------------------------------------------
+    def new_rows(self, alias: str) -> str:
+        return template("new_rows.sql", pool_table=self.pool_table(alias))
+
+    def touched_keys(self) -> str:
+        parts = []
+        for i, alias in enumerate(self.aliases):
+            source_keys = [quote(k) for k in self.rule.source_key(alias)]
+            select = ", ".join(
+                f"src.{s} as {k}" for s, k in zip(source_keys, self.keys, strict=True)
+            )
+            parts.append(
+                fragment(
+                    "touched_keys_source.sql",
+                    key_select=select,
+                    pool_table=self.pool_table(alias),
+                    i=str(i),
+                    row_filter=self._row_filter(i),
+                )
+            )
+        return template(
+            "touched_keys.sql",
+            touched=self.touched,
+            new_source_keys="\n    union all\n    ".join(parts),
+        )
+
+    def source_latest(self, i: int) -> str:
+        alias = self.aliases[i]
+        source = self.rule.sources[alias]
+        dataset = self.catalog.dataset(self.rule.dataset_of(alias))
+        source_keys = [quote(k) for k in self.rule.source_key(alias)]
+        constants = list(source.constants)
+        values = []
+        for column in self.rule.columns_of(alias):
+            if column in constants:
+                values.append(
+                    f"cast(:const_{i}_{constants.index(column)} as text) as {quote('v__' + column)}"
+                )
+            else:
+                values.append(f"cast(src.{quote(column)} as text) as {quote('v__' + column)}")
+        return template(
+            "source_latest.sql",
+            source_table=self.source_table(i),
+            key_select=", ".join(
+                f"src.{s} as {k}" for s, k in zip(source_keys, self.keys, strict=True)
+            ),
+            value_select=",\n        ".join(values) or "null as _no_value",
+            updated_at=quote(dataset.updated_at or "updated_at"),
+            pool_table=self.pool_table(alias),
+            touched=self.touched,
+            key_join=" and ".join(
+                f"src.{s} = touched.{k}" for s, k in zip(source_keys, self.keys, strict=True)
+            ),
+            row_filter=self._row_filter(i),
+            key_columns=", ".join(self.keys),
+        )
+
+    def golden_select(self) -> str:
+        candidate_select: list[str] = []
+        joins: list[str] = []
+        for i in range(len(self.aliases)):
+            s = quote(f"s{i}")
+            joins.append(
+                f"left join {self.source_table(i)} as {s} on {self._key_join(s, 'touched')}"
+            )
+            candidate_select.append(f"{s}._updated_at as {quote(f's{i}__updated_at')}")
+            candidate_select.append(f"{s}._delivery_id as {quote(f's{i}__delivery_id')}")
+            for column in self.rule.columns_of(self.aliases[i]):
+                candidate_select.append(
+                    f"{s}.{quote('v__' + column)} as {quote(f's{i}__{column}')}"
+                )
+        for name in self.fields:
+            candidate_select.append(
+                f"cast(current_record.{quote(name)} as text) as {quote('cur__' + name)}"
+            )
+        creators = [
+            f"{quote(f's{i}')}._delivery_id is not null"
+            for i, alias in enumerate(self.aliases)
+            if self.rule.sources[alias].creates_record
+        ]
+
+        winner_select: list[str] = []
+        winner_joins: list[str] = []
+        golden_select: list[str] = []
+        provenance: list[str] = []
+        conflict_select: list[str] = []
+        for j, name in enumerate(self.fields):
+            rule = self.rule.fields[name]
+            w = f"w{j}"
+            candidates = self._candidates(j)
+            if candidates and (len(candidates) == 1 or rule.strategy == Strategy.priority):
+                # Priority (or a single source): the first non-empty candidate, as CASE
+                # expressions, which cost far less per row than a lateral sort.
+                parts = {
+                    "value": lambda i, column: quote(f"s{i}__{column}"),
+                    "dataset": lambda i, column: f"cast(:src_{i}_dataset as text)",
+                    "delivery_id": lambda i, column: quote(f"s{i}__delivery_id"),
+                    "updated_at": lambda i, column: quote(f"s{i}__updated_at"),
+                }
+                for part, expression in parts.items():
+                    whens = " ".join(
+                        f"when {_non_empty(quote(f's{i}__{column}'))} then {expression(i, column)}"
+                        for i, column in candidates
+                    )
+                    winner_select.append(f"case {whens} end as {quote(w + '_' + part)}")
+                if len(candidates) > 1:
+                    conflict_select += [quote(f"s{i}__{column}") for i, column in candidates]
+            elif candidates:
+                rows = ", ".join(
+                    f"({quote(f's{i}__{column}')}, cast(:src_{i}_dataset as text),"
+                    f" {quote(f's{i}__delivery_id')}, {quote(f's{i}__updated_at')}, {rank})"
+                    for rank, (i, column) in enumerate(candidates)
+                )
+                order = (
+                    "c.updated_at desc nulls last, c.rank"
+                    if rule.strategy == Strategy.recency
+                    else "c.rank"
+                )
+                winner_joins.append(
+                    fragment(
+                        "winner_lateral.sql", candidate_rows=rows, order=order, winner=quote(w)
+                    )
+                )
+                winner_select += [
+                    f"{quote(w)}.{part} as {quote(w + '_' + part)}"
+                    for part in ("value", "dataset", "delivery_id", "updated_at")
+                ]
+                for i, column in candidates:
+                    conflict_select.append(quote(f"s{i}__{column}"))
+            else:
+                winner_select += [
+                    f"cast(null as {kind}) as {quote(w + '_' + part)}"
+                    for part, kind in (
+                        ("value", "text"),
+                        ("dataset", "text"),
+                        ("delivery_id", "bigint"),
+                        ("updated_at", "timestamptz"),
+                    )
+                ]
+            current = quote("cur__" + name)
+            derived = DERIVATIONS[rule.derive].format(key=self.keys[0]) if rule.derive else "null"
+            keep = current if rule.on_empty == "keep" else "null"
+            golden_select.append(
+                f"cast(coalesce({quote(w + '_value')}, {keep}, {derived}) as {self.column_types[name]})"
+                f" as {quote(name)}"
+            )
+            provenance.append(
+                f"cast(:field_{j} as text), case"
+                f" when {quote(w + '_value')} is not null then jsonb_build_object("
+                f"'dataset', {quote(w + '_dataset')}, 'delivery_id', {quote(w + '_delivery_id')},"
+                f" 'updated_at', {quote(w + '_updated_at')})"
+                f" when {keep} is not null then _current_provenance -> cast(:field_{j} as text)"
+                f" when {derived} is not null then jsonb_build_object('derived_from', cast(:key_name as text))"
+                " end"
+            )
+            if len(candidates) > 1:
+                conflict_select += [quote(w + "_value"), quote(w + "_dataset")]
+        self.params["key_name"] = "|".join(self.rule.key)
+        return template(
+            "golden.sql",
+            golden=self.golden,
+            touched_key_select=", ".join(f"touched.{k}" for k in self.keys),
+            candidate_select=",\n        ".join(candidate_select),
+            creator_present=" or ".join(creators),
+            first_key=self.keys[0],
+            touched=self.touched,
+            source_joins="\n    ".join(joins),
+            library_table=self.library_table,
+            current_join=self._key_join("current_record", "touched"),
+            winner_select=",\n        ".join(winner_select),
+            winner_joins="\n    ".join(winner_joins),
+            key_columns=", ".join(self.keys),
+            golden_select=",\n        ".join(golden_select),
+            provenance_pairs=",\n            ".join(provenance),
+            conflict_select=",\n        ".join(dict.fromkeys(conflict_select))
+            or "null as _no_conflicts",
+            hashed_fields=", ".join(quote(f) for f in self.fields),
+        )
+
+    def upsert(self) -> str:
+        field_columns = ", ".join(quote(f) for f in self.fields)
+        return template(
+            "upsert.sql",
+            golden=self.golden,
+            library_table=self.library_table,
+            history_table=self.history_table,
+            key_columns=", ".join(self.keys),
+            field_columns=field_columns,
+            update_assignments=", ".join(f"{quote(f)} = excluded.{quote(f)}" for f in self.fields),
+            history_join=self._key_join("hist", "upserted"),
+        )
+
+    def conflicts(self) -> str | None:
+        parts = []
+        for j in range(len(self.fields)):
+            candidates = self._candidates(j)
+            if len(candidates) < 2:
+                continue
+            for i, column in candidates:
+                parts.append(
+                    fragment(
+                        "conflict_candidate.sql",
+                        key_text=self.key_text("golden"),
+                        j=str(j),
+                        i=str(i),
+                        kept=quote(f"w{j}_value"),
+                        kept_source=quote(f"w{j}_dataset"),
+                        other=quote(f"s{i}__{column}"),
+                        golden=self.golden,
+                    )
+                )
+        if not parts:
+            return None
+        return template("conflicts.sql", disagreements="\n    union all\n    ".join(parts))
+
+    def orphans(self, reference: Reference) -> tuple[str, str]:
+        """(forget, flag) statements of one reference of this table."""
+        when = "".join(
+            f" and lib.{quote(column)} = :when_{n}" for n, column in enumerate(reference.when)
+        )
+        for n, value in enumerate(reference.when.values()):
+            self.params[f"when_{n}"] = value
+        forget = template(
+            "orphans_forget.sql", touched=self.touched, touched_key_text=self.key_text("touched")
+        )
+        flag = template(
+            "orphans_flag.sql",
+            record_key_text=self.key_text("lib"),
+            column=quote(reference.column),
+            library_table=self.library_table,
+            touched=self.touched,
+            touched_join=self._key_join("lib", "touched"),
+            when_filter=when,
+            target_table=f"library.{quote(reference.target)}",
+            target_key=quote(REFERENCE_TARGETS[reference.target]),
+        )
+        return forget, flag
+
+
+def orphans_resolve(reference: Reference) -> str:
+    return template(
+        "orphans_resolve.sql",
+        target_table=f"library.{quote(reference.target)}",
+        target_key=quote(REFERENCE_TARGETS[reference.target]),
+    )

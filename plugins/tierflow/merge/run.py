@@ -1,0 +1,246 @@
+"""``merge_library``: the pools' new deliveries merged into one foundational library.
+
+One transaction per call, under an advisory lock per library: the watermark is read, the
+golden records of the touched keys are recomputed set-based from the latest pool row per
+key per source, changed records are upserted with type-2 history, conflicts and orphans are
+recorded, and the watermark advances — all committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tierflow.contracts import catalog
+from tierflow.db import engine as default_engine
+from tierflow.errors import TierflowError
+from tierflow.merge.plan import TablePlan, orphans_resolve, template
+from tierflow.merge.survivorship import (
+    BOOKKEEPING_COLUMNS,
+    LibraryRules,
+    SurvivorshipError,
+    load_rules,
+    references_to,
+)
+from tierflow.pool import quote
+
+# The steps of a merge, in order; ``fail_after`` names one of them.
+STEPS = (
+    "watermark",
+    "touched_keys",
+    "source_rows",
+    "golden",
+    "upsert",
+    "conflicts",
+    "orphans",
+    "advance_watermark",
+)
+
+
+class MergeInterrupted(TierflowError):
+    """Raised on purpose after a named step (``fail_after``) to prove the merge rolls back."""
+
+
+def _scalar_row(conn: Connection, sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    return dict(conn.execute(sa.text(sql), params).mappings().one())
+
+
+def _count(conn: Connection, table: str) -> int:
+    return int(conn.scalar(sa.text(template("count_rows.sql", table=table))))
+
+
+def _column_types(conn: Connection, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.text(
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+            " where attrelid = cast(:table as regclass) and attnum > 0 and not attisdropped"
+        ),
+        {"table": f"library.{table}"},
+    ).all()
+    return {name: kind for name, kind in rows}
+
+
+def _check_rules_against_tables(conn: Connection, rules: LibraryRules) -> dict[str, dict[str, str]]:
+    """The rule file must cover exactly the golden columns of each library table."""
+    types: dict[str, dict[str, str]] = {}
+    for table_name, table in rules.tables.items():
+        columns = _column_types(conn, table_name)
+        expected = set(columns) - BOOKKEEPING_COLUMNS - set(table.key)
+        unknown = sorted(set(table.fields) - expected)
+        missing = sorted(expected - set(table.fields))
+        if unknown or missing or set(table.key) - set(columns):
+            raise SurvivorshipError(
+                f"{rules.library.value}.yaml: table library.{table_name}: "
+                f"fields without a column {unknown}, columns without a rule {missing}"
+            )
+        types[table_name] = columns
+    return types
+
+
+def _merge_table(
+    conn: Connection,
+    plan: TablePlan,
+    bounds: dict[str, tuple[int, int]],
+    checkpoint: Any,
+) -> dict[str, Any]:
+    rule = plan.rule
+    params = dict(plan.params)
+    for i, alias in enumerate(plan.aliases):
+        low, high = bounds[rule.dataset_of(alias)]
+        params[f"low_{i}"], params[f"high_{i}"] = low, high
+    conn.execute(sa.text(plan.touched_keys()), params)
+    touched = _count(conn, plan.touched)
+    conn.execute(sa.text(f"analyze {plan.touched}"))
+    checkpoint("touched_keys")
+
+    for i in range(len(plan.aliases)):
+        conn.execute(sa.text(plan.source_latest(i)), {**params, "high": params[f"high_{i}"]})
+        conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
+    checkpoint("source_rows")
+
+    conn.execute(sa.text(plan.golden_select()), plan.params)
+    golden_rows = _count(conn, plan.golden)
+    checkpoint("golden")
+
+    written = _scalar_row(conn, plan.upsert(), {})
+    checkpoint("upsert")
+
+    conflicts = 0
+    conflict_sql = plan.conflicts()
+    if conflict_sql is not None:
+        conflicts = _scalar_row(conn, conflict_sql, {**plan.params, "library": plan.library})[
+            "logged"
+        ]
+    checkpoint("conflicts")
+
+    orphans_by_delivery: dict[str, int] = {}
+    for reference in rule.references:
+        forget, flag = plan.orphans(reference)
+        ref_params = {
+            **plan.params,
+            "library": plan.library,
+            "relation": reference.relation,
+            "column_name": reference.column,
+        }
+        conn.execute(sa.text(forget), ref_params)
+        for delivery_id, count in conn.execute(sa.text(flag), ref_params).all():
+            key = str(delivery_id)
+            orphans_by_delivery[key] = orphans_by_delivery.get(key, 0) + count
+    # Records of this table may be what other libraries' orphans were missing.
+    for library, reference in references_to(plan.table):
+        conn.execute(
+            sa.text(orphans_resolve(reference)),
+            {"library": library, "relation": reference.relation},
+        )
+    checkpoint("orphans")
+
+    inserted, updated = written["inserted"], written["updated"]
+    return {
+        "touched": touched,
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": golden_rows - inserted - updated,
+        "skipped": touched - golden_rows,  # keys only enriching sources know, no record made
+        "library_rows": _count(conn, plan.library_table),
+        "conflicts": conflicts,
+        "orphans": sum(orphans_by_delivery.values()),
+        "orphans_by_delivery": orphans_by_delivery,
+        "history_rows": written["history_opened"],
+        "history_closed": written["history_closed"],
+    }
+
+
+def merge_library(
+    library: str,
+    *,
+    eng: Engine | None = None,
+    fail_after: str | None = None,
+    full: bool = False,
+) -> dict[str, Any]:
+    """Merge the deliveries not merged yet into ``library``; returns the counts (design §8).
+
+    ``full=True`` recomputes every key in the pools (after a rule change); the result is
+    still a no-op for records whose golden fields do not change. ``fail_after`` raises
+    MergeInterrupted after the named step (one of STEPS), inside the transaction.
+    """
+    if fail_after is not None and fail_after not in STEPS:
+        raise ValueError(f"fail_after must be one of {', '.join(STEPS)}, got {fail_after!r}")
+    rules = load_rules(library)
+    cat = catalog()
+    eng = eng or default_engine()
+    started = time.perf_counter()
+
+    def checkpoint(step: str) -> None:
+        if step == fail_after:
+            raise MergeInterrupted(f"merge of {library} interrupted after step {step!r}")
+
+    with eng.begin() as conn:
+        # JIT compilation of the wide golden statement costs about a second and saves nothing
+        # on these scans; a larger sort memory keeps a million-key merge out of temp files.
+        conn.execute(sa.text("set local jit = off"))
+        conn.execute(sa.text("set local work_mem = '256MB'"))
+        conn.execute(
+            sa.text("select pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"tierflow.merge.{library}"},
+        )
+        # Wait for in-flight ingests of the feeding datasets (ingest holds this lock until it
+        # commits): a delivery id below the high mark read next can then no longer appear.
+        for dataset in rules.datasets:
+            key = {"k": f"tierflow.ingest.{dataset}"}
+            conn.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), key)
+            conn.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), key)
+        column_types = _check_rules_against_tables(conn, rules)
+        bounds = {
+            row["dataset"]: (0 if full else row["low"], row["high"])
+            for row in conn.execute(
+                sa.text(template("watermark_read.sql")),
+                {"library": library, "datasets": list(rules.datasets)},
+            ).mappings()
+        }
+        rows_in = 0
+        for dataset, (low, high) in bounds.items():
+            new_rows = template(
+                "new_rows.sql", pool_table=f"pool.{quote(cat.dataset(dataset).table_name)}"
+            )
+            rows_in += conn.scalar(sa.text(new_rows), {"low": low, "high": high})
+        checkpoint("watermark")
+
+        tables: dict[str, dict[str, Any]] = {}
+        for table_name, rule in rules.tables.items():
+            plan = TablePlan(library, table_name, rule, column_types[table_name], cat)
+            tables[table_name] = _merge_table(conn, plan, bounds, checkpoint)
+
+        for dataset, (_low, high) in bounds.items():
+            conn.execute(
+                sa.text(template("watermark_advance.sql")),
+                {"library": library, "dataset": dataset, "high": high},
+            )
+        checkpoint("advance_watermark")
+
+    result: dict[str, Any] = {"library": library, "rows_in": rows_in}
+    for name in (
+        "inserted",
+        "updated",
+        "unchanged",
+        "skipped",
+        "library_rows",
+        "conflicts",
+        "orphans",
+        "history_rows",
+        "history_closed",
+        "touched",
+    ):
+        result[name] = sum(t[name] for t in tables.values())
+    by_delivery: dict[str, int] = {}
+    for t in tables.values():
+        for delivery_id, count in t["orphans_by_delivery"].items():
+            by_delivery[delivery_id] = by_delivery.get(delivery_id, 0) + count
+    result["orphans_by_delivery"] = by_delivery
+    result["deliveries"] = {d: {"from": low, "to": high} for d, (low, high) in bounds.items()}
+    if len(tables) > 1:
+        result["tables"] = tables
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
