@@ -1,0 +1,67 @@
+"""Every benchmark in one run: ``python -m bench [--rows N] [--quick]`` (``make bench``).
+
+Each case prints our time, the floor, the naive peer where one applies, the ratios, rows/s and
+peak RSS, measured in the same run (figures on shared machines are noisy; ratios are what count).
+``--quick`` is the 100k-row smoke run CI executes so the benchmarks never rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
+    naive = max(rows // 10, 10_000) if quick else 200_000
+    found = [
+        ("generate", [str(BENCH / "generate.py"), "--rows", str(rows)]),
+        ("ingest", ["-m", "bench.ingest", "--rows", str(rows), "--naive-rows", str(naive)]),
+        (
+            "merge",
+            [
+                str(BENCH / "merge.py"),
+                "--rows",
+                str(rows),
+                "--naive-sample",
+                str(min(naive, 100_000)),
+            ],
+        ),
+    ]
+    if (BENCH / "sink.py").exists():
+        found.append(("sink", [str(BENCH / "sink.py"), *(["--quick"] if quick else [])]))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100k rows, sampled naive peers")
+    parser.add_argument("--only", action="append", help="run only this case (repeatable)")
+    args = parser.parse_args(argv)
+    rows = 100_000 if args.quick else args.rows
+    failed = []
+    for name, command in cases(rows, args.quick):
+        if args.only and name not in args.only:
+            continue
+        print(f"\n=== {name} ({rows:,} rows) ===", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, *command], cwd=BENCH.parent)
+        print(
+            f"--- {name}: {time.perf_counter() - started:.1f} s wall, exit {done.returncode}",
+            flush=True,
+        )
+        if done.returncode != 0:
+            failed.append(name)
+    if failed:
+        print(f"\nfailed cases: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
