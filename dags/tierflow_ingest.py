@@ -10,6 +10,7 @@ from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
 from tierflow.contracts import catalog
 from tierflow.orchestration import (
     TIMEZONE,
+    default_args,
     ingest_cron,
     ingest_doc,
     pool_asset_name,
@@ -18,13 +19,6 @@ from tierflow.orchestration import (
 )
 
 POKE_SECONDS = int(os.environ.get("TIERFLOW_SENSOR_POKE_SECONDS", "300"))
-DEFAULT_ARGS = {
-    "owner": "tierflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "execution_timeout": dt.timedelta(hours=2),
-}
 
 
 def build_ingest_dag(dataset_id: str):
@@ -41,7 +35,7 @@ def build_ingest_dag(dataset_id: str):
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS | {"owner": dataset.department},
+        default_args=default_args(owner=dataset.department),
         tags=[
             "ingest",
             f"department:{dataset.department}",

@@ -8,15 +8,9 @@ from airflow.sdk import Asset, AssetAny, dag, task
 
 from tierflow.contracts import Library, catalog
 from tierflow.merge.survivorship import load_rules
-from tierflow.orchestration import pool_asset_name, pool_asset_uri
+from tierflow.orchestration import default_args, pool_asset_name, pool_asset_uri
 
-DEFAULT_ARGS = {
-    "owner": "tierflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "execution_timeout": dt.timedelta(hours=2),
-}
+DEFAULT_ARGS = default_args()
 # Counts published on the library's asset event for the DAGs downstream (sink, aggregation).
 EVENT_COUNTS = (
     "rows_in",

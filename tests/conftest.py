@@ -39,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=url.render_as_string(hide_password=False),
         AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
         TIERFLOW_SENSOR_POKE_SECONDS="2",
+        TIERFLOW_RETRY_DELAY_SECONDS="1",
     )
 
 

@@ -1,16 +1,28 @@
-"""Named crash points for fault-injection tests (SIGKILL at a chosen step).
+"""Named crash points for fault-injection tests.
 
-``TIERFLOW_KILL_AT=<point>`` makes the process kill itself, without cleanup, when it reaches
-that point: the reliability tests use it to prove that a crash anywhere leaves the warehouse
-and the files either as before the run or as after a complete one. Unset, it costs nothing.
+``TIERFLOW_KILL_AT=<point>`` makes the process SIGKILL itself, without cleanup, when it reaches
+that point; ``TIERFLOW_FAIL_AT=<point>`` raises :class:`InjectedFault` there once (the first
+time, recorded in the file ``TIERFLOW_FAIL_MARKER``), so an Airflow retry then succeeds. The
+reliability tests use them to prove a crash anywhere leaves things as before the run or as
+after a complete one, and that a retry equals one clean run. Unset, they cost nothing.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by a test at a named point."""
 
 
 def checkpoint(point: str) -> None:
     if os.environ.get("TIERFLOW_KILL_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("TIERFLOW_FAIL_AT") == point:
+        marker = Path(os.environ.get("TIERFLOW_FAIL_MARKER", ".tierflow-fault-fired"))
+        if not marker.exists():
+            marker.write_text(point, encoding="utf-8")
+            raise InjectedFault(f"injected failure at {point}")

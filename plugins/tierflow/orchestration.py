@@ -59,3 +59,23 @@ def ingest_doc(cat: Catalog, dataset: Dataset) -> str:
         f"loads accepted rows into `pool.{dataset.table_name}` and emits the asset `{pool_asset_name(dataset)}`.\n\n"
         f"| column | label | type | | level |\n|---|---|---|---|---|\n{rows}\n"
     )
+
+
+def default_args(owner: str = "tierflow") -> dict:
+    """Retries with exponential backoff and a timeout, shared by every DAG.
+
+    ``TIERFLOW_RETRY_DELAY_SECONDS`` shortens the first retry delay (tests retry in seconds).
+    """
+    import datetime as dt
+    import os
+
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_delay": dt.timedelta(
+            seconds=int(os.environ.get("TIERFLOW_RETRY_DELAY_SECONDS", "120"))
+        ),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": dt.timedelta(minutes=30),
+        "execution_timeout": dt.timedelta(hours=2),
+    }
