@@ -66,15 +66,20 @@ def create_quarantine_stage(conn: Connection, raw_columns: list[str], delivery_i
     return name
 
 
-def publish(conn: Connection, dataset: Dataset, stage: str, delivery_id: int) -> tuple[int, int]:
-    """Stage -> pool with in-delivery de-duplication; returns (superseded, published)."""
+def publish(
+    conn: Connection, dataset: Dataset, stage: str, delivery_id: int, *, keys_unique: bool = False
+) -> tuple[int, int]:
+    """Stage -> pool with in-delivery de-duplication; returns (superseded, published).
+
+    ``keys_unique`` (known from the streamed keys) skips the ranking pass entirely.
+    """
     key = ", ".join(quote(k) for k in dataset.key)
     if dataset.updated_at:
         order_by = f"{quote(dataset.updated_at)} desc nulls last, _row_number desc"
     else:
         order_by = "_row_number desc"
     statement = sql_template(
-        "publish_delivery.sql",
+        "publish_delivery_unique.sql" if keys_unique else "publish_delivery.sql",
         key_columns=key,
         order_by=order_by,
         stage=stage,

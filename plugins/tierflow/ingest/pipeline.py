@@ -283,6 +283,21 @@ def _existing(conn: Connection, dataset: Dataset, sha: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
+def _key_array(accepted: pa.Table, dataset: Dataset) -> pa.Array:
+    columns = [accepted.column(k).cast(pa.string()) for k in dataset.key]
+    if len(columns) == 1:
+        return columns[0].combine_chunks()
+    return pc.binary_join_element_wise(*columns, "\x1f").combine_chunks()
+
+
+def _all_distinct(keys: list[pa.Array]) -> bool:
+    """Whether no key repeats in the delivery: one hash pass in Arrow, not a sort in SQL."""
+    if not keys:
+        return True
+    every = pa.chunked_array(keys, type=pa.string())
+    return pc.count_distinct(every).as_py() == len(every)
+
+
 def _finish_quarantine_file(path: str | None) -> None:
     """A crash between commit and rename leaves the quarantine file as .partial: finish it."""
     if not path:
@@ -371,6 +386,7 @@ def ingest_file(
             sink = QuarantineSink(conn, [c.name for c in dataset.columns], delivery_id, out)
             gx_rows = 0
             bad_lines = 0
+            keys: list[pa.Array] = []
             for batch in stream:
                 table, blocked, failing, normalised = _check_batch(
                     batch, dataset, rules, ctx, tally
@@ -382,6 +398,7 @@ def ingest_file(
                     0, "_row_number", pa.array(batch.row_numbers[~blocked])
                 )
                 load.copy_table(conn, stage, accepted)
+                keys.append(_key_array(accepted, dataset))
                 checkpoint("ingest.after_batch")
                 tally.accepted += accepted.num_rows
                 if blocked.any():
@@ -408,7 +425,10 @@ def ingest_file(
                 tally.count(line_rule, RAGGED_TYPE, None, Severity.block, tally.rows_in, bad_lines)
             sink.finish()
             checkpoint("ingest.before_publish")
-            superseded, _published = load.publish(conn, dataset, stage, delivery_id)
+            superseded, _published = load.publish(
+                conn, dataset, stage, delivery_id, keys_unique=_all_distinct(keys)
+            )
+            del keys
             checkpoint("ingest.after_publish")
             _store_rule_results(conn, delivery_id, tally)
             suite_success = all(r.failed == 0 for r in tally.rules.values())
