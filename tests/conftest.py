@@ -129,4 +129,7 @@ def airflow_db() -> Iterator[str]:
     try:
         yield AIRFLOW_DB
     finally:
+        import airflow.settings
+
+        airflow.settings.dispose_orm()  # before the database goes, not at interpreter exit
         drop_database(AIRFLOW_DB)

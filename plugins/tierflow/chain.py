@@ -45,9 +45,11 @@ MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")
 
 
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
-    """Ingest every ready delivery under ``landing``, then merge the pools into the libraries."""
+    """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers."""
+    from tierflow.aggregate import aggregate
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
+    from tierflow.sink import sink
 
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
@@ -58,11 +60,15 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
         except DeliveryRejected as exc:
             rejected.append({"dataset": dataset_id, "file": str(path), "error": str(exc)})
     merged = [merge_library(library) for library in MERGE_ORDER]
+    sunk = sink()
+    aggregated = aggregate()
     return {
         "landing": str(landing),
         "ingested": ingested,
         "rejected": rejected,
         "merged": merged,
+        "sink": sunk,
+        "aggregate": aggregated,
         "rows_in": sum(r["rows_in"] for r in ingested),
         "rows_accepted": sum(r["rows_accepted"] for r in ingested),
         "rows_quarantined": sum(r["rows_quarantined"] for r in ingested),
@@ -94,4 +100,18 @@ def render_chain(result: dict[str, Any]) -> str:
                 f"{m['library']:<24}{m['rows_in']:>10}{m['inserted']:>10}{m['updated']:>10}{m['unchanged']:>11}"
                 f"{m['library_rows']:>10}{m['orphans']:>9}"
             )
+    if result.get("sink"):
+        sunk = result["sink"]
+        lines.append("")
+        lines.append(
+            f"sink run {sunk['run_id']}: {len(sunk['feeds'])} feeds to {len(sunk['districts'])} pilot districts,"
+            f" {sunk['rows']} rows in {sunk['seconds']} s"
+        )
+    if result.get("aggregate"):
+        lines.append("aggregate: " + _scalars(result["aggregate"]))
     return "\n".join(lines)
+
+
+def _scalars(summary: dict[str, Any]) -> str:
+    shown = [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return ", ".join(f"{k} {v}" for k, v in shown[:8])

@@ -77,6 +77,7 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     url = db.describe(db.engine().url)
     migrate.upgrade()
+    _demo_pseudonym_key(config.data_root())
     sample = config.data_root() / "sample"
     generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
     chain = run_chain(sample / "landing")
@@ -87,6 +88,24 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 1),
         "data_root": str(config.data_root()),
     }
+
+
+def _demo_pseudonym_key(root: Path) -> None:
+    """The demo's own pseudonym secret when none is configured: random, kept 0600 under the data root.
+
+    Production sets ``TIERFLOW_PSEUDONYM_KEY`` or the Airflow connection ``tierflow_pseudonym``.
+    """
+    import os
+    import secrets
+
+    if os.environ.get("TIERFLOW_PSEUDONYM_KEY"):
+        return
+    key_file = root / "secrets" / "pseudonym.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
+    os.environ["TIERFLOW_PSEUDONYM_KEY"] = key_file.read_text(encoding="utf-8").strip()
 
 
 def _render_demo(result: dict[str, Any]) -> str:
@@ -100,6 +119,8 @@ def _render_demo(result: dict[str, Any]) -> str:
             f"done in {result['seconds']} s. Look at:",
             f"  {root}/sample/landing/   the synthetic extracts (ground truth in {root}/sample/_ground_truth.parquet)",
             f"  {root}/quarantine/       quarantined rows with their reasons (Parquet)",
+            f"  {root}/feeds/            district feeds: <division>/<library-or-dataset>/<run_id>/",
+            "  .venv/bin/tierflow feeds verify DIR   checks a delivered feed (hashes, counts, _SUCCESS)",
             f"  {root}/docs/data_docs/index.html   Great Expectations Data Docs",
             "  .venv/bin/tierflow quality report   per-delivery, per-expectation pass rates",
             "  .venv/bin/tierflow db stop          stops the embedded PostgreSQL (make db-stop)",
@@ -109,8 +130,10 @@ def _render_demo(result: dict[str, Any]) -> str:
 
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     from tierflow.merge.cli import register as register_merge
+    from tierflow.sink.cli import register as register_sink
 
     register_merge(add, sub)
+    register_sink(add, sub)
     p = add("ingest", _ingest, "check one delivered file and load its good rows into the pool")
     p.add_argument("file")
     p.add_argument("--dataset", required=True, help="dataset id, e.g. psb.household")

@@ -1,0 +1,163 @@
+"""Sink of a person library to all 24 pilot districts, against the COPY-out floor; GPS geofencing.
+
+    python bench/sink.py [--rows 1000000] [--points 2000000]   (--rows 10000000 for the issue's 10M)
+
+In one run, on a temporary database of the local PostgreSQL server:
+- a synthetic library.person (+ its history) of ``--rows`` persons spread over the 41
+  divisions, loaded with COPY (the load is reported, not measured);
+- floor: ``COPY (select … the same current versions of the pilots' persons) TO STDOUT``,
+  drained as fast as psycopg delivers it (no parsing, no masking, no files);
+- ours: ``sink()`` for all 24 pilots (selection from history, HMAC pseudonyms in
+  PostgreSQL, masks in Arrow, Parquet parts, manifests, atomic publish);
+- geofencing: ``Geofence.locate`` (grid + exact point-in-polygon) against
+  ``tierflow.geo.locate_points`` (nearest seat, then confirmed), points/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+from bench.common import machine_facts, ratio, scratch_database
+
+SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"))
+GIVEN = np.array(
+    ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明"]
+)
+
+
+def synthetic_persons(rows: int, seed: int = 1) -> pa.Table:
+    from tierflow.contracts import catalog
+
+    rng = np.random.default_rng(seed)
+    codes = np.array([d.code for d in catalog().divisions.divisions])
+    district = codes[rng.integers(0, codes.size, rows)]
+    township = np.char.zfill(rng.integers(1, 9, rows).astype(str), 3)
+    village = np.char.zfill(rng.integers(1, 7, rows).astype(str), 3)
+    division = np.char.add(np.char.add(district, township), village)
+    # (birth day, 3-digit sequence) is unique per row up to 30M rows: ID numbers never collide
+    index = np.arange(rows)
+    birth = np.datetime64("1940-01-01") + (index // 1000).astype("timedelta64[D]")
+    birth_text = np.char.replace(np.datetime_as_string(birth, unit="D"), "-", "")
+    sequence = np.char.zfill((index % 1000).astype(str), 3)
+    id_number = np.char.add(np.char.add(np.char.add(district, birth_text), sequence), "0")
+    name = np.char.add(
+        SURNAMES[rng.integers(0, SURNAMES.size, rows)], GIVEN[rng.integers(0, GIVEN.size, rows)]
+    )
+    return pa.table(
+        {
+            "id_number": id_number.astype(str),
+            "name": name.astype(str),
+            "gender": rng.choice(["1", "2"], rows),
+            "birth_date": pa.array(birth.astype("datetime64[D]")),
+            "division_code": division.astype(str),
+            "address": np.char.add(division.astype(str), "号").astype(str),
+            "status": rng.choice(["normal", "normal", "normal", "deceased"], rows),
+            "row_hash": np.full(rows, "bench"),
+        }
+    )
+
+
+def load_library(conn: sa.Connection, persons: pa.Table) -> None:
+    from tierflow.ingest.load import copy_table
+
+    copy_table(conn, "library.person", persons)
+    conn.execute(
+        sa.text("insert into library.person_history select p.*, now(), null from library.person p")
+    )
+    conn.execute(sa.text("analyze library.person_history"))
+
+
+def copy_out_floor(eng: sa.Engine, pilots: list[str]) -> tuple[float, int]:
+    with eng.begin() as conn:
+        driver = conn.connection.driver_connection
+        started = time.perf_counter()
+        size = 0
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                "copy (select id_number, name, gender, birth_date, division_code, address, status,"
+                " valid_from from library.person_history where valid_to is null"
+                " and left(division_code, 6) = any(%(p)s)) to stdout (format csv)",
+                {"p": pilots},
+            ) as copy,
+        ):
+            for chunk in copy:
+                size += len(chunk)
+        return time.perf_counter() - started, size
+
+
+def bench_geofence(points: int) -> dict:
+    from tierflow.geo import district_boundaries, locate_points
+    from tierflow.sink.geofence import Geofence
+
+    rng = np.random.default_rng(7)
+    lon = rng.uniform(105.28, 110.20, points)
+    lat = rng.uniform(28.16, 32.21, points)
+    fence = Geofence.build(district_boundaries())
+    started = time.perf_counter()
+    ours = fence.locate(lon, lat)
+    ours_s = time.perf_counter() - started
+    started = time.perf_counter()
+    peer = locate_points(lon, lat)
+    peer_s = time.perf_counter() - started
+    return {
+        "points": points,
+        "ours_points_per_s": round(points / ours_s),
+        "seat_then_confirm_points_per_s": round(points / peer_s),
+        "agree": bool((ours == peer).all()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--points", type=int, default=2_000_000)
+    args = parser.parse_args()
+    print(machine_facts())
+    geo = bench_geofence(args.points)
+    print(
+        f"geofence {geo['points']:,} points: {geo['ours_points_per_s']:,} points/s"
+        f" (nearest seat + confirm: {geo['seat_then_confirm_points_per_s']:,} points/s), agree={geo['agree']}"
+    )
+    os.environ.setdefault("TIERFLOW_PSEUDONYM_KEY", "bench-secret")
+    os.environ["TIERFLOW_HOME"] = tempfile.mkdtemp(prefix="tierflow-bench-sink-")
+    from tierflow import db
+    from tierflow.contracts import catalog
+
+    pilots = list(catalog().divisions.pilot_codes)
+    with scratch_database("tierflow_bench_sink"):
+        db.engine.cache_clear()
+        eng = db.engine()
+        started = time.perf_counter()
+        persons = synthetic_persons(args.rows)
+        with eng.begin() as conn:
+            load_library(conn, persons)
+        print(f"library: {args.rows:,} persons loaded in {time.perf_counter() - started:.1f}s")
+        floor_s, floor_bytes = copy_out_floor(eng, pilots)
+        from tierflow.sink.run import sink
+
+        started = time.perf_counter()
+        result = sink(run_id="bench", as_of=dt.date(2026, 3, 1), eng=eng, load=False)
+        ours_s = time.perf_counter() - started
+        rows = result["rows"]
+        print(
+            f"floor COPY out of the pilots' {rows:,} rows: {floor_s:.2f}s ({floor_bytes / floor_s / 1e6:.0f} MB/s)"
+        )
+        print(
+            f"sink to {len(result['districts'])} pilots, {len(result['feeds'])} feeds: {ours_s:.2f}s"
+            f" = {rows / ours_s:,.0f} rows/s; {ratio(ours_s, floor_s)} the floor"
+        )
+        db.engine().dispose()
+        db.engine.cache_clear()
+
+
+if __name__ == "__main__":
+    main()

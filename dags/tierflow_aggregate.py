@@ -1,0 +1,57 @@
+"""Aggregate DAG: tiers village → township → district → city, and the upward report."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
+
+from tierflow.contracts import Library
+
+DEFAULT_ARGS = {
+    "owner": "tierflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "execution_timeout": dt.timedelta(hours=1),
+}
+LIBRARIES = [
+    Asset(name=f"library.{lib.value}", uri=f"tierflow://library/{lib.value}", group="library")
+    for lib in Library
+]
+FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
+AGGREGATES = Asset(
+    name="thematic.tier_aggregate", uri="tierflow://thematic/tier_aggregate", group="thematic"
+)
+
+
+@dag(
+    dag_id="aggregate__tiers",
+    description="libraries and thematic tables → thematic.tier_aggregate and the upward report",
+    # after the sink: its run has loaded the thematic tables the aggregation reads
+    schedule=AssetAny(*LIBRARIES, FEEDS),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["aggregate"],
+    doc_md=(
+        "### Tier aggregation\n\n"
+        "Population (gender × age band, alive), legal entities (industry section × status), "
+        "e-licenses (type × status), service cases (count, median hours, mean rating) and "
+        "truck vehicle-days, rolled up village → township → district → city into "
+        "`thematic.tier_aggregate`; the city and district tiers are published as the upward "
+        "report `reports/national/<run_id>/` with its own manifest."
+    ),
+)
+def aggregate_dag():
+    @task(outlets=[AGGREGATES])
+    def aggregate() -> dict:
+        from tierflow.aggregate.tiers import aggregate as run
+
+        result = run(get_current_context()["run_id"])
+        return {"run_id": result["run_id"], "rows": result["rows"], "report": result["report"]}
+
+    aggregate()
+
+
+aggregate_dag()

@@ -1,0 +1,78 @@
+"""Sink DAG: when a library (or a thematic pool) changes, publish each pilot district's feeds.
+
+One mapped task per pilot district (dynamic task mapping); each writes that district's
+feeds for this DAG run's id, so a retry or a re-run rewrites the same bytes (design §7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
+
+from tierflow.contracts import Library, catalog
+from tierflow.orchestration import pool_asset_name, pool_asset_uri
+
+DEFAULT_ARGS = {
+    "owner": "tierflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "execution_timeout": dt.timedelta(hours=2),
+}
+THEMATIC_POOLS = ("gov.service_case", "trans.truck_gps")
+
+_cat = catalog()
+LIBRARIES = [
+    Asset(name=f"library.{lib.value}", uri=f"tierflow://library/{lib.value}", group="library")
+    for lib in Library
+]
+POOLS = [
+    Asset(name=pool_asset_name(ds), uri=pool_asset_uri(ds), group="pool")
+    for ds in (_cat.dataset(d) for d in THEMATIC_POOLS)
+]
+FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
+
+
+@dag(
+    dag_id="sink__districts",
+    description="libraries → incremental feeds of the pilot districts",
+    schedule=AssetAny(*LIBRARIES, *POOLS),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sink"],
+    doc_md=(
+        "### District feeds (design §7)\n\n"
+        "Loads the thematic tables from their pools, then one mapped task per pilot district "
+        "writes `feeds/<code>/<feed>/<run_id>/` (Parquet parts, `_manifest.json`, `_SUCCESS`) "
+        "under the demand and negative lists, masked per the district's clearance. Districts "
+        "verify with `tierflow feeds verify DIR` and acknowledge with `tierflow feeds ack`."
+    ),
+)
+def sink_dag():
+    @task
+    def load_thematic() -> dict:
+        from tierflow.sink.thematic import load_thematic as load
+
+        return load()
+
+    @task
+    def pilot_districts() -> list[str]:
+        return list(catalog().divisions.pilot_codes)
+
+    @task(max_active_tis_per_dagrun=4, outlets=[FEEDS])
+    def sink_district(district: str) -> dict:
+        from tierflow.sink.run import sink
+
+        result = sink(district, get_current_context()["run_id"], load=False, workers=2)
+        # only references go to XCom: paths and counts, never rows
+        return {"district": district, "rows": result["rows"], "feeds": len(result["feeds"])}
+
+    districts = pilot_districts()
+    load_thematic() >> districts
+    sink_district.expand(district=districts)
+
+
+sink_dag()

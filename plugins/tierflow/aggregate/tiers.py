@@ -1,0 +1,121 @@
+"""``aggregate``: thematic.tier_aggregate for one run, and the upward report file.
+
+Each subject is one SQL file (``sql/aggregate``) that rolls the rows up with
+``GROUP BY ROLLUP`` in the database, so every tier of a run is computed in the same
+statement from the same rows and the additive measures of a tier are the sums of its
+children's by construction (the tests check it anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from importlib.resources import files
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tierflow import config
+from tierflow.contracts import catalog
+from tierflow.db import engine as default_engine
+from tierflow.lists import today
+from tierflow.sink.publish import publish_table
+from tierflow.sink.run import default_run_id, safe_run_id
+
+SQL = files("tierflow") / "sql" / "aggregate"
+SUBJECTS = ("population", "legal_entity", "e_license", "service_case", "truck_gps")
+COLUMNS = "run_id, subject, tier, division_code, parent_code, dimension, measure, value"
+# Measures whose parent equals the sum of its children (medians and means do not add up).
+ADDITIVE = {
+    "population": ("persons",),
+    "legal_entity": ("entities",),
+    "e_license": ("licenses",),
+    "service_case": ("cases", "completed", "rating_sum", "rated"),
+    "truck_gps": ("vehicle_days",),
+}
+REPORT_SCHEMA = pa.schema(
+    [
+        ("subject", pa.string()),
+        ("tier", pa.string()),
+        ("division_code", pa.string()),
+        ("parent_code", pa.string()),
+        ("dimension", pa.string()),
+        ("measure", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+
+
+def sql(name: str) -> str:
+    return (SQL / name).read_text(encoding="utf-8")
+
+
+def aggregate(
+    run_id: str | None = None, *, as_of: dt.date | None = None, eng: Engine | None = None
+) -> dict[str, Any]:
+    """Recompute every subject's tiers for ``run_id`` (idempotent) and publish the upward report."""
+    eng = eng or default_engine()
+    started = time.perf_counter()
+    run_id = safe_run_id(run_id or default_run_id())
+    as_of = as_of or today()
+    params = {"run_id": run_id, "as_of": as_of, "city": catalog().divisions.city_code}
+    rows: dict[str, int] = {}
+    with eng.begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.aggregate'))"))
+        conn.execute(
+            sa.text("delete from thematic.tier_aggregate where run_id = :r"), {"r": run_id}
+        )
+        for subject in SUBJECTS:
+            done = conn.execute(
+                sa.text(
+                    f"insert into thematic.tier_aggregate ({COLUMNS}) " + sql(f"{subject}.sql")
+                ),
+                params,
+            )
+            rows[subject] = done.rowcount
+        report = publish_report(conn, run_id, as_of)
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "rows": rows,
+        "report": report,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def publish_report(conn: sa.Connection, run_id: str, as_of: dt.date) -> dict[str, Any]:
+    """The city and district tiers as one Parquet file with its own manifest, atomically."""
+    result = conn.execute(sa.text(sql("upward_report.sql")), {"run_id": run_id}).all()
+    columns = list(zip(*result, strict=True)) if result else [[] for _ in REPORT_SCHEMA]
+    table = pa.Table.from_arrays(
+        [
+            pa.array(list(values), type=field.type)
+            for values, field in zip(columns, REPORT_SCHEMA, strict=True)
+        ],
+        schema=REPORT_SCHEMA,
+    )
+    target = config.data_root() / "reports" / "national" / run_id
+    manifest = publish_table(
+        target,
+        table,
+        {
+            "format": "tierflow-upward-report/1",
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "tiers": ["city", "district"],
+            "subjects": list(SUBJECTS),
+            "schema": [{"name": f.name, "type": str(f.type)} for f in REPORT_SCHEMA],
+        },
+    )
+    digest = manifest["files"][0]["sha256"] if manifest["files"] else ""
+    conn.execute(
+        sa.text(
+            "insert into thematic.report_run (run_id, as_of, path, rows, sha256) values (:r, :a, :p, :n, :s)"
+            " on conflict (run_id) do update set as_of = excluded.as_of, path = excluded.path,"
+            " rows = excluded.rows, sha256 = excluded.sha256, published_at = now()"
+        ),
+        {"r": run_id, "a": as_of, "p": str(target), "n": table.num_rows, "s": digest},
+    )
+    return {"path": str(target), "rows": table.num_rows, "sha256": digest}

@@ -1,0 +1,153 @@
+"""The three lists of design §6, enforced.
+
+- Demand list: only approved demands that are in force on the run's date flow.
+- Negative list: a listed field (or a whole listed dataset) never flows, whatever a
+  demand says; it wins over every demand.
+- Responsibility list: the calendar of deliveries each department owes (the audit's input).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from tierflow.contracts import Catalog, Consumer, Demand, Frequency, Responsibility
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> dt.date:
+    """The platform's calendar day (Asia/Shanghai), whatever the machine's time zone."""
+    return dt.datetime.now(SHANGHAI).date()
+
+
+def demand_in_force(demand: Demand, on: dt.date) -> bool:
+    """Approved, already approved on ``on``, and not expired (``expires_on`` is the last valid day)."""
+    return (
+        demand.status == "approved"
+        and demand.approved_on is not None
+        and demand.approved_on <= on
+        and (demand.expires_on is None or on <= demand.expires_on)
+    )
+
+
+def negative_fields(cat: Catalog) -> dict[str, dict[str, str]]:
+    """dataset → {field: legal basis}; a whole-dataset entry lists every field of it."""
+    out: dict[str, dict[str, str]] = {}
+    for entry in cat.negative.entries:
+        fields = (
+            [entry.field]
+            if entry.field is not None
+            else [c.name for c in cat.dataset(entry.dataset).columns]
+        )
+        for name in fields:
+            out.setdefault(entry.dataset, {})[name] = entry.legal_basis
+    return out
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one consumer may receive of one dataset, after all three checks."""
+
+    consumer: str
+    dataset: str
+    fields: tuple[str, ...]  # contract order
+    pseudonymise: tuple[str, ...]
+    demand_ids: tuple[str, ...]
+    withheld: dict[str, str]  # field → why (negative list legal basis)
+
+
+def consumer(cat: Catalog, consumer_id: str) -> Consumer:
+    for c in cat.demand.consumers:
+        if c.id == consumer_id:
+            return c
+    raise KeyError(f"unknown consumer {consumer_id!r}")
+
+
+def district_consumer(cat: Catalog, division_code: str) -> Consumer:
+    for c in cat.demand.consumers:
+        if c.kind == "district" and c.division_code == division_code:
+            return c
+    raise KeyError(f"no consumer in the demand list for district {division_code}")
+
+
+def grants(cat: Catalog, consumer_id: str, on: dt.date) -> dict[str, Grant]:
+    """dataset → Grant for the consumer's demands in force on ``on`` (several demands unite)."""
+    blocked = negative_fields(cat)
+    asked: dict[str, tuple[set[str], set[str], list[str]]] = {}
+    for demand in cat.demand.demands:
+        if demand.consumer != consumer_id or not demand_in_force(demand, on):
+            continue
+        fields, pseudo, ids = asked.setdefault(demand.dataset, (set(), set(), []))
+        fields.update(demand.fields)
+        pseudo.update(demand.pseudonymise)
+        ids.append(demand.id)
+    out: dict[str, Grant] = {}
+    for dataset_id, (fields, pseudo, ids) in sorted(asked.items()):
+        negative = blocked.get(dataset_id, {})
+        order = [c.name for c in cat.dataset(dataset_id).columns]
+        allowed = tuple(f for f in order if f in fields and f not in negative)
+        if not allowed:
+            continue
+        out[dataset_id] = Grant(
+            consumer=consumer_id,
+            dataset=dataset_id,
+            fields=allowed,
+            pseudonymise=tuple(f for f in order if f in pseudo and f in allowed),
+            demand_ids=tuple(sorted(ids)),
+            withheld={f: negative[f] for f in order if f in fields and f in negative},
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    department: str
+    dataset: str
+    frequency: str
+    due_at: dt.datetime  # aware, Asia/Shanghai
+    period_start: dt.date  # deliveries dated in [period_start, period_end] count for it
+    period_end: dt.date
+
+
+def _due_dates(entry: Responsibility, start: dt.date, end: dt.date) -> list[dt.date]:
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    if entry.frequency == Frequency.daily:
+        return days
+    if entry.frequency == Frequency.weekly:
+        return [d for d in days if d.weekday() == entry.due_weekday]
+    return [
+        d for d in days if d.day == min(entry.due_day or 1, calendar.monthrange(d.year, d.month)[1])
+    ]
+
+
+def _period_start(entry: Responsibility, due: dt.date) -> dt.date:
+    if entry.frequency == Frequency.daily:
+        return due
+    if entry.frequency == Frequency.weekly:
+        return due - dt.timedelta(days=6)
+    previous_month_end = due.replace(day=1) - dt.timedelta(days=1)
+    return previous_month_end.replace(day=min(due.day, previous_month_end.day)) + dt.timedelta(
+        days=1
+    )
+
+
+def expected_deliveries(cat: Catalog, start: dt.date, end: dt.date) -> list[DueDelivery]:
+    """Every delivery the responsibility list makes due on a day in [start, end]."""
+    out = []
+    for entry in cat.responsibility.responsibilities:
+        hour, minute = (int(p) for p in entry.due_time.split(":"))
+        for due in _due_dates(entry, start, end):
+            out.append(
+                DueDelivery(
+                    department=entry.department,
+                    dataset=entry.dataset,
+                    frequency=entry.frequency.value,
+                    due_at=dt.datetime.combine(due, dt.time(hour, minute), tzinfo=SHANGHAI),
+                    period_start=_period_start(entry, due),
+                    period_end=due,
+                )
+            )
+    return sorted(out, key=lambda d: (d.due_at, d.dataset))

@@ -1,0 +1,112 @@
+"""CLI: ``tierflow sink [--district CODE]``, ``tierflow feeds verify DIR``,
+``tierflow feeds ack DISTRICT RUN_ID``, ``tierflow aggregate``, ``tierflow audit``
+(design §8); the lead registers them with ``register(add, sub)``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tierflow.errors import TierflowError
+
+
+def _sink(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.sink.run import sink
+
+    return sink(args.district, args.run_id, as_of=args.as_of)
+
+
+def _render_sink(result: dict[str, Any]) -> str:
+    lines = [
+        f"run {result['run_id']}: {result['rows']} rows to {len(result['districts'])} district(s)"
+        f" in {len(result['feeds'])} feeds ({result['seconds']} s)"
+    ]
+    for feed in result["feeds"]:
+        ops = feed["ops"]
+        lines.append(
+            f"  {feed['division_code']} {feed['feed']:<13} {feed['rows']:>9} rows"
+            f" (+{ops['insert']} ~{ops['update']} -{ops['delete']})  {feed['path']}"
+        )
+    return "\n".join(lines)
+
+
+def _feeds(args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "verify":
+        if len(args.args) != 1:
+            raise TierflowError("usage: tierflow feeds verify DIR")
+        from tierflow.sink.verify import verify_feed
+
+        result = verify_feed(Path(args.args[0]))
+        if not result["ok"]:
+            raise TierflowError(f"{result['path']}: " + "; ".join(result["problems"]))
+        return result
+    if len(args.args) != 2:
+        raise TierflowError("usage: tierflow feeds ack DISTRICT RUN_ID")
+    from tierflow.sink.run import ack_feed
+
+    return ack_feed(args.args[0], args.args[1])
+
+
+def _render_feeds(result: dict[str, Any]) -> str:
+    if "problems" in result:
+        return f"{result['path']}: OK, {result['rows']} rows in {result['files']} file(s)"
+    moved = ", ".join(
+        f"{name} → {info['watermark']}" + ("" if info["moved"] else " (unchanged)")
+        for name, info in result["feeds"].items()
+    )
+    return f"{result['district']} acknowledged {result['run_id']}: {moved}"
+
+
+def _aggregate(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.aggregate.tiers import aggregate
+
+    return aggregate(args.run_id, as_of=args.as_of)
+
+
+def _render_aggregate(result: dict[str, Any]) -> str:
+    rows = ", ".join(f"{subject} {n}" for subject, n in result["rows"].items())
+    return (
+        f"run {result['run_id']} (as of {result['as_of']}): {rows} tier rows;"
+        f" upward report {result['report']['path']} ({result['report']['rows']} rows)"
+    )
+
+
+def _audit(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.aggregate.audit import audit_deliveries
+
+    return audit_deliveries(args.start, args.end)
+
+
+def _render_audit(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['start']} … {result['end']}: {result['due']} due, {result['on_time']} on time,"
+        f" {result['late']} late, {result['missing']} missing"
+    ]
+    lines += [f"  {p['due_at']} {p['dataset']:<24} {p['status']}" for p in result["problems"]]
+    return "\n".join(lines)
+
+
+def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
+    s = add("sink", _sink, "publish incremental feeds to the pilot districts")
+    s.add_argument("--district", default=None, help="one pilot district code (default: all)")
+    s.add_argument("--run-id", default=None, help="re-use a run id to rewrite the same feed")
+    s.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
+    s.set_defaults(render=_render_sink)
+
+    f = add("feeds", _feeds, "verify a delivered feed, or acknowledge a run for a district")
+    f.add_argument("action", choices=["verify", "ack"])
+    f.add_argument("args", nargs="+", help="verify: DIR; ack: DISTRICT RUN_ID")
+    f.set_defaults(render=_render_feeds)
+
+    a = add("aggregate", _aggregate, "aggregate up the tiers and publish the upward report")
+    a.add_argument("--run-id", default=None)
+    a.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
+    a.set_defaults(render=_render_aggregate)
+
+    u = add("audit", _audit, "audit deliveries against the responsibility list")
+    u.add_argument("--start", type=dt.date.fromisoformat, default=None)
+    u.add_argument("--end", type=dt.date.fromisoformat, default=None)
+    u.set_defaults(render=_render_audit)

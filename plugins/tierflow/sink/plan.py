@@ -1,0 +1,124 @@
+"""What one district receives of one feed: columns, masks, pseudonyms, demand ids.
+
+Built from the three lists only (``tierflow.lists``): a column is in the plan when an
+approved demand in force asks for a field that fills it, and never when any field filling
+it is on the negative list. Each column's level is the highest level among those fields;
+above the consumer's clearance it is masked, and it is pseudonymised when a demand says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from tierflow.contracts import Catalog, Consumer
+from tierflow.lists import grants, negative_fields
+from tierflow.masking import PSEUDONYM, Mask, mask_for
+from tierflow.sink.sources import FEEDS, FeedSource, Kind
+
+CLEAR = "clear"
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    "text": pa.string(),
+    "date": pa.date32(),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    column: str  # in the source table
+    output: str  # in the feed
+    kind: Kind
+    level: int
+    treatment: str  # CLEAR, PSEUDONYM, or a Mask value
+
+    @property
+    def mask(self) -> Mask | None:
+        return Mask(self.treatment) if self.treatment not in (CLEAR, PSEUDONYM) else None
+
+
+@dataclass(frozen=True)
+class FeedPlan:
+    consumer_id: str
+    division_code: str
+    clearance: int
+    source: FeedSource
+    columns: tuple[ColumnPlan, ...]
+    demand_ids: tuple[str, ...]
+    withheld: dict[str, str]  # output name → legal basis
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def pseudonymised(self) -> bool:
+        return any(c.treatment == PSEUDONYM for c in self.columns)
+
+    def schema(self) -> pa.Schema:
+        fields = [
+            pa.field("op", pa.string(), nullable=False),
+            pa.field("changed_at", ARROW_TYPES["timestamp"], nullable=False),
+        ]
+        fields += [pa.field(c.output, ARROW_TYPES[c.kind]) for c in self.columns]
+        return pa.schema(fields)
+
+    def masking(self) -> dict[str, str]:
+        return {c.output: c.treatment for c in self.columns if c.treatment != CLEAR}
+
+
+def plan_feeds(cat: Catalog, consumer: Consumer, as_of: dt.date) -> list[FeedPlan]:
+    """One plan per feed the consumer may receive on ``as_of`` (none for unasked feeds)."""
+    granted = grants(cat, consumer.id, as_of)
+    negative = negative_fields(cat)
+    plans = []
+    for source in FEEDS:
+        asked = {ds: g for ds, g in granted.items() if ds in source.fields}
+        if not asked:
+            continue
+        wanted: set[str] = set()
+        pseudo: set[str] = set()
+        for dataset, grant in asked.items():
+            mapping = source.fields[dataset]
+            wanted.update(mapping[f] for f in grant.fields if f in mapping)
+            pseudo.update(mapping[f] for f in grant.pseudonymise if f in mapping)
+        withheld: dict[str, str] = {}
+        columns = []
+        for column, kind in source.columns.items():
+            origins = source.sources_of(column)
+            blocked = [negative[ds][f] for ds, f in origins if f in negative.get(ds, {})]
+            if blocked:
+                if column in wanted or any(
+                    f in g.withheld for ds, g in asked.items() for d, f in origins if d == ds
+                ):
+                    withheld[source.output_name(column)] = blocked[0]
+                continue  # the negative list wins over every demand
+            if column not in wanted:
+                continue
+            contract_columns = [cat.dataset(ds).column(f) for ds, f in origins]
+            level = max(c.level for c in contract_columns)
+            if column in pseudo:
+                treatment = PSEUDONYM
+            elif level > consumer.clearance:
+                treatment = mask_for(contract_columns[0]).value
+            else:
+                treatment = CLEAR
+            columns.append(ColumnPlan(column, source.output_name(column), kind, level, treatment))
+        if not set(source.key) <= {c.column for c in columns}:
+            continue  # without its key a change cannot be applied: not a usable feed
+        plans.append(
+            FeedPlan(
+                consumer_id=consumer.id,
+                division_code=consumer.division_code or "",
+                clearance=consumer.clearance,
+                source=source,
+                columns=tuple(columns),
+                demand_ids=tuple(sorted({i for g in asked.values() for i in g.demand_ids})),
+                withheld=withheld,
+            )
+        )
+    return plans

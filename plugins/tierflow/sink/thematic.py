@@ -1,0 +1,160 @@
+"""Thematic databases from their pools: service cases (with history) and truck GPS (geofenced).
+
+Both take the deliveries loaded since their last load (``thematic.load_watermark``) in one
+transaction under an advisory lock, so a load is all or nothing and never runs twice at once.
+GPS points are located in Arrow against the district polygons of the geospatial library
+(vectorised, ``tierflow.sink.geofence``) and stored in day partitions with their district.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tierflow.db import engine as default_engine
+from tierflow.ingest.load import copy_table
+from tierflow.pool import quote
+from tierflow.sink.extract import template, to_psycopg
+from tierflow.sink.geofence import Geofence
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _window(conn: Connection, dataset: str) -> tuple[int, int]:
+    conn.execute(
+        sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"tierflow.thematic.{dataset}"}
+    )
+    row = conn.execute(sa.text(template("thematic_window.sql")), {"dataset": dataset}).one()
+    return int(row.low), int(row.high)
+
+
+def _advance(conn: Connection, dataset: str, high: int) -> None:
+    conn.execute(sa.text(template("thematic_advance.sql")), {"dataset": dataset, "high": high})
+
+
+def load_service_cases(conn: Connection) -> dict[str, Any]:
+    low, high = _window(conn, "gov.service_case")
+    if high == low:
+        return {
+            "dataset": "gov.service_case",
+            "deliveries": [low, high],
+            "inserted": 0,
+            "updated": 0,
+        }
+    row = conn.execute(
+        sa.text(template("service_case_upsert.sql")), {"low": low, "high": high}
+    ).one()
+    _advance(conn, "gov.service_case", high)
+    return {
+        "dataset": "gov.service_case",
+        "deliveries": [low, high],
+        "inserted": int(row.inserted),
+        "updated": int(row.updated),
+    }
+
+
+def _ensure_day_partitions(conn: Connection, recorded_us: pa.Array) -> list[str]:
+    """One partition per Asia/Shanghai day present in the batch."""
+    if len(recorded_us) == 0:
+        return []
+    days = np.unique((np.asarray(recorded_us, dtype=np.int64) // 1_000_000 + 8 * 3600) // 86400)
+    created = []
+    for day_number in days.tolist():
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(day_number))
+        start = dt.datetime.combine(day, dt.time(), tzinfo=SHANGHAI)
+        name = f"truck_gps_{day:%Y%m%d}"
+        exists = conn.scalar(sa.text("select to_regclass(:t)"), {"t": f"thematic.{name}"})
+        if exists is None:
+            conn.execute(
+                sa.text(
+                    f"create table thematic.{quote(name)} partition of thematic.truck_gps"
+                    f" for values from ('{start.isoformat()}') to ('{(start + dt.timedelta(days=1)).isoformat()}')"
+                )
+            )
+            created.append(name)
+    return created
+
+
+def _read_new_points(conn: Connection, low: int, high: int) -> pa.Table:
+    driver = conn.connection.driver_connection
+    buffer = io.BytesIO()
+    sql = to_psycopg(template("truck_gps_new.sql"))
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(
+            f"copy ({sql}) to stdout (format csv, header true)", {"low": low, "high": high}
+        ) as copy,
+    ):
+        for chunk in copy:
+            buffer.write(chunk)
+    buffer.seek(0)
+    return pv.read_csv(
+        buffer,
+        convert_options=pv.ConvertOptions(
+            column_types={
+                "plate_number": pa.string(),
+                "recorded_us": pa.int64(),
+                "longitude": pa.float64(),
+                "latitude": pa.float64(),
+                "speed_kmh": pa.float64(),
+                "heading": pa.int64(),
+                "delivery_id": pa.int64(),
+            }
+        ),
+    )
+
+
+def load_truck_gps(conn: Connection) -> dict[str, Any]:
+    low, high = _window(conn, "trans.truck_gps")
+    result: dict[str, Any] = {
+        "dataset": "trans.truck_gps",
+        "deliveries": [low, high],
+        "inserted": 0,
+    }
+    if high == low:
+        return result
+    points = _read_new_points(conn, low, high)
+    started = time.perf_counter()
+    fence = Geofence.from_warehouse(conn)
+    districts = fence.locate(
+        points.column("longitude").to_numpy(zero_copy_only=False),
+        points.column("latitude").to_numpy(zero_copy_only=False),
+    )
+    points = points.append_column("district_code", pa.array(districts, type=pa.string()))
+    result["geofence_seconds"] = round(time.perf_counter() - started, 3)
+    result["outside"] = int(pc.sum(pc.equal(points.column("district_code"), "")).as_py() or 0)
+    result["partitions_created"] = _ensure_day_partitions(conn, points.column("recorded_us"))
+    stage = quote(f"stage_truck_gps_{high}")
+    conn.execute(
+        sa.text(
+            f"create temp table {stage} (plate_number text, recorded_us bigint, longitude double precision,"
+            " latitude double precision, speed_kmh double precision, heading bigint,"
+            " delivery_id bigint, district_code text) on commit drop"
+        )
+    )
+    copy_table(conn, stage, points)
+    row = conn.execute(sa.text(template("truck_gps_insert.sql", stage=stage))).one()
+    result["inserted"] = int(row.inserted)
+    result["points"] = points.num_rows
+    _advance(conn, "trans.truck_gps", high)
+    return result
+
+
+def load_thematic(eng: Engine | None = None) -> dict[str, Any]:
+    """Load both thematic tables from their pools' new deliveries."""
+    eng = eng or default_engine()
+    with eng.begin() as conn:
+        cases = load_service_cases(conn)
+    with eng.begin() as conn:
+        gps = load_truck_gps(conn)
+    return {"service_case": cases, "truck_gps": gps}

@@ -1,0 +1,430 @@
+"""District feeds end to end: generated extracts → ingest → merge → sink (real PostgreSQL).
+
+Proves: no district receives another's rows (division prefix; GPS by point-in-polygon
+against the stored boundaries), negative-list fields are in no file, masking follows the
+clearance, a half-written feed is invisible and the re-run completes it, re-runs are
+byte-identical, incremental feeds from the acknowledged watermark carry update/delete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import shapely
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import create_database, drop_database
+from tierflow import migrate
+from tierflow.contracts import catalog
+from tierflow.masking import consumer_key, pseudonym
+
+SECRET = "test-pseudonym-secret"
+AS_OF = dt.date(2026, 3, 1)
+DATASETS = [
+    "psb.household",
+    "hrss.social_insurance",
+    "samr.enterprise",
+    "lic.issuance",
+    "mnr.address",
+    "mnr.land_parcel",
+    "gov.service_case",
+    "trans.truck_gps",
+]
+PILOTS = catalog().divisions.pilot_codes
+
+
+def build_chain(tmp: Path, scale: int = 800, seed: int = 17) -> sa.Engine:
+    """A fresh migrated database holding generated data ingested and merged (the real chain)."""
+    from tierflow.generate import generate
+    from tierflow.ingest.pipeline import ingest_file
+    from tierflow.merge.run import merge_library
+
+    name, engine = create_database("tierflow_sink")
+    engine.info_name = name  # type: ignore[attr-defined]
+    migrate.upgrade(eng=engine)
+    summary = generate(
+        out=tmp, scale=scale, seed=seed, defect_rate=0.0, as_of=AS_OF, datasets=DATASETS
+    )
+    for file in summary["files"]:
+        ingest_file(Path(file["path"]), file["dataset"], eng=engine, run_gx=False)
+    for library in ("person", "legal_entity", "geospatial", "e_license"):
+        merge_library(library, eng=engine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine, Path]]:
+    """The chain's warehouse, and one full sink (run ``base``) into a module data root."""
+    from tierflow.sink.run import sink
+
+    root = tmp_path_factory.mktemp("sink-home")
+    saved = {k: os.environ.get(k) for k in ("TIERFLOW_HOME", "TIERFLOW_PSEUDONYM_KEY")}
+    os.environ.update(TIERFLOW_HOME=str(root), TIERFLOW_PSEUDONYM_KEY=SECRET)
+    engine = build_chain(tmp_path_factory.mktemp("extracts"))
+    try:
+        sink(run_id="base", as_of=AS_OF, eng=engine)
+        yield engine, root
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        engine.dispose()
+        drop_database(engine.info_name)  # type: ignore[attr-defined]
+
+
+def feed_dir(root: Path, code: str, feed: str, run_id: str) -> Path:
+    return root / "feeds" / code / feed / run_id
+
+
+def read_feed(path: Path):
+    import pyarrow as pa
+
+    parts = sorted(path.glob("part-*.parquet"))
+    manifest = json.loads((path / "_manifest.json").read_text(encoding="utf-8"))
+    if not parts:
+        return manifest, None
+    return manifest, pa.concat_tables(pq.read_table(p) for p in parts)
+
+
+def digests(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
+
+
+def scalar(engine: sa.Engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.scalar(sa.text(sql), params)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_every_pilot_gets_verified_feeds_with_the_contracted_layout(chain):
+    from tierflow.sink.verify import verify_feed
+
+    engine, root = chain
+    person_rows = 0
+    for code in PILOTS:
+        feeds = {p.name for p in (root / "feeds" / code).iterdir()}
+        assert {
+            "person",
+            "legal_entity",
+            "e_license",
+            "address",
+            "service_case",
+            "truck_gps",
+        } <= feeds
+        for feed in feeds:
+            path = feed_dir(root, code, feed, "base")
+            assert (path / "_SUCCESS").exists()
+            check = verify_feed(path)
+            assert check["ok"], check["problems"]
+            manifest, table = read_feed(path)
+            assert manifest["division_code"] == code and manifest["run_id"] == "base"
+            assert manifest["watermark"]["from"] is None and manifest["watermark"]["to"]
+            assert manifest["demand_ids"] and manifest["schema"][:2] == [
+                {"name": "op", "type": "string"},
+                {"name": "changed_at", "type": "timestamp[us, tz=UTC]"},
+            ]
+            assert all(len(f["sha256"]) == 64 for f in manifest["files"])
+            assert SECRET not in (path / "_manifest.json").read_text(encoding="utf-8")
+            if table is not None and feed == "person":
+                person_rows += table.num_rows
+                assert set(table.column("op").to_pylist()) == {"insert"}
+    # only 500105's land-parcel demand existed, and it has expired
+    assert not any((root / "feeds" / c / "land_parcel").exists() for c in PILOTS)
+    in_pilots = scalar(
+        engine,
+        "select count(*) from library.person where left(division_code, 6) = any(:c)",
+        c=list(PILOTS),
+    )
+    assert person_rows == in_pilots > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    code=st.sampled_from(PILOTS),
+    feed=st.sampled_from(["person", "legal_entity", "e_license", "address", "service_case"]),
+)
+def test_no_district_receives_a_row_of_another(chain, code, feed):
+    engine, root = chain
+    manifest, table = read_feed(feed_dir(root, code, feed, "base"))
+    if table is None:
+        return
+    prefixes = {c[:6] for c in table.column("division_code").to_pylist()}
+    assert prefixes == {code}
+    key = manifest["key"][0]
+    source = {
+        "person": "person",
+        "legal_entity": "legal_entity",
+        "e_license": "e_license",
+        "address": "address",
+    }
+    if feed in source and key != "id_number" and len(manifest["key"]) == 1:
+        # every delivered key is a record of this district in the library
+        keys = table.column(key).to_pylist()
+        outside = scalar(
+            engine,
+            f'select count(*) from library.{source[feed]} where "{key}" = any(:k) and left(division_code, 6) <> :d',
+            k=keys,
+            d=code,
+        )
+        assert outside == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(code=st.sampled_from(PILOTS))
+def test_gps_points_lie_inside_the_district_polygon(chain, code):
+    engine, root = chain
+    _manifest, table = read_feed(feed_dir(root, code, "truck_gps", "base"))
+    wkt = scalar(
+        engine,
+        "select geometry_wkt from library.district_boundary where division_code = :c",
+        c=code,
+    )
+    polygon = shapely.from_wkt(wkt)
+    expected = scalar(
+        engine, "select count(*) from thematic.truck_gps where district_code = :c", c=code
+    )
+    if table is None:
+        assert expected == 0
+        return
+    lon = table.column("longitude").to_numpy()
+    lat = table.column("latitude").to_numpy()
+    assert shapely.intersects_xy(polygon, lon, lat).all()
+    assert table.num_rows == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_gps_geofence_is_point_in_polygon_not_nearest_seat(chain):
+    """A point nearer another district's seat but inside this polygon belongs to this district."""
+    import numpy as np
+
+    from tierflow.sink.geofence import Geofence
+
+    engine, _root = chain
+    with engine.connect() as conn:
+        fence = Geofence.from_warehouse(conn)
+    # a concave test polygon: the seat-nearest rule would get these points wrong
+    square = shapely.box(0, 0, 10, 10)
+    notch = shapely.box(4, 4, 10, 6)
+    fence = Geofence.build({"000001": square.difference(notch), "000002": notch})
+    lon = np.array([9.0, 9.0, 1.0, 20.0, 5.0])
+    lat = np.array([5.0, 1.0, 5.0, 5.0, 4.0])  # last: on the shared edge → lower code
+    assert fence.locate(lon, lat).tolist() == ["000002", "000001", "000001", "", "000001"]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(code=st.sampled_from(PILOTS))
+def test_negative_list_fields_appear_in_no_file_and_masking_follows_clearance(chain, code):
+    engine, root = chain
+    cat = catalog()
+    clearance = next(c.clearance for c in cat.demand.consumers if c.division_code == code)
+    for feed_path in (root / "feeds" / code).iterdir():
+        manifest, table = read_feed(feed_path / "base")
+        names = [c["name"] for c in manifest["schema"]]
+        assert "ethnicity" not in names and "phone" not in names
+        if table is not None:
+            assert "ethnicity" not in table.column_names and "phone" not in table.column_names
+    manifest, person = read_feed(feed_dir(root, code, "person", "base"))
+    if person is None:
+        return
+    assert (
+        manifest["withheld"].get("ethnicity", "").startswith("《个人信息保护法》")
+        or code != "500103"
+    )
+    key = consumer_key(SECRET.encode(), f"d{code}")
+    with engine.connect() as conn:
+        library = {
+            pseudonym(key, r.id_number): r
+            for r in conn.execute(
+                sa.text("select * from library.person where left(division_code, 6) = :c"),
+                {"c": code},
+            )
+        }
+    for row in person.to_pylist():
+        truth = library[row["id_number"]]  # the pseudonym is HMAC under the consumer's key
+        if clearance >= 3:
+            assert row["name"] == truth.name and row["birth_date"] == truth.birth_date
+            assert row["address"] == truth.address
+        else:
+            assert row["name"] == truth.name[0] + "*" * (len(truth.name) - 1)
+            assert row["birth_date"] == dt.date(truth.birth_date.year, 1, 1)
+            assert truth.address is None or row["address"] == truth.address[:6] + "****"
+        assert row["gender"] == truth.gender
+    _m, entity = read_feed(feed_dir(root, code, "legal_entity", "base"))
+    for value in entity.column("legal_rep_id_number").to_pylist() if entity else []:
+        assert value[6:14] == "********" and len(value) == 18
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_half_written_feed_is_invisible_and_the_re_run_completes_it(chain, monkeypatch):
+    from tierflow.sink import publish
+    from tierflow.sink.run import sink
+    from tierflow.sink.verify import verify_feed
+
+    engine, root = chain
+
+    class Killed(BaseException):
+        """Stands for SIGKILL: nothing after it runs, no cleanup handler either."""
+
+    def die(_path):
+        raise Killed
+
+    monkeypatch.setattr(publish, "_fsync_dir", die)  # first call: just before the rename
+    with pytest.raises(Killed):
+        sink("500103", "killed", as_of=AS_OF, eng=engine, workers=1)
+    person = root / "feeds" / "500103" / "person"
+    visible = [p.name for p in person.iterdir() if not p.name.startswith(".")]
+    assert "killed" not in visible
+    assert any(p.name.startswith(".killed.tmp-") for p in person.iterdir())
+    assert not verify_feed(person / "killed")["ok"]
+    monkeypatch.undo()
+    monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+    sink("500103", "killed", as_of=AS_OF, eng=engine)
+    assert not [p for p in person.iterdir() if p.name.startswith(".")]
+    for feed in (root / "feeds" / "500103").iterdir():
+        assert verify_feed(feed / "killed")["ok"]
+    # the completed feed holds what an uninterrupted run of the same window writes
+    base = read_feed(person / "base")[1]
+    assert read_feed(person / "killed")[1].equals(base)
+
+
+def _bump_person(engine: sa.Engine, id_number: str, **changes: str) -> None:
+    """A new library version of one person, the way merge writes it (type-2 history)."""
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"update library.person set {sets}, changed_at = now() where id_number = :i"),
+            {**changes, "i": id_number},
+        )
+        conn.execute(
+            sa.text(
+                "update library.person_history set valid_to = now() where id_number = :i and valid_to is null"
+            ),
+            {"i": id_number},
+        )
+        conn.execute(
+            sa.text(
+                "insert into library.person_history select p.*, now(), null from library.person p where id_number = :i"
+            ),
+            {"i": id_number},
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_re_runs_are_byte_identical_and_increments_follow_the_acknowledged_watermark(chain):
+    from tierflow.sink.run import ack_feed, sink
+
+    engine, root = chain
+    code, other = "500104", "500106"
+    sink(code, "inc1", as_of=AS_OF, eng=engine)
+    first = {f.name: digests(f / "inc1") for f in (root / "feeds" / code).iterdir()}
+    ack_feed(code, "inc1", eng=engine)
+    ack_feed(other, "base", eng=engine)
+    with engine.connect() as conn:
+        ids = (
+            conn.execute(
+                sa.text(
+                    "select id_number from library.person where left(division_code, 6) = :c order by id_number limit 2"
+                ),
+                {"c": code},
+            )
+            .scalars()
+            .all()
+        )
+        away = conn.scalar(
+            sa.text(
+                "select division_code from library.person where left(division_code, 6) = :c limit 1"
+            ),
+            {"c": other},
+        )
+    renamed, moved = ids
+    _bump_person(engine, renamed, name="改名")
+    _bump_person(engine, moved, division_code=away)
+
+    # the library changed, yet re-running inc1 rewrites exactly the same bytes
+    sink(code, "inc1", as_of=AS_OF, eng=engine)
+    assert {f.name: digests(f / "inc1") for f in (root / "feeds" / code).iterdir()} == first
+
+    sink(code, "inc2", as_of=AS_OF, eng=engine)
+    sink(other, "inc2", as_of=AS_OF, eng=engine)
+    key = consumer_key(SECRET.encode(), f"d{code}")
+    manifest, changes = read_feed(feed_dir(root, code, "person", "inc2"))
+    assert manifest["watermark"]["from"] is not None
+    rows = {r["id_number"]: r for r in changes.to_pylist()}
+    assert set(rows) == {pseudonym(key, renamed), pseudonym(key, moved)}
+    assert rows[pseudonym(key, renamed)]["op"] == "update"
+    gone = rows[pseudonym(key, moved)]
+    assert gone["op"] == "delete"  # moved out: key only, nothing of its new district
+    assert gone["division_code"] is None and gone["name"] is None
+    assert manifest["ops"] == {"insert": 0, "update": 1, "delete": 1}
+    arrived = read_feed(feed_dir(root, other, "person", "inc2"))[1].to_pylist()
+    other_key = consumer_key(SECRET.encode(), f"d{other}")
+    assert [(r["id_number"], r["op"]) for r in arrived] == [(pseudonym(other_key, moved), "insert")]
+    # unchanged feeds: empty increments, still published and verifiable
+    assert read_feed(feed_dir(root, code, "e_license", "inc2"))[0]["rows"] == 0
+    # acknowledging never moves a watermark backwards
+    ack_feed(code, "inc2", eng=engine)
+    assert not ack_feed(code, "inc1", eng=engine)["feeds"]["person"]["moved"]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_verify_catches_tampering_and_the_cli_exits_non_zero(chain, tmp_path):
+    import argparse
+    import shutil
+
+    from tierflow.errors import TierflowError
+    from tierflow.sink import cli
+
+    _engine, root = chain
+    copy = tmp_path / "feed"
+    shutil.copytree(feed_dir(root, "500103", "person", "base"), copy)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name, handler, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    cli.register(add, sub)
+    args = parser.parse_args(["feeds", "verify", str(copy)])
+    assert args.handler(args)["ok"]
+    part = next(copy.glob("part-*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(TierflowError, match="SHA-256"):
+        args.handler(args)
+    (copy / "_SUCCESS").unlink()
+    (copy / "part-99999.parquet").write_bytes(b"x")
+    from tierflow.sink.verify import verify_feed
+
+    problems = " ".join(verify_feed(copy)["problems"])
+    assert "_SUCCESS" in problems and "not in the manifest" in problems
