@@ -221,3 +221,4 @@ def test_quality_report_shows_deliveries_and_failing_expectations(warehouse, dat
         timeout=120,
     )
     assert "tax.taxpayer" in table.stdout and "pass rate" in table.stdout
+    assert "Responsibility audit" in table.stdout and "departments" in report["audit"]

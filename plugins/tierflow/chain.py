@@ -47,6 +47,7 @@ MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers."""
     from tierflow.aggregate import aggregate
+    from tierflow.aggregate.audit import audit_deliveries
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
     from tierflow.sink import sink
@@ -62,6 +63,7 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     merged = [merge_library(library) for library in MERGE_ORDER]
     sunk = sink()
     aggregated = aggregate()
+    audited = audit_deliveries()  # yesterday's deliveries against the responsibility list
     return {
         "landing": str(landing),
         "ingested": ingested,
@@ -69,6 +71,7 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
         "merged": merged,
         "sink": sunk,
         "aggregate": aggregated,
+        "audit": audited,
         "rows_in": sum(r["rows_in"] for r in ingested),
         "rows_accepted": sum(r["rows_accepted"] for r in ingested),
         "rows_quarantined": sum(r["rows_quarantined"] for r in ingested),
@@ -94,7 +97,9 @@ def render_chain(result: dict[str, Any]) -> str:
     )
     if result.get("merged"):
         lines.append("")
-        lines.append(f"{'library':<24}{'rows in':>10}{'inserted':>10}{'updated':>10}{'unchanged':>11}{'records':>10}{'orphans':>9}")
+        lines.append(
+            f"{'library':<24}{'rows in':>10}{'inserted':>10}{'updated':>10}{'unchanged':>11}{'records':>10}{'orphans':>9}"
+        )
         for m in result["merged"]:
             lines.append(
                 f"{m['library']:<24}{m['rows_in']:>10}{m['inserted']:>10}{m['updated']:>10}{m['unchanged']:>11}"
@@ -113,5 +118,9 @@ def render_chain(result: dict[str, Any]) -> str:
 
 
 def _scalars(summary: dict[str, Any]) -> str:
-    shown = [(k, v) for k, v in summary.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    shown = [
+        (k, v)
+        for k, v in summary.items()
+        if isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    ]
     return ", ".join(f"{k} {v}" for k, v in shown[:8])

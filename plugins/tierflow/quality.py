@@ -31,7 +31,13 @@ def report(
                 sa.text((SQL / "expectation_pass_rates.sql").read_text()), params
             ).mappings()
         ]
-    return {"deliveries": deliveries, "expectations": expectations}
+    from tierflow.aggregate import audit_report
+
+    return {
+        "deliveries": deliveries,
+        "expectations": expectations,
+        "audit": audit_report(days=30, eng=eng),
+    }
 
 
 def render_report(result: dict[str, Any]) -> str:
@@ -56,4 +62,20 @@ def render_report(result: dict[str, Any]) -> str:
             f"{e['dataset']:<22}{e['rule_id']:<40}{e['severity']:<9}{e['evaluated']:>11}{e['failed']:>9}"
             f"{e['pass_rate']:>11.4%}"
         )
+    audit = result.get("audit")
+    if audit:
+        lines.append("")
+        lines.append(
+            f"Responsibility audit {audit['start']} .. {audit['end']} (run by the audit DAG / tierflow audit)"
+        )
+        lines.append(
+            f"{'department':<12}{'due':>6}{'on time':>9}{'late':>6}{'missing':>9}{'rows in':>10}{'quarantine':>12}"
+        )
+        for d in audit["departments"]:
+            lines.append(
+                f"{d['department']:<12}{d['due']:>6}{d['on_time']:>9}{d['late']:>6}{d['missing']:>9}"
+                f"{d['rows_in']:>10}{d['quarantine_rate']:>12.2%}"
+            )
+        for late in audit["late_or_missing"][:10]:
+            lines.append(f"  {late['status']:<8} {late['dataset']:<24} due {late['due_at']}")
     return "\n".join(lines)
