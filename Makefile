@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TIERFLOW_HOME ?= $(CURDIR)/.tierflow
 
-.PHONY: install demo test test-fast lint format bench clean db-stop
+.PHONY: install demo test test-fast lint format bench clean db-stop up down
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -36,6 +36,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## The distributed stack as local processes: api-server, scheduler, dag-processor, triggerer, 2 Celery workers.
+up: $(STAMP)
+	deploy/local/stack.sh start
+
+down:
+	deploy/local/stack.sh stop
 
 db-stop: $(STAMP)
 	$(BIN)/tierflow db stop

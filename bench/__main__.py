@@ -33,7 +33,8 @@ def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
         ),
     ]
     if (BENCH / "sink.py").exists():
-        found.append(("sink", [str(BENCH / "sink.py"), *(["--quick"] if quick else [])]))
+        sizes = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(rows)]
+        found.append(("sink", [str(BENCH / "sink.py"), *sizes]))
     return found
 
 

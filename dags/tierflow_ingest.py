@@ -7,6 +7,7 @@ import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
 
+from tierflow.alerts import delivery_deadline, missing_delivery_notifiers
 from tierflow.contracts import catalog
 from tierflow.orchestration import (
     TIMEZONE,
@@ -18,6 +19,7 @@ from tierflow.orchestration import (
     responsibility_for,
 )
 
+DEADLINE_ALERTS = os.environ.get("TIERFLOW_DEADLINE_ALERTS", "1") != "0"
 POKE_SECONDS = int(os.environ.get("TIERFLOW_SENSOR_POKE_SECONDS", "300"))
 
 
@@ -42,10 +44,16 @@ def build_ingest_dag(dataset_id: str):
             f"library:{dataset.library or dataset.thematic}",
         ],
         doc_md=ingest_doc(cat, dataset),
+        # TIERFLOW_DEADLINE_ALERTS=0 leaves them out: dag.test() in Airflow 3.3.2 cannot load them
+        deadline=delivery_deadline(dataset_id) if DEADLINE_ALERTS else None,
     )
     def ingest_dag():
         @task.sensor(
-            poke_interval=POKE_SECONDS, timeout=6 * 3600, mode="reschedule", soft_fail=True
+            poke_interval=POKE_SECONDS,
+            timeout=6 * 3600,
+            mode="reschedule",
+            soft_fail=True,
+            on_skipped_callback=missing_delivery_notifiers(dataset_id),
         )
         def wait_for_delivery() -> PokeReturnValue:
             from tierflow.tasks import pending_deliveries

@@ -120,8 +120,10 @@ def test_ingest_dag_runs_end_to_end_under_dag_test(airflow_db, warehouse, data_r
         delivery = (
             conn.execute(
                 sa.text(
-                    "select * from quality.delivery where dataset = 'samr.enterprise' order by delivery_id desc limit 1"
-                )
+                    "select * from quality.delivery where dataset = 'samr.enterprise'"
+                    " and file_path like :home order by delivery_id desc limit 1"
+                ),
+                {"home": f"{data_root}/%"},
             )
             .mappings()
             .one()
@@ -154,6 +156,9 @@ def test_ingest_dag_runs_end_to_end_under_dag_test(airflow_db, warehouse, data_r
     again = ingest_deliveries("samr.enterprise", [delivery["file_path"]])
     assert again["deliveries"] == [delivery["delivery_id"]]
     with warehouse.connect() as conn:
-        loaded = "select count(*) from quality.delivery where dataset = 'samr.enterprise' and status = 'loaded'"
-        assert conn.scalar(sa.text(loaded)) == 1
-        assert conn.scalar(sa.text("select count(*) from pool.samr_enterprise")) == pool_rows
+        loaded = (
+            "select count(*) from quality.delivery where file_sha256 = :sha and status = 'loaded'"
+        )
+        assert conn.scalar(sa.text(loaded), {"sha": delivery["file_sha256"]}) == 1
+        pool_now = "select count(*) from pool.samr_enterprise where _delivery_id = :d"
+        assert conn.scalar(sa.text(pool_now), {"d": delivery["delivery_id"]}) == pool_rows

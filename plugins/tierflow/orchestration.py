@@ -69,8 +69,11 @@ def default_args(owner: str = "tierflow") -> dict:
     import datetime as dt
     import os
 
+    from tierflow.alerts import failure_notifiers
+
     return {
         "owner": owner,
+        "on_failure_callback": failure_notifiers(),
         "retries": 2,
         "retry_delay": dt.timedelta(
             seconds=int(os.environ.get("TIERFLOW_RETRY_DELAY_SECONDS", "120"))

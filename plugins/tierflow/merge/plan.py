@@ -170,8 +170,44 @@ class TablePlan:
             key_columns=", ".join(self.keys),
         )
 
+    def _winner(self, j: int) -> tuple[str, str]:
+        """(value, source index) CASE expressions of field ``j``'s winning non-empty candidate.
+
+        Priority: the first non-empty candidate in rule order. Recency: the non-empty candidate
+        with the latest source ``updated_at`` (nulls last, ties by rule order), written as one
+        pairwise comparison per other candidate: per row this costs a few comparisons, where a
+        lateral sort of a VALUES list costs a sort node per key.
+        """
+        candidates = self._candidates(j)
+        strategy = self.rule.fields[self.fields[j]].strategy
+        whens: list[tuple[str, str, int]] = []
+        for rank, (i, column) in enumerate(candidates):
+            value = quote(f"s{i}__{column}")
+            conditions = [_non_empty(value)]
+            if strategy == Strategy.recency and len(candidates) > 1:
+                mine = quote(f"s{i}__updated_at")
+                for other_rank, (o, other_column) in enumerate(candidates):
+                    if other_rank == rank:
+                        continue
+                    theirs = quote(f"s{o}__updated_at")
+                    beats = [
+                        f"{mine} > {theirs}",
+                        f"({mine} is not null and {theirs} is null)",
+                    ]
+                    if rank < other_rank:
+                        beats.append(f"{mine} is not distinct from {theirs}")
+                    other = quote(f"s{o}__{other_column}")
+                    conditions.append(
+                        f"(not coalesce({_non_empty(other)}, false) or {' or '.join(beats)})"
+                    )
+            whens.append((" and ".join(conditions), value, i))
+        value_case = "case " + " ".join(f"when {c} then {v}" for c, v, _ in whens) + " end"
+        source_case = "case " + " ".join(f"when {c} then {i}" for c, _, i in whens) + " end"
+        return value_case, source_case
+
     def golden_select(self) -> str:
         candidate_select: list[str] = []
+        source_provenance: list[str] = []
         joins: list[str] = []
         for i in range(len(self.aliases)):
             s = quote(f"s{i}")
@@ -184,6 +220,18 @@ class TablePlan:
                 candidate_select.append(
                     f"{s}.{quote('v__' + column)} as {quote(f's{i}__{column}')}"
                 )
+            # One provenance object per source and key, shared by every field it wins.
+            # (A null updated_at is left out, as jsonb_strip_nulls did when it was stripped.)
+            head = (
+                f"'dataset', cast(:src_{i}_dataset as text),"
+                f" 'delivery_id', {quote(f's{i}__delivery_id')}"
+            )
+            source_provenance.append(
+                f"case when {quote(f's{i}__delivery_id')} is null then null"
+                f" when {quote(f's{i}__updated_at')} is null then jsonb_build_object({head})"
+                f" else jsonb_build_object({head}, 'updated_at', {quote(f's{i}__updated_at')})"
+                f" end as {quote(f'p{i}')}"
+            )
         for name in self.fields:
             candidate_select.append(
                 f"cast(current_record.{quote(name)} as text) as {quote('cur__' + name)}"
@@ -195,7 +243,6 @@ class TablePlan:
         ]
 
         winner_select: list[str] = []
-        winner_joins: list[str] = []
         golden_select: list[str] = []
         provenance: list[str] = []
         conflict_select: list[str] = []
@@ -203,55 +250,11 @@ class TablePlan:
             rule = self.rule.fields[name]
             w = f"w{j}"
             candidates = self._candidates(j)
-            if candidates and (len(candidates) == 1 or rule.strategy == Strategy.priority):
-                # Priority (or a single source): the first non-empty candidate, as CASE
-                # expressions, which cost far less per row than a lateral sort.
-                parts = {
-                    "value": lambda i, column: quote(f"s{i}__{column}"),
-                    "dataset": lambda i, column: f"cast(:src_{i}_dataset as text)",
-                    "delivery_id": lambda i, column: quote(f"s{i}__delivery_id"),
-                    "updated_at": lambda i, column: quote(f"s{i}__updated_at"),
-                }
-                for part, expression in parts.items():
-                    whens = " ".join(
-                        f"when {_non_empty(quote(f's{i}__{column}'))} then {expression(i, column)}"
-                        for i, column in candidates
-                    )
-                    winner_select.append(f"case {whens} end as {quote(w + '_' + part)}")
-                if len(candidates) > 1:
-                    conflict_select += [quote(f"s{i}__{column}") for i, column in candidates]
-            elif candidates:
-                rows = ", ".join(
-                    f"({quote(f's{i}__{column}')}, cast(:src_{i}_dataset as text),"
-                    f" {quote(f's{i}__delivery_id')}, {quote(f's{i}__updated_at')}, {rank})"
-                    for rank, (i, column) in enumerate(candidates)
-                )
-                order = (
-                    "c.updated_at desc nulls last, c.rank"
-                    if rule.strategy == Strategy.recency
-                    else "c.rank"
-                )
-                winner_joins.append(
-                    fragment(
-                        "winner_lateral.sql", candidate_rows=rows, order=order, winner=quote(w)
-                    )
-                )
-                winner_select += [
-                    f"{quote(w)}.{part} as {quote(w + '_' + part)}"
-                    for part in ("value", "dataset", "delivery_id", "updated_at")
-                ]
-                for i, column in candidates:
-                    conflict_select.append(quote(f"s{i}__{column}"))
-            else:
-                winner_select += [
-                    f"cast(null as {kind}) as {quote(w + '_' + part)}"
-                    for part, kind in (
-                        ("value", "text"),
-                        ("dataset", "text"),
-                        ("delivery_id", "bigint"),
-                        ("updated_at", "timestamptz"),
-                    )
-                ]
+            value, source = ("cast(null as text)", "cast(null as int)")
+            if candidates:
+                value, source = self._winner(j)
+            winner_select.append(f"{value} as {quote(w + '_value')}")
+            winner_select.append(f"{source} as {quote(w + '_source')}")
             current = quote("cur__" + name)
             derived = DERIVATIONS[rule.derive].format(key=self.keys[0]) if rule.derive else "null"
             keep = current if rule.on_empty == "keep" else "null"
@@ -259,17 +262,30 @@ class TablePlan:
                 f"cast(coalesce({quote(w + '_value')}, {keep}, {derived}) as {self.column_types[name]})"
                 f" as {quote(name)}"
             )
+            won_by = " ".join(
+                f"when {i} then {quote(f'p{i}')}" for i in dict.fromkeys(i for i, _ in candidates)
+            )
             provenance.append(
-                f"cast(:field_{j} as text), case"
-                f" when {quote(w + '_value')} is not null then jsonb_build_object("
-                f"'dataset', {quote(w + '_dataset')}, 'delivery_id', {quote(w + '_delivery_id')},"
-                f" 'updated_at', {quote(w + '_updated_at')})"
-                f" when {keep} is not null then _current_provenance -> cast(:field_{j} as text)"
+                "case"
+                + (
+                    f" when {quote(w + '_value')} is not null then case {quote(w + '_source')} {won_by} end"
+                    if candidates
+                    else ""
+                )
+                + f" when {keep} is not null then _current_provenance -> cast(:field_{j} as text)"
                 f" when {derived} is not null then jsonb_build_object('derived_from', cast(:key_name as text))"
-                " end"
+                f" end as {quote(f'_provenance_{j}')}"
             )
             if len(candidates) > 1:
-                conflict_select += [quote(w + "_value"), quote(w + "_dataset")]
+                conflict_select += [quote(f"s{i}__{column}") for i, column in candidates]
+                dataset = " ".join(
+                    f"when {i} then cast(:src_{i}_dataset as text)"
+                    for i in dict.fromkeys(i for i, _ in candidates)
+                )
+                conflict_select += [
+                    quote(w + "_value"),
+                    f"case {quote(w + '_source')} {dataset} end as {quote(w + '_dataset')}",
+                ]
         self.params["key_name"] = "|".join(self.rule.key)
         return template(
             "golden.sql",
@@ -282,11 +298,23 @@ class TablePlan:
             source_joins="\n    ".join(joins),
             library_table=self.library_table,
             current_join=self._key_join("current_record", "touched"),
+            source_provenance=",\n        ".join(source_provenance),
             winner_select=",\n        ".join(winner_select),
-            winner_joins="\n    ".join(winner_joins),
             key_columns=", ".join(self.keys),
-            golden_select=",\n        ".join(golden_select),
-            provenance_pairs=",\n            ".join(provenance),
+            golden_select=",\n        ".join(golden_select + provenance),
+            field_columns=", ".join(quote(f) for f in self.fields),
+            provenance_pairs=", ".join(
+                f"cast(:field_{j} as text), {quote(f'_provenance_{j}')}"
+                for j in range(len(self.fields))
+            ),
+            unknown_provenance=", ".join(
+                f"case when {quote(f'_provenance_{j}')} is null then cast(:field_{j} as text) end"
+                for j in range(len(self.fields))
+            ),
+            conflict_columns=", ".join(
+                dict.fromkeys(c.rpartition(" as ")[2] for c in conflict_select)
+            )
+            or "_no_conflicts",
             conflict_select=",\n        ".join(dict.fromkeys(conflict_select))
             or "null as _no_conflicts",
             hashed_fields=", ".join(quote(f) for f in self.fields),
@@ -301,8 +329,9 @@ class TablePlan:
             history_table=self.history_table,
             key_columns=", ".join(self.keys),
             field_columns=field_columns,
-            update_assignments=", ".join(f"{quote(f)} = excluded.{quote(f)}" for f in self.fields),
-            history_join=self._key_join("hist", "upserted"),
+            update_assignments=", ".join(f"{quote(f)} = golden.{quote(f)}" for f in self.fields),
+            library_join=self._key_join("lib", "golden"),
+            history_join=self._key_join("hist", "golden"),
         )
 
     def conflicts(self) -> str | None:
@@ -318,15 +347,16 @@ class TablePlan:
                         key_text=self.key_text("golden"),
                         j=str(j),
                         i=str(i),
-                        kept=quote(f"w{j}_value"),
-                        kept_source=quote(f"w{j}_dataset"),
-                        other=quote(f"s{i}__{column}"),
-                        golden=self.golden,
+                        kept=f"golden.{quote(f'w{j}_value')}",
+                        kept_source=f"golden.{quote(f'w{j}_dataset')}",
+                        other=f"golden.{quote(f's{i}__{column}')}",
                     )
                 )
         if not parts:
             return None
-        return template("conflicts.sql", disagreements="\n    union all\n    ".join(parts))
+        return template(
+            "conflicts.sql", golden=self.golden, candidate_rows=",\n        ".join(parts)
+        )
 
     def orphans(self, reference: Reference) -> tuple[str, str]:
         """(forget, flag) statements of one reference of this table."""

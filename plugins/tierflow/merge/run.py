@@ -103,6 +103,8 @@ def _merge_table(
 
     conn.execute(sa.text(plan.golden_select()), plan.params)
     golden_rows = _count(conn, plan.golden)
+    # The write statements pick insert-only or update plans from how many keys exist.
+    conn.execute(sa.text(f"analyze {plan.golden}"))
     checkpoint("golden")
 
     written = _scalar_row(conn, plan.upsert(), {})

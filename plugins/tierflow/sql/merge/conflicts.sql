@@ -1,8 +1,16 @@
 -- Log field-level disagreements between sources of the touched keys: a non-empty candidate
 -- that lost to a different non-empty winner. The unique index conflict_once makes a re-run
--- (or a later merge seeing the same pair again) log nothing new.
+-- (or a later merge seeing the same pair again) log nothing new. The golden records are
+-- read once, each unfolded into one row per candidate of a multi-source field.
 with disagreements as (
-    {disagreements}
+    select candidate.*
+    from {golden} as golden
+    cross join lateral (
+        values {candidate_rows}
+    ) as candidate (key, field, kept_value, kept_source, other_value, other_source)
+    where candidate.kept_value is not null
+      and btrim(candidate.other_value) <> ''
+      and candidate.other_value <> candidate.kept_value
 ),
 
 logged as (

@@ -1,44 +1,50 @@
 -- Write the golden records whose hash changed: insert new keys, update changed ones, and
 -- keep type-2 history (close the open version, open a new one at the merge time). A record
 -- whose hash is unchanged is not touched at all, so a no-op merge writes nothing.
-with changed as (
-    select *
-    from {golden}
-    where _current_hash is distinct from row_hash
+-- The golden step knows which keys exist (the merge holds the library's lock), so new keys
+-- are a plain insert and changed ones a plain update: no speculative insertion, and no
+-- RETURNING of whole records kept in memory to feed the history.
+with inserted as (
+    insert into {library_table} ({key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at)
+    select {key_columns}, {field_columns}, provenance, row_hash, now(), now()
+    from {golden} as golden
+    where not golden._exists
+    returning 1
 ),
 
-upserted as (
-    insert into {library_table} as lib ({key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at)
-    select {key_columns}, {field_columns}, provenance, row_hash, now(), now()
-    from changed
-    on conflict ({key_columns}) do update
-        set {update_assignments},
-            provenance = excluded.provenance,
-            row_hash = excluded.row_hash,
-            changed_at = excluded.changed_at
-        where lib.row_hash is distinct from excluded.row_hash
-    returning lib.*, (lib.xmax = 0) as _inserted
+updated as (
+    update {library_table} as lib
+    set {update_assignments},
+        provenance = golden.provenance,
+        row_hash = golden.row_hash,
+        changed_at = now()
+    from {golden} as golden
+    where {library_join}
+      and golden._exists and golden._current_hash is distinct from golden.row_hash
+    returning 1
 ),
 
 closed as (
     update {history_table} as hist
     set valid_to = now()
-    from upserted
+    from {golden} as golden
     where {history_join} and hist.valid_to is null
+      and golden._exists and golden._current_hash is distinct from golden.row_hash
     returning 1
 ),
 
 opened as (
     insert into {history_table} ({key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at, valid_from, valid_to)
-    select {key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at, now(), null
-    from upserted
+    select {key_columns}, {field_columns}, provenance, row_hash, coalesce(_current_created_at, now()), now(), now(), null
+    from {golden} as golden
+    where golden._current_hash is distinct from golden.row_hash
     returning 1
 ),
 
 final as (
     select
-        (select count(*) from upserted where _inserted) as inserted,
-        (select count(*) from upserted where not _inserted) as updated,
+        (select count(*) from inserted) as inserted,
+        (select count(*) from updated) as updated,
         (select count(*) from closed) as history_closed,
         (select count(*) from opened) as history_opened
 )

@@ -1,0 +1,221 @@
+"""What the "Data quality & deliveries" pages show, read from the warehouse.
+
+Every function takes an engine and returns plain dicts, so the pages, the JSON endpoint and the
+tests read the same figures. SQL lives in ``tierflow/sql/ui``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tierflow.contracts import Catalog, Frequency, Responsibility
+
+SQL = files("tierflow") / "sql" / "ui"
+LOCAL = ZoneInfo("Asia/Shanghai")
+# The ingest sensor polls every few minutes, so a file that was on time is seen a little after
+# its due time; only arrivals later than this count as late.
+DEFAULT_GRACE_MINUTES = int(os.environ.get("TIERFLOW_LATE_GRACE_MINUTES", "30"))
+
+
+def _sql(name: str) -> sa.TextClause:
+    return sa.text((SQL / f"{name}.sql").read_text(encoding="utf-8"))
+
+
+def _rows(eng: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with eng.connect() as conn:
+        return [dict(r) for r in conn.execute(_sql(name), params).mappings()]
+
+
+# --- per dataset -----------------------------------------------------------------------------
+
+
+def pass_rates(eng: Engine, since: dt.date) -> dict[str, list[dict[str, Any]]]:
+    """Per dataset, one point per delivery day since ``since``: rows in/accepted, pass rate."""
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in _rows(eng, "pass_rates", {"since": since}):
+        series[row.pop("dataset")].append(row)
+    return dict(series)
+
+
+def quarantine_reasons(eng: Engine, top: int = 8) -> dict[str, dict[str, Any]]:
+    """Per dataset, its latest loaded delivery and the ``top`` rules that quarantined rows in it."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in _rows(eng, "quarantine_reasons", {}):
+        entry = latest.setdefault(
+            row["dataset"],
+            {
+                "delivery_id": row["delivery_id"],
+                "delivery_date": row["delivery_date"],
+                "rows_in": row["rows_in"],
+                "rows_quarantined": row["rows_quarantined"],
+                "reasons": [],
+            },
+        )
+        if row["reason"] is not None and len(entry["reasons"]) < top:
+            entry["reasons"].append({"reason": row["reason"], "rows": row["rows"]})
+    return latest
+
+
+# --- per department: the responsibility list against quality.delivery -------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedDelivery:
+    dataset: str
+    department: str
+    period_start: dt.date  # first as-of date that belongs to this due date
+    period_end: dt.date  # last one (the day before the due date)
+    due_at: dt.datetime
+
+
+def _due_dates(entry: Responsibility, first: dt.date, last: dt.date) -> list[dt.date]:
+    days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
+    if entry.frequency == Frequency.daily:
+        return list(days)
+    if entry.frequency == Frequency.weekly:
+        return [d for d in days if d.weekday() == entry.due_weekday]
+    return [d for d in days if d.day == entry.due_day]
+
+
+def expected_deliveries(cat: Catalog, now: dt.datetime, days: int) -> list[ExpectedDelivery]:
+    """Every delivery the responsibility list made due in the last ``days`` days, up to ``now``.
+
+    Periods are chained: a due date's period starts on the previous due date, so a weekly or
+    monthly extract may be dated any day of its period.
+    """
+    today = now.astimezone(LOCAL).date()
+    # look back one extra period so the oldest due date in the window knows its period start
+    lookback = today - dt.timedelta(days=days + 31)
+    expected: list[ExpectedDelivery] = []
+    for entry in cat.responsibility.responsibilities:
+        hour, minute = (int(p) for p in entry.due_time.split(":"))
+        dues = _due_dates(entry, lookback, today)
+        for previous, due in zip(dues, dues[1:], strict=False):
+            due_at = dt.datetime.combine(due, dt.time(hour, minute), tzinfo=LOCAL)
+            if due < today - dt.timedelta(days=days) or due_at > now:
+                continue
+            expected.append(
+                ExpectedDelivery(
+                    dataset=entry.dataset,
+                    department=entry.department,
+                    period_start=previous,
+                    period_end=due - dt.timedelta(days=1),
+                    due_at=due_at,
+                )
+            )
+    return expected
+
+
+def delivery_audit(
+    eng: Engine,
+    cat: Catalog,
+    *,
+    days: int = 14,
+    now: dt.datetime | None = None,
+    grace_minutes: int = DEFAULT_GRACE_MINUTES,
+) -> dict[str, Any]:
+    """Per department: on-time / late / missing / rejected counts and the late or missing items."""
+    now = now or dt.datetime.now(dt.UTC)
+    expected = expected_deliveries(cat, now, days)
+    rows = _rows(
+        eng,
+        "delivery_audit",
+        {
+            "datasets": [e.dataset for e in expected],
+            "departments": [e.department for e in expected],
+            "period_starts": [e.period_start for e in expected],
+            "period_ends": [e.period_end for e in expected],
+            "due_ats": [e.due_at for e in expected],
+            "grace_minutes": grace_minutes,
+        },
+    )
+    owners = {d.department: d.owner for d in cat.datasets}
+    departments: dict[str, dict[str, Any]] = {}
+    for entry in cat.responsibility.responsibilities:
+        departments.setdefault(
+            entry.department,
+            {
+                "department": entry.department,
+                "owner": owners.get(entry.department, entry.department),
+                "datasets": [],
+                "on_time": 0,
+                "late": 0,
+                "missing": 0,
+                "rejected": 0,
+                "problems": [],
+            },
+        )["datasets"].append(entry.dataset)
+    for row in rows:
+        dept = departments[row["department"]]
+        dept[row["outcome"]] += 1
+        if row["outcome"] != "on_time":
+            dept["problems"].append(row)
+    return {
+        "days": days,
+        "grace_minutes": grace_minutes,
+        "now": now,
+        "departments": sorted(departments.values(), key=lambda d: d["department"]),
+    }
+
+
+# --- per pilot district: feed.run / feed.watermark ---------------------------------------------
+
+
+def _bytes_on_disk(paths: list[str]) -> int | None:
+    """Total size of the feed folders when they are local; None for object-store paths."""
+    total = 0
+    found = False
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            continue
+        found = True
+        if path.is_file():
+            total += path.stat().st_size
+        else:
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return total if found else None
+
+
+def district_feeds(eng: Engine, cat: Catalog) -> list[dict[str, Any]]:
+    """One row per pilot district: its consumer(s), last feed run, size, acknowledgement."""
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for consumer in cat.demand.consumers:
+        if consumer.kind == "district" and consumer.division_code:
+            consumers[consumer.division_code].append(consumer.id)
+    all_ids = [cid for ids in consumers.values() for cid in ids]
+    runs = {r["consumer_id"]: r for r in _rows(eng, "district_feeds", {"consumers": all_ids})}
+    result: list[dict[str, Any]] = []
+    for division in cat.divisions.divisions:
+        if not division.is_pilot:
+            continue
+        ids = consumers.get(division.code, [])
+        latest = [runs[c] for c in ids if c in runs]
+        run = max(latest, key=lambda r: r["published_at"], default=None)
+        result.append(
+            {
+                "division_code": division.code,
+                "name": division.name,
+                "consumers": ids,
+                "run_id": run["run_id"] if run else None,
+                "published_at": run["published_at"] if run else None,
+                "feeds": run["feeds"] if run else 0,
+                "feed_names": run["feed_names"] if run else [],
+                "rows": run["rows"] if run else None,
+                "bytes": _bytes_on_disk(run["paths"]) if run else None,
+                "acknowledged_feeds": run["acknowledged_feeds"] if run else 0,
+                "acknowledged": bool(run) and run["acknowledged_feeds"] == run["feeds"],
+                "acked_at": run["acked_at"] if run else None,
+            }
+        )
+    return result

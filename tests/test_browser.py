@@ -1,0 +1,152 @@
+"""The operations console in a real browser: log into the Airflow UI, open the DAG list and the
+"Data quality & deliveries" page, and check the warehouse's figures are on screen.
+
+Headless Chromium from Debian (``apt-get install -y chromium``), driven by Playwright for Python
+with that system browser; Playwright never downloads a browser here. Screenshots go to the
+test's tmp dir; failure messages name it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from tests.test_stack import STACK, stack  # noqa: F401 - the local stack fixture
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DATASET = "samr.enterprise"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
+
+
+@pytest.fixture()
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _seed_warehouse(home: Path) -> list[dict[str, Any]]:
+    """Two real deliveries of samr.enterprise, ingested the way the DAG's task does."""
+    from tierflow.generate import generate
+    from tierflow.ingest.pipeline import ingest_file
+
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    results = []
+    for days_ago, defect_rate in ((1, 0.10), (2, 0.25)):
+        out = home.parent / f"gen{days_ago}"
+        generate(
+            out=out,
+            scale=1500,
+            seed=days_ago,
+            defect_rate=defect_rate,
+            as_of=today - dt.timedelta(days=days_ago),
+            datasets=[DATASET],
+        )
+        (path,) = [p for p in (out / "landing").rglob("*") if p.is_file() and p.suffix != ".ready"]
+        results.append(ingest_file(path, DATASET, run_gx=False))
+    return results
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_login_dag_list_and_plugin_page(stack, warehouse, browser_page, tmp_path, monkeypatch):  # noqa: F811
+    import os
+
+    monkeypatch.setenv("TIERFLOW_HOME", str(stack["home"]))  # ingest where the stack reads
+    _seed_warehouse(stack["home"])
+    # the figure the page must show: the newest delivery day's pass rate, straight from SQL
+    # (other tests of the session may have delivered samr.enterprise for that day too)
+    with warehouse.connect() as conn:
+        days = conn.execute(
+            sa.text(
+                "select delivery_date, sum(rows_accepted)::float / sum(rows_in)"
+                " from quality.delivery where dataset = :d and status = 'loaded'"
+                " and delivery_date >= current_date - 14 group by delivery_date order by 1"
+            ),
+            {"d": DATASET},
+        ).all()
+    rate = days[-1][1]
+    page, base = browser_page, stack["base"]
+    shots: list[Path] = []
+
+    # 1. the UI sends an anonymous visitor to the login page; log in as the stack's admin
+    page.goto(base + "/")
+    page.wait_for_url(re.compile(r".*/auth/login.*"))
+    page.locator("input[name='username']").fill("ops")
+    page.locator("input[name='password']").fill("ops-password")
+    shots.append(_shot(page, tmp_path, "01-login"))
+    page.locator("button[type='submit']").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+    # 2. the DAG list shows the generated ingest DAGs
+    page.goto(base + "/dags")
+    page.get_by_text("ingest__samr_enterprise").first.wait_for()
+    shots.append(_shot(page, tmp_path, "02-dag-list"))
+    where = f"screenshots in {tmp_path}"
+    assert page.get_by_text("ingest__psb_household").count() >= 1, where
+
+    # 3. the plugin page, inside Airflow's frame, with the delivery's real pass rate
+    page.goto(base + "/plugin/tierflow-quality")
+    frame = page.frame_locator("iframe").first
+    card = frame.locator(f"[data-dataset='{DATASET}']")
+    card.locator("svg.chart").wait_for()
+    figure = card.locator("[data-pass-rate]")
+    page.wait_for_timeout(500)  # let the charts paint before the screenshot
+    shots.append(_shot(page, tmp_path, "03-plugin-page"))
+    assert float(figure.get_attribute("data-pass-rate")) == pytest.approx(rate, abs=1e-6), where
+    assert figure.inner_text() == f"{rate * 100:.2f}%", where
+    assert card.locator("circle.point").count() == len(days) >= 2, where
+    assert frame.locator("#department-table [data-department='samr']").count() == 1, where
+
+    # 4. the page alone (what the frame shows), full length
+    page.goto(base + "/tierflow/")
+    page.locator("svg.chart").first.wait_for()
+    shots.append(_shot(page, tmp_path, "04-plugin-standalone"))
+    assert page.locator(f"[data-dataset='{DATASET}'] [data-pass-rate]").inner_text() == (
+        f"{rate * 100:.2f}%"
+    ), where
+    for shot in shots:
+        assert shot.stat().st_size > 10_000, f"{shot} looks blank"
+    print("screenshots:", ", ".join(str(s) for s in shots))
+    keep = os.environ.get("TIERFLOW_SCREENSHOTS_DIR")
+    if keep:  # CI can collect them as artifacts
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for shot in shots:
+            shutil.copy(shot, keep)
+    assert (
+        subprocess.run([str(STACK), "status"], env=stack["env"], capture_output=True).returncode
+        == 0
+    )

@@ -1,0 +1,281 @@
+"""The "Data quality & deliveries" Airflow plugin: discovery, real figures, and the login it needs.
+
+The plugin is served through Airflow's own api-server app (``create_app``), so routing, the auth
+manager and the ``_token`` cookie are Airflow's, not a stand-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+SH = ZoneInfo("Asia/Shanghai")
+DATASET = "samr.enterprise"
+# (days before today, defect rate): three deliveries with different quality; one day is missing.
+DELIVERIES = ((2, 0.15), (3, 0.30), (5, 0.20))
+
+
+@pytest.fixture(scope="module")
+def ui_warehouse() -> Iterator[sa.Engine]:
+    """A warehouse of this module's own: other tests ingest samr.enterprise into the shared one."""
+    from tests.conftest import create_database, drop_database
+    from tierflow import migrate
+
+    name, eng = create_database("tierflow_ui")
+    try:
+        migrate.upgrade(eng=eng)
+        yield eng
+    finally:
+        eng.dispose()
+        drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def seeded(ui_warehouse: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Three ingested samr.enterprise deliveries and two published district feeds."""
+    import os
+
+    from tierflow.generate import generate
+    from tierflow.ingest.pipeline import ingest_file
+
+    root = tmp_path_factory.mktemp("ui-home")
+    previous = os.environ.get("TIERFLOW_HOME")
+    os.environ["TIERFLOW_HOME"] = str(root)
+    eng = ui_warehouse
+    today = dt.datetime.now(SH).date()
+    results = []
+    for days_ago, defect_rate in DELIVERIES:
+        out = root / f"gen{days_ago}"
+        generate(
+            out=out,
+            scale=1500,
+            seed=days_ago,
+            defect_rate=defect_rate,
+            as_of=today - dt.timedelta(days=days_ago),
+            datasets=[DATASET],
+        )
+        (data_file,) = [
+            p for p in (out / "landing").rglob("*") if p.is_file() and p.suffix != ".ready"
+        ]
+        results.append(ingest_file(data_file, DATASET, eng=eng, run_gx=False))
+    # Data Docs as GX would write them
+    docs = root / "docs" / "data_docs"
+    docs.mkdir(parents=True)
+    (docs / "index.html").write_text("<html><body>GX Data Docs index</body></html>")
+    # one feed for 渝中区 (500103), acknowledged, and an unacknowledged one for 万州区 (500101)
+    feed_dir = root / "feeds" / "500103" / "person" / "run-1"
+    feed_dir.mkdir(parents=True)
+    (feed_dir / "part-0.parquet").write_bytes(b"x" * 4096)
+    now = dt.datetime.now(dt.UTC)
+    with eng.begin() as conn:
+        insert = sa.text(
+            "insert into feed.run (run_id, consumer_id, feed_name, watermark_from, watermark_to,"
+            " row_count, path, published_at) values (:run, :consumer, 'person', null, :wm, :rows,"
+            " :path, :at)"
+        )
+        conn.execute(
+            insert,
+            {
+                "run": "run-1",
+                "consumer": "d500103",
+                "wm": now,
+                "rows": 1234,
+                "path": str(feed_dir),
+                "at": now,
+            },
+        )
+        conn.execute(
+            insert,
+            {
+                "run": "run-7",
+                "consumer": "d500101",
+                "wm": now,
+                "rows": 77,
+                "path": "/nowhere",
+                "at": now,
+            },
+        )
+        conn.execute(
+            sa.text(
+                "insert into feed.watermark (consumer_id, feed_name, acked_run_id, acked_watermark)"
+                " values ('d500103', 'person', 'run-1', :wm)"
+            ),
+            {"wm": now},
+        )
+    try:
+        yield {"root": root, "results": results, "today": today}
+    finally:
+        if previous is None:
+            os.environ.pop("TIERFLOW_HOME", None)
+        else:
+            os.environ["TIERFLOW_HOME"] = previous
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db: str, ui_warehouse: sa.Engine) -> Iterator[Any]:
+    """Airflow's api-server app with the plugins folder of this repository, and a user token."""
+    from airflow import plugins_manager
+    from airflow.api_fastapi.app import create_app, get_auth_manager, purge_cached_app
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    from tierflow.ui.app import warehouse
+
+    app = create_app(apps="core")
+    for sub in plugins_manager.get_fastapi_plugins()[0]:
+        if sub["url_prefix"] == "/tierflow":
+            sub["app"].dependency_overrides[warehouse] = lambda: ui_warehouse
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="ops", role="viewer"))
+    with TestClient(app, base_url="http://localhost") as client:
+        client.token = token  # type: ignore[attr-defined]
+        yield client
+    purge_cached_app()
+
+
+@pytest.mark.unit
+def test_plugin_is_discovered_from_the_plugins_folder():
+    from airflow import plugins_manager
+
+    plugins, _errors = plugins_manager._get_plugins()
+    ours = [p for p in plugins if p.name == "tierflow_data_quality"]
+    assert len(ours) == 1, [p.name for p in plugins]
+    assert "tierflow_ui_plugin.py" in str(ours[0].source)
+    (app,) = ours[0].fastapi_apps
+    assert app["url_prefix"] == "/tierflow"
+    (view,) = ours[0].external_views
+    assert view["href"] == "/tierflow/" and view["url_route"] == "tierflow-quality"
+    # the UI lists it in the navigation (validated by Airflow's own response model)
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    ExternalViewResponse.model_validate(view)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "path", ["/tierflow/", "/tierflow/api/summary", "/tierflow/data-docs/index.html"]
+)
+def test_anonymous_requests_are_refused(api, path):
+    response = api.get(path, follow_redirects=False)
+    assert response.status_code == 401, response.text
+    # a browser without a session is sent to Airflow's login page, and back afterwards
+    response = api.get(path, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/auth/login")
+    assert "next=" in response.headers["location"]
+    # a forged token is refused too
+    forged = api.get(path, cookies={"_token": "not-a-jwt"}, follow_redirects=False)
+    assert forged.status_code in (401, 403)
+
+
+def _cells(html: str, attribute: str) -> list[str]:
+    return re.findall(rf'{attribute}="([^"]*)"', html)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_overview_renders_real_figures(api, seeded, ui_warehouse):
+    warehouse = ui_warehouse
+    response = api.get("/tierflow/", cookies={"_token": api.token})
+    assert response.status_code == 200, response.text
+    html = response.text
+    # pass rate chart of samr.enterprise: one point per delivery day, values from quality.delivery
+    with warehouse.connect() as conn:
+        expected = {
+            str(day): accepted / rows_in
+            for day, accepted, rows_in in conn.execute(
+                sa.text(
+                    "select delivery_date, rows_accepted, rows_in from quality.delivery"
+                    " where dataset = :d and status = 'loaded'"
+                ),
+                {"d": DATASET},
+            )
+        }
+    card = html.split(f'data-dataset="{DATASET}"', 1)[1].split('<div class="card', 1)[0]
+    points = dict(re.findall(r'data-day="([\d-]+)" data-value="([\d.]+)"', card))
+    assert {d: round(float(v), 6) for d, v in points.items()} == {
+        d: round(v, 6) for d, v in expected.items()
+    }
+    assert len(points) == len(DELIVERIES)
+    assert all(r < 1 for r in expected.values()), expected
+    # latest quarantine reasons: those of the newest delivery (2 days ago)
+    newest = seeded["results"][0]
+    with warehouse.connect() as conn:
+        top_reason, top_rows = conn.execute(
+            sa.text(
+                "select reason, count(*) from quality.quarantine, unnest(reasons) as reason"
+                " where delivery_id = :d group by reason order by count(*) desc, reason limit 1"
+            ),
+            {"d": newest["delivery_id"]},
+        ).one()
+    assert f"(delivery {newest['delivery_id']})" in card
+    assert f'<code>{top_reason}</code></td><td class="num">{top_rows:,}</td>' in card
+    # department audit: samr's deliveries came late (ingested now, days after the due time);
+    # the day nobody delivered for (as of 4 days ago, due 3 days ago) is missing
+    samr = html.split('data-department="samr"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-late="3"' in samr
+    missing_due = (seeded["today"] - dt.timedelta(days=3)).isoformat()
+    assert f'data-outcome="missing" data-dataset="{DATASET}" data-due="{missing_due}"' in samr
+    late_due = (seeded["today"] - dt.timedelta(days=1)).isoformat()
+    assert f'data-outcome="late" data-dataset="{DATASET}" data-due="{late_due}"' in samr
+    # pilot districts: 渝中区 acknowledged with its bytes on disk, 万州区 published but not acked
+    yuzhong = html.split('data-division="500103"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-rows="1234"' in yuzhong and 'data-bytes="4096"' in yuzhong
+    assert 'data-acknowledged="yes"' in yuzhong
+    wanzhou = html.split('data-division="500101"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-rows="77"' in wanzhou and 'data-acknowledged="no"' in wanzhou
+    # charts, not only tables
+    assert html.count("<svg") >= 3
+    assert "/tierflow/data-docs/index.html" in html
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_dataset_page_json_and_data_docs(api, seeded):
+    cookies = {"_token": api.token}
+    page = api.get(f"/tierflow/datasets/{DATASET}", cookies=cookies)
+    assert page.status_code == 200
+    assert page.text.count('class="point"') == len(DELIVERIES)
+    assert 'class="bar"' in page.text  # quarantine reasons chart
+    assert api.get("/tierflow/datasets/no.such", cookies=cookies).status_code == 404
+    # the same figures as JSON, with a bearer token from the API side
+    summary = api.get(
+        "/tierflow/api/summary", headers={"Authorization": f"Bearer {api.token}"}
+    ).json()
+    rows_in = sum(p["rows_in"] for p in summary["series"][DATASET])
+    assert rows_in == sum(r["rows_in"] for r in seeded["results"])
+    docs = api.get("/tierflow/data-docs/index.html", cookies=cookies)
+    assert docs.status_code == 200 and "GX Data Docs index" in docs.text
+    escape = api.get("/tierflow/data-docs/..%2F..%2Fpg%2Fpostmaster.pid", cookies=cookies)
+    assert escape.status_code == 404
+
+
+@pytest.mark.unit
+def test_expected_deliveries_follow_the_responsibility_list():
+    from tierflow.contracts import catalog
+    from tierflow.ui.queries import expected_deliveries
+
+    now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=SH)  # a Tuesday, after every due time
+    expected = expected_deliveries(catalog(), now, days=7)
+    daily = [e for e in expected if e.dataset == "samr.enterprise"]
+    assert [e.due_at.date().day for e in daily] == list(range(3, 11))
+    assert all(e.period_start == e.period_end for e in daily)  # a daily extract is dated D - 1
+    weekly = [e for e in expected if e.dataset == "mnr.address"]
+    assert [(e.period_start, e.period_end) for e in weekly] == [
+        (dt.date(2026, 3, 2), dt.date(2026, 3, 8))
+    ]
+    monthly = [e for e in expected if e.dataset == "hrss.social_insurance"]
+    assert [(e.period_start, e.period_end) for e in monthly] == [
+        (dt.date(2026, 2, 5), dt.date(2026, 3, 4))
+    ]
+    tax = [e for e in expected if e.dataset == "tax.taxpayer"]  # due on the 10th at 08:00
+    assert [(e.period_start, e.period_end) for e in tax] == [
+        (dt.date(2026, 2, 10), dt.date(2026, 3, 9))
+    ]
+    earlier = expected_deliveries(catalog(), now.replace(hour=7), days=7)
+    assert not [e for e in earlier if e.dataset == "tax.taxpayer"]  # not due yet at 07:00
