@@ -87,6 +87,7 @@ def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "STACK_REDIS_DB": str(redis_db),
         "STACK_ADMIN_USER": "ops",
         "STACK_ADMIN_PASSWORD": "ops-password",
+        "TIERFLOW_PSEUDONYM_KEY": "stack-test-pseudonym-secret",
     }
     logs = airflow_home / "logs" / "stack"
     info = {"env": env, "home": tmp_path / "home", "logs": logs, "base": f"http://127.0.0.1:{port}"}
@@ -152,6 +153,11 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
     started = time.perf_counter()
     for dag_id in dag_ids:  # the dag-processor parses the folder after start
         _wait(lambda d=dag_id: api.call("GET", f"/api/v2/dags/{d}"), 120, f"{dag_id} parsed", logs)
+    # the rest of the chain follows by Assets: pools -> merge -> libraries -> district feeds
+    chain = ("merge__person", "merge__legal_entity", "sink__districts")
+    for dag_id in chain:
+        _wait(lambda d=dag_id: api.call("GET", f"/api/v2/dags/{d}"), 120, f"{dag_id} parsed", logs)
+        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     runs: dict[str, str] = {}
     for dag_id in dag_ids:
         # Trigger for the logical date the scheduler would run next, while still paused: on
@@ -182,6 +188,18 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
             assert ran, f"no worker logged {dag_id}/{run_id}/{task_id}; logs: {logs}"
             workers |= ran
     assert workers == {"worker1", "worker2"}, f"tasks ran only on {workers}; logs: {logs}"
+
+    # the pool Asset events drove the merges and the sink: verified district feeds exist
+    def feeds_published() -> list[Path]:
+        return sorted((stack["home"] / "feeds").glob("*/*/*/_SUCCESS"))
+
+    published = _wait(
+        feeds_published, RUN_TIMEOUT, "district feeds from the asset-driven chain", logs, 5
+    )
+    from tierflow.sink import verify_feed
+
+    assert all(verify_feed(p.parent)["ok"] for p in published[:10])
+    assert {p.parts[-4] for p in published} <= set(cat.divisions.pilot_codes)
 
     with warehouse.connect() as conn:
         loaded = dict(
