@@ -20,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tierflow.faults import checkpoint
+
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
 ROWS_PER_PART = int(os.environ.get("TIERFLOW_FEED_ROWS_PER_PART", "1000000"))
@@ -102,12 +104,14 @@ def publish_table(target: Path, table: pa.Table, manifest: dict[str, Any]) -> di
     temp = temp_dir_for(target)
     temp.mkdir()
     files = write_parts(table, temp)
+    checkpoint("sink.after_parts")
     manifest = {**manifest, "files": files, "rows": table.num_rows}
     (temp / MANIFEST).write_bytes(manifest_bytes(manifest))
     _fsync_file(temp / MANIFEST)
     (temp / SUCCESS).write_bytes(b"")
     _fsync_file(temp / SUCCESS)
     _fsync_dir(temp)
+    checkpoint("sink.before_rename")
     if target.exists():
         # A re-run: its content is the same bytes; move the old copy aside, then swap.
         old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -117,4 +121,5 @@ def publish_table(target: Path, table: pa.Table, manifest: dict[str, Any]) -> di
     else:
         temp.rename(target)
     _fsync_dir(target.parent)
+    checkpoint("sink.after_rename")
     return manifest
