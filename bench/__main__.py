@@ -34,7 +34,7 @@ def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
     ]
     if (BENCH / "sink.py").exists():
         sizes = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(rows)]
-        found.append(("sink", [str(BENCH / "sink.py"), *sizes]))
+        found.append(("sink", ["-m", "bench.sink", *sizes]))
     return found
 
 
