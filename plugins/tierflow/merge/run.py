@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
+from tierflow.faults import checkpoint as crash_point
 from tierflow.merge.plan import TablePlan, orphans_resolve, template
 from tierflow.merge.survivorship import (
     BOOKKEEPING_COLUMNS,
@@ -176,6 +177,7 @@ def merge_library(
     started = time.perf_counter()
 
     def checkpoint(step: str) -> None:
+        crash_point(f"merge.after_{step}")  # SIGKILL / injected-failure tests (tierflow.faults)
         if step == fail_after:
             raise MergeInterrupted(f"merge of {library} interrupted after step {step!r}")
 

@@ -157,6 +157,24 @@ def manifest_for(
 def sink_feed(
     eng: Engine, plan: FeedPlan, run_id: str, as_of: dt.date, secret: bytes | None
 ) -> dict[str, Any]:
+    """One feed, serialised against any other process publishing the same consumer's feed.
+
+    Two sinks of one district at once would otherwise clear each other's temp folders.
+    """
+    lock = {"k": f"tierflow.sink.publish.{plan.consumer_id}.{plan.name}"}
+    with eng.connect() as holder:
+        holder.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), lock)
+        holder.commit()
+        try:
+            return _sink_feed_locked(eng, plan, run_id, as_of, secret)
+        finally:
+            holder.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), lock)
+            holder.commit()
+
+
+def _sink_feed_locked(
+    eng: Engine, plan: FeedPlan, run_id: str, as_of: dt.date, secret: bytes | None
+) -> dict[str, Any]:
     started = time.perf_counter()
     path = feed_path(plan.division_code, plan.name, run_id)
     window = _plan_window(eng, plan, run_id, as_of, path)
