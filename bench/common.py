@@ -53,6 +53,37 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class RssSampler:
+    """Peak RSS of this process tree, sampled: ru_maxrss survives fork+exec on Linux, so a
+    child would otherwise report its parent's peak."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = 0
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                procs = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except Exception:  # noqa: BLE001 - a child exited between listing and reading
+                pass
+            self.stopped.wait(self.interval)
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.thread.join()
+        return self.peak / (1 << 20)
+
+
 def run_case(module: str, case: str, **params: Any) -> dict[str, Any]:
     """Run one case in a fresh interpreter so its peak RSS is its own."""
     argv = [sys.executable, "-m", module, "--case", case, "--params", json.dumps(params)]
@@ -70,10 +101,11 @@ def case_main(cases: dict[str, Callable[..., dict[str, Any]]]) -> None:
     parser.add_argument("--case", required=True, choices=sorted(cases))
     parser.add_argument("--params", default="{}")
     args = parser.parse_args()
+    sampler = RssSampler()
     started = time.perf_counter()
     result = cases[args.case](**json.loads(args.params))
     result.setdefault("seconds", time.perf_counter() - started)
-    result["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    result["peak_rss_mib"] = round(sampler.stop(), 1)
     print(json.dumps(result, default=str))
 
 

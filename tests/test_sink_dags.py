@@ -89,3 +89,29 @@ def test_sink_dag_publishes_every_pilot_under_dag_test(
     for _consumer, path in published:
         assert verify_feed(Path(path))["ok"]
     print(f"dag.test() of sink__districts: {time.perf_counter() - started:.1f}s")
+    _assert_secret_never_leaked(run, data_root, "dag-test-secret")
+
+
+def _assert_secret_never_leaked(run, data_root: Path, secret: str) -> None:
+    """The pseudonym secret appears in no task log, XCom, asset event, manifest or feed file."""
+    import os
+
+    from airflow.models.asset import AssetEvent
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    needles = [secret.encode(), secret.encode().hex().encode()]
+    logs = Path(os.environ["AIRFLOW_HOME"]) / "logs"
+    scanned = 0
+    for root in (logs, data_root / "feeds"):
+        for path in root.rglob("*") if root.exists() else []:
+            if path.is_file():
+                scanned += 1
+                content = path.read_bytes()
+                assert not any(n in content for n in needles), f"secret found in {path}"
+    with create_session() as session:
+        xcoms = session.query(XComModel).filter(XComModel.dag_id == "sink__districts").all()
+        events = session.query(AssetEvent).all()
+    texts = [repr(x.value) for x in xcoms] + [repr(e.extra) for e in events]
+    assert xcoms and not any(secret in t for t in texts), "secret found in an XCom or asset event"
+    assert scanned > 0
