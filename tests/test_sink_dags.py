@@ -61,6 +61,12 @@ def test_sink_dag_publishes_every_pilot_under_dag_test(
     from tierflow.sink.verify import verify_feed
 
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "dag-test-secret")
+    # trust auth ignores it, but the password travels every code path the tasks take
+    from tierflow import db
+
+    with_password = warehouse.url.set(password="db-password-never-leaks")
+    monkeypatch.setenv("TIERFLOW_DATABASE_URL", with_password.render_as_string(hide_password=False))
+    db.engine.cache_clear()
     summary = generate(
         out=data_root,
         scale=200,
@@ -90,6 +96,8 @@ def test_sink_dag_publishes_every_pilot_under_dag_test(
         assert verify_feed(Path(path))["ok"]
     print(f"dag.test() of sink__districts: {time.perf_counter() - started:.1f}s")
     _assert_secret_never_leaked(run, data_root, "dag-test-secret")
+    _assert_secret_never_leaked(run, data_root, "db-password-never-leaks")
+    db.engine.cache_clear()
 
 
 def _assert_secret_never_leaked(run, data_root: Path, secret: str) -> None:
