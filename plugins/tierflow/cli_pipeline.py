@@ -112,18 +112,26 @@ def _render_demo(result: dict[str, Any]) -> str:
     from tierflow.chain import render_chain
 
     root = result["data_root"]
+    look = [
+        (f"{root}/sample/landing/", "the synthetic extracts"),
+        (f"{root}/sample/_ground_truth.parquet", "every defect the generator injected"),
+        (f"{root}/quarantine/", "quarantined rows as delivered, with _reasons (Parquet)"),
+        (f"{root}/feeds/", "district feeds: <division>/<library-or-dataset>/<run_id>/"),
+        (f"{root}/docs/data_docs/index.html", "Great Expectations Data Docs"),
+        (".venv/bin/tierflow quality report", "pass rates per expectation, the delivery audit"),
+        (
+            ".venv/bin/tierflow feeds verify DIR",
+            "checks a delivered feed (hashes, counts, _SUCCESS)",
+        ),
+        ("make db-stop", "stops the embedded PostgreSQL"),
+    ]
+    width = max(len(where) for where, _ in look)
     return "\n".join(
         [
             f"warehouse: {result['database']}",
             render_chain(result["chain"]),
             f"done in {result['seconds']} s. Look at:",
-            f"  {root}/sample/landing/   the synthetic extracts (ground truth in {root}/sample/_ground_truth.parquet)",
-            f"  {root}/quarantine/       quarantined rows with their reasons (Parquet)",
-            f"  {root}/feeds/            district feeds: <division>/<library-or-dataset>/<run_id>/",
-            "  .venv/bin/tierflow feeds verify DIR   checks a delivered feed (hashes, counts, _SUCCESS)",
-            f"  {root}/docs/data_docs/index.html   Great Expectations Data Docs",
-            "  .venv/bin/tierflow quality report   per-delivery, per-expectation pass rates",
-            "  .venv/bin/tierflow db stop          stops the embedded PostgreSQL (make db-stop)",
+            *(f"  {where.ljust(width)}  {what}" for where, what in look),
         ]
     )
 

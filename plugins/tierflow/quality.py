@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from importlib.resources import files
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Engine
 from tierflow.db import engine as default_engine
 
 SQL = files("tierflow") / "sql" / "quality"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def report(
@@ -77,5 +80,8 @@ def render_report(result: dict[str, Any]) -> str:
                 f"{d['rows_in']:>10}{d['quarantine_rate']:>12.2%}"
             )
         for late in audit["late_or_missing"][:10]:
-            lines.append(f"  {late['status']:<8} {late['dataset']:<24} due {late['due_at']}")
+            due = dt.datetime.fromisoformat(late["due_at"]).astimezone(SHANGHAI)
+            lines.append(
+                f"  {late['status']:<8} {late['dataset']:<24} due {due:%Y-%m-%d %H:%M} Asia/Shanghai"
+            )
     return "\n".join(lines)
