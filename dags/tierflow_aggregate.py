@@ -7,13 +7,8 @@ import datetime as dt
 from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
 
 from tierflow.contracts import Library
+from tierflow.orchestration import default_args
 
-DEFAULT_ARGS = {
-    "owner": "tierflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
-    "execution_timeout": dt.timedelta(hours=1),
-}
 LIBRARIES = [
     Asset(name=f"library.{lib.value}", uri=f"tierflow://library/{lib.value}", group="library")
     for lib in Library
@@ -32,7 +27,7 @@ AGGREGATES = Asset(
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     tags=["aggregate"],
     doc_md=(
         "### Tier aggregation\n\n"

@@ -10,7 +10,7 @@ import datetime as dt
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from tierflow.orchestration import TIMEZONE
+from tierflow.orchestration import TIMEZONE, default_args
 
 
 def late_delivery_alert(context: dict) -> None:
@@ -26,7 +26,7 @@ def late_delivery_alert(context: dict) -> None:
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "tierflow", "retries": 1, "retry_delay": dt.timedelta(minutes=5)},
+    default_args=default_args(),
     tags=["audit"],
     doc_md=(
         "### Delivery audit (责任清单)\n\n"

@@ -11,15 +11,8 @@ import datetime as dt
 from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
 
 from tierflow.contracts import Library, catalog
-from tierflow.orchestration import pool_asset_name, pool_asset_uri
+from tierflow.orchestration import default_args, pool_asset_name, pool_asset_uri
 
-DEFAULT_ARGS = {
-    "owner": "tierflow",
-    "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
-    "retry_exponential_backoff": True,
-    "execution_timeout": dt.timedelta(hours=2),
-}
 THEMATIC_POOLS = ("gov.service_case", "trans.truck_gps")
 
 _cat = catalog()
@@ -41,7 +34,7 @@ FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     tags=["sink"],
     doc_md=(
         "### District feeds (design §7)\n\n"
