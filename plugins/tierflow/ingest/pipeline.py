@@ -196,8 +196,9 @@ def _check_batch(
             n,
             int(parse_mask.sum()) if parse_mask is not None else 0,
         )
+    id_facts: dict = {}  # per batch: ID-number facts shared by the rules reading that column
     for rule in rules:
-        fail, evaluated = evaluate(rule, parsed.table, ctx)
+        fail, evaluated = evaluate(rule, parsed.table, ctx, id_facts)
         if rule.kind == "not_null" and rule.columns[0] in parsed.parse_failures:
             fail = (
                 fail & ~parsed.parse_failures[rule.columns[0]]
@@ -216,57 +217,48 @@ def _check_batch(
     return parsed.table, blocked, failing, parsed.normalised
 
 
-def _open_delivery_row(
+_INSERT_DELIVERY = sa.text(
+    "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes, file_format,"
+    " encoding, delivery_date, status, error, finished_at) values (:dataset, :department, :path, :sha,"
+    " :size, :fmt, :enc, :date, :status, :error, case when :status = 'loading' then null else now() end)"
+    " returning delivery_id"
+)
+
+
+def _insert_delivery(
     conn: Connection,
     dataset: Dataset,
     path: Path,
     sha: str,
     size: int,
+    *,
     fmt: str,
-    encoding: str | None,
+    encoding: str | None = None,
+    status: str = "loading",
+    error: str | None = None,
 ) -> int:
-    return int(
-        conn.execute(
-            sa.text(
-                "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes, file_format,"
-                " encoding, delivery_date, status) values (:dataset, :department, :path, :sha, :size, :fmt, :enc,"
-                " :date, 'loading') returning delivery_id"
-            ),
-            dict(
-                dataset=dataset.id,
-                department=dataset.department,
-                path=str(path),
-                sha=sha,
-                size=size,
-                fmt=fmt,
-                enc=encoding,
-                date=delivery_date_of(path),
-            ),
-        ).scalar_one()
+    """One ``quality.delivery`` row: ``loading`` while a load runs, or a finished ``rejected`` one."""
+    values = dict(
+        dataset=dataset.id,
+        department=dataset.department,
+        path=str(path),
+        sha=sha,
+        size=size,
+        fmt=fmt,
+        enc=encoding,
+        date=delivery_date_of(path),
+        status=status,
+        error=error,
     )
+    return int(conn.execute(_INSERT_DELIVERY, values).scalar_one())
 
 
 def _record_rejection(
     eng: Engine, dataset: Dataset, path: Path, sha: str, size: int, error: str
 ) -> None:
     with eng.begin() as conn:
-        conn.execute(
-            sa.text(
-                "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes, file_format,"
-                " delivery_date, status, error, finished_at) values (:dataset, :department, :path, :sha, :size, :fmt,"
-                " :date, 'rejected', :error, now())"
-            ),
-            dict(
-                dataset=dataset.id,
-                department=dataset.department,
-                path=str(path),
-                sha=sha,
-                size=size,
-                fmt=path.suffix.lstrip(".") or "unknown",
-                date=delivery_date_of(path),
-                error=error,
-            ),
-        )
+        fmt = path.suffix.lstrip(".") or "unknown"
+        _insert_delivery(conn, dataset, path, sha, size, fmt=fmt, status="rejected", error=error)
 
 
 def _existing(conn: Connection, dataset: Dataset, sha: str) -> dict[str, Any] | None:
@@ -373,8 +365,8 @@ def ingest_file(
                 now or dt.datetime.now(dt.UTC),
             )
             ensure_pool_table(conn, dataset)
-            delivery_id = _open_delivery_row(
-                conn, dataset, path, sha, size, info.file_format, info.encoding
+            delivery_id = _insert_delivery(
+                conn, dataset, path, sha, size, fmt=info.file_format, encoding=info.encoding
             )
             stage = load.create_accepted_stage(conn, dataset, delivery_id)
             out = (
