@@ -9,6 +9,7 @@ metric, so GX results and the quarantine can never disagree. Nulls never fail a 
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -52,8 +53,22 @@ def max_length(values: pa.Array, max_value: int) -> np.ndarray:
     return _np(pc.greater(pc.utf8_length(values), max_value))
 
 
-def citizen_id(values: pa.Array) -> np.ndarray:
-    return present(values) & ~identifiers.citizen_id_valid_mask(values)
+class IdFacts(NamedTuple):
+    """What an ID-number column says, computed once per batch and shared by the rules using it."""
+
+    valid: np.ndarray
+    birth_date: pa.Array
+    gender: pa.Array
+
+
+def id_facts(id_number: pa.Array) -> IdFacts:
+    birth, gender = identifiers.citizen_id_parts(id_number)
+    return IdFacts(identifiers.citizen_id_valid_mask(id_number), birth, gender)
+
+
+def citizen_id(values: pa.Array, facts: IdFacts | None = None) -> np.ndarray:
+    valid = facts.valid if facts is not None else identifiers.citizen_id_valid_mask(values)
+    return present(values) & ~valid
 
 
 def uscc(values: pa.Array) -> np.ndarray:
@@ -121,19 +136,21 @@ def not_future(values: pa.Array, now: dt.datetime) -> np.ndarray:
     return _np(pc.greater(pc.cast(values, pa.timestamp("us", tz="UTC")), limit))
 
 
-def birth_date_matches_id(birth_date: pa.Array, id_number: pa.Array) -> np.ndarray:
+def birth_date_matches_id(
+    birth_date: pa.Array, id_number: pa.Array, facts: IdFacts | None = None
+) -> np.ndarray:
     """Evaluated only where the ID itself is valid and a birth date was given."""
-    valid_id = identifiers.citizen_id_valid_mask(id_number)
-    id_birth, _ = identifiers.citizen_id_parts(id_number)
-    differs = _np(pc.not_equal(pc.cast(birth_date, pa.date32()), id_birth))
-    return valid_id & present(birth_date) & differs
+    facts = facts or id_facts(id_number)
+    differs = _np(pc.not_equal(pc.cast(birth_date, pa.date32()), facts.birth_date))
+    return facts.valid & present(birth_date) & differs
 
 
-def gender_matches_id(gender: pa.Array, id_number: pa.Array) -> np.ndarray:
-    valid_id = identifiers.citizen_id_valid_mask(id_number)
-    _, id_gender = identifiers.citizen_id_parts(id_number)
+def gender_matches_id(
+    gender: pa.Array, id_number: pa.Array, facts: IdFacts | None = None
+) -> np.ndarray:
+    facts = facts or id_facts(id_number)
     known = _np(pc.is_in(gender, value_set=pa.array(["1", "2"])))
-    return valid_id & known & _np(pc.not_equal(gender, id_gender))
+    return facts.valid & known & _np(pc.not_equal(gender, facts.gender))
 
 
 def not_before(later: pa.Array, earlier: pa.Array) -> np.ndarray:

@@ -133,8 +133,14 @@ def rules_for(dataset: Dataset, known_districts: tuple[str, ...]) -> list[Rule]:
     return rules
 
 
-def evaluate(rule: Rule, table: pa.Table, ctx: RuleContext) -> tuple[np.ndarray, int]:
-    """Failing-row mask of one rule over a parsed, normalised table, and how many rows it evaluated."""
+def evaluate(
+    rule: Rule, table: pa.Table, ctx: RuleContext, shared: dict[str, masks.IdFacts] | None = None
+) -> tuple[np.ndarray, int]:
+    """Failing-row mask of one rule over a parsed, normalised table, and how many rows it evaluated.
+
+    ``shared`` (one dict per batch) lets the rules reading the same ID-number column compute its
+    validity, birth date and gender once instead of once per rule.
+    """
     cols = [
         table.column(name).combine_chunks()
         if isinstance(table.column(name), pa.ChunkedArray)
@@ -162,7 +168,7 @@ def evaluate(rule: Rule, table: pa.Table, ctx: RuleContext) -> tuple[np.ndarray,
         case "max_length":
             fail = masks.max_length(cols[0], rule.kwargs["max_value"])
         case "citizen_id":
-            fail = masks.citizen_id(cols[0])
+            fail = masks.citizen_id(cols[0], _facts(shared, rule.columns[0], cols[0]))
         case "uscc":
             fail = masks.uscc(cols[0])
         case "division_code":
@@ -174,9 +180,13 @@ def evaluate(rule: Rule, table: pa.Table, ctx: RuleContext) -> tuple[np.ndarray,
         case "not_future":
             fail = masks.not_future(cols[0], ctx.now)
         case PairRule.birth_date_matches_id:
-            fail = masks.birth_date_matches_id(cols[0], cols[1])
+            fail = masks.birth_date_matches_id(
+                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1])
+            )
         case PairRule.gender_matches_id:
-            fail = masks.gender_matches_id(cols[0], cols[1])
+            fail = masks.gender_matches_id(
+                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1])
+            )
         case PairRule.not_before:
             fail = masks.not_before(cols[0], cols[1])
         case PairRule.holder_id_matches_kind:
@@ -186,3 +196,13 @@ def evaluate(rule: Rule, table: pa.Table, ctx: RuleContext) -> tuple[np.ndarray,
         case _:
             raise ValueError(f"unknown rule kind {kind!r}")
     return fail, evaluated
+
+
+def _facts(
+    shared: dict[str, masks.IdFacts] | None, column: str, values: pa.Array
+) -> masks.IdFacts | None:
+    if shared is None:
+        return None
+    if column not in shared:
+        shared[column] = masks.id_facts(values)
+    return shared[column]
