@@ -12,35 +12,19 @@ In one run, on a temporary database of the local PostgreSQL server:
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
 
-SERVER_URL = os.environ.get(
-    "TIERFLOW_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from bench.common import peak_rss_mib, scratch_database
+from tierflow.contracts import catalog
+from tierflow.ingest.load import copy_table
+
 NAIVE_FULL_LIMIT = 200_000
-HOUSEHOLD_COLUMNS = (
-    "id_number",
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "division_code",
-    "address",
-    "status",
-    "updated_at",
-)
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+HOUSEHOLD_COLUMNS = tuple(c.name for c in catalog().dataset("psb.household").columns)
 
 
 def floor_copy(engine: sa.Engine, csv_path: Path) -> tuple[float, int]:
@@ -55,24 +39,10 @@ def floor_copy(engine: sa.Engine, csv_path: Path) -> tuple[float, int]:
         ),
     )
     columns = ", ".join(f"{c} text" for c in HOUSEHOLD_COLUMNS)
+    started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(sa.text(f"create unlogged table bench_floor ({columns})"))
-    started = time.perf_counter()
-    buffer = io.BytesIO()
-    pv.write_csv(table, buffer, write_options=pv.WriteOptions(include_header=False))
-    raw = engine.raw_connection()
-    try:
-        with (
-            raw.cursor() as cursor,
-            cursor.copy("copy bench_floor from stdin (format csv)") as copy,
-        ):
-            view = buffer.getbuffer()
-            for start in range(0, len(view), 8 << 20):
-                copy.write(view[start : start + (8 << 20)])
-            del view
-        raw.commit()
-    finally:
-        raw.close()
+        copy_table(conn, "bench_floor", table)  # the same COPY path ingest uses
     return time.perf_counter() - started, table.num_rows
 
 
@@ -116,22 +86,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
 
-    name = f"tierflow_bench_merge_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    url = sa.engine.make_url(SERVER_URL).set(database=name)
-    os.environ["TIERFLOW_DATABASE_URL"] = url.render_as_string(hide_password=False)
     work = Path(tempfile.mkdtemp(prefix="tierflow-bench-merge-"))
     os.environ["TIERFLOW_HOME"] = str(work / "home")
-    try:
-        from tierflow import db, migrate
+    with scratch_database("tierflow_bench_merge"):
+        from tierflow import db
         from tierflow.generate import generate
         from tierflow.ingest.pipeline import ingest_file
         from tierflow.merge.run import merge_library
 
-        db.engine.cache_clear()
-        migrate.upgrade()
         engine = db.engine()
         started = time.perf_counter()
         summary = generate(out=work, scale=args.rows, seed=args.seed, datasets=["psb.household"])
@@ -167,14 +129,9 @@ def main() -> None:
         )
         print(f"  ratio ours / floor:  {merge_s / floor_s:6.2f}x (merge time over COPY time)")
         print(f"  ratio naive / ours:  {naive_total / merge_s:6.2f}x (ours is this much faster)")
-        print(f"  peak RSS: {peak_rss_mb():,.0f} MB")
-    finally:
-        from tierflow import db
-
+        print(f"  peak RSS: {peak_rss_mib():,.0f} MiB")
+        db.engine().dispose()
         db.engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

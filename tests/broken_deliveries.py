@@ -19,18 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierflow import identifiers
+from tierflow.contracts import catalog
 
-HEADER = [
-    "id_number",
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "division_code",
-    "address",
-    "status",
-    "updated_at",
-]
+HEADER = [c.name for c in catalog().dataset("psb.household").columns]
 
 
 def citizen_id(district: str, birth: str, seq: int) -> str:
