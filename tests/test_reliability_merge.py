@@ -58,7 +58,9 @@ def _households(out: Path, seed: int, scale: int = 2000) -> Path:
     "point", ["merge.after_golden", "merge.after_upsert", "merge.after_advance_watermark"]
 )
 def test_sigkill_during_merge_leaves_the_library_as_it_was(point, warehouse, data_root, tmp_path):
-    ingest_file(_households(tmp_path, seed=300 + sum(map(ord, point))), "psb.household", run_gx=False)
+    ingest_file(
+        _households(tmp_path, seed=300 + sum(map(ord, point))), "psb.household", run_gx=False
+    )
     before = _state(warehouse)
     killed = _cli("merge", "--library", "person", kill_at=point)
     assert killed.returncode == -9, killed.stderr

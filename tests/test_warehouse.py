@@ -30,7 +30,9 @@ def test_migrations_go_up_down_and_up_again_on_a_fresh_database():
     try:
         assert migrate.upgrade(eng=engine) == HEAD
         assert SCHEMAS <= _schemas(engine)
-        assert LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES} <= _tables(engine, "library")
+        assert LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES} <= _tables(
+            engine, "library"
+        )
         assert {"psb_household", "trans_truck_gps", "lic_issuance"} <= _tables(engine, "pool")
         assert len(_tables(engine, "pool")) == 11
         history_columns = {
