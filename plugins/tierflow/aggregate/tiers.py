@@ -17,7 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tierflow import config
+from tierflow import config, locks
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.lists import today
@@ -63,7 +63,7 @@ def aggregate(
     params = {"run_id": run_id, "as_of": as_of, "city": catalog().divisions.city_code}
     rows: dict[str, int] = {}
     with eng.begin() as conn:
-        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.aggregate'))"))
+        locks.hold_for_transaction(conn, "tierflow.aggregate")
         conn.execute(
             sa.text("delete from thematic.tier_aggregate where run_id = :r"), {"r": run_id}
         )

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tierflow import config
+from tierflow import config, locks
 from tierflow.checks.rules import PARSE_TYPE, RAGGED_TYPE, Rule, RuleContext, evaluate, rules_for
 from tierflow.contracts import Catalog, Dataset, Severity, catalog
 from tierflow.db import engine as default_engine
@@ -349,10 +349,7 @@ def ingest_file(
     gx_frames: list[pa.Table] = []
     try:
         with eng.begin() as conn:
-            conn.execute(
-                sa.text("select pg_advisory_xact_lock(hashtext(:k))"),
-                {"k": f"tierflow.ingest.{dataset.id}"},
-            )
+            locks.hold_for_transaction(conn, locks.ingest_lock(dataset.id))
             previous = _existing(conn, dataset, sha)
             if previous is not None:
                 _finish_quarantine_file(previous.get("quarantine_path"))

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tierflow import locks
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
@@ -186,16 +187,11 @@ def merge_library(
         # on these scans; a larger sort memory keeps a million-key merge out of temp files.
         conn.execute(sa.text("set local jit = off"))
         conn.execute(sa.text("set local work_mem = '256MB'"))
-        conn.execute(
-            sa.text("select pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"tierflow.merge.{library}"},
-        )
+        locks.hold_for_transaction(conn, f"tierflow.merge.{library}")
         # Wait for in-flight ingests of the feeding datasets (ingest holds this lock until it
         # commits): a delivery id below the high mark read next can then no longer appear.
         for dataset in rules.datasets:
-            key = {"k": f"tierflow.ingest.{dataset}"}
-            conn.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), key)
-            conn.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), key)
+            locks.wait_for(conn, locks.ingest_lock(dataset))
         column_types = _check_rules_against_tables(conn, rules)
         bounds = {
             row["dataset"]: (0 if full else row["low"], row["high"])

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tierflow import config
+from tierflow import config, locks
 from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
@@ -92,10 +92,7 @@ def _plan_window(
     """The run's window for this feed: recorded on first use, read back on a re-run."""
     key = {"c": plan.consumer_id, "f": plan.name, "r": run_id}
     with eng.begin() as conn:
-        conn.execute(
-            sa.text("select pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"tierflow.sink.{plan.consumer_id}.{plan.name}"},
-        )
+        locks.hold_for_transaction(conn, f"tierflow.sink.{plan.consumer_id}.{plan.name}")
         row = conn.execute(
             sa.text(
                 "select watermark_from, watermark_to from feed.run"
@@ -161,14 +158,14 @@ def sink_feed(
 
     Two sinks of one district at once would otherwise clear each other's temp folders.
     """
-    lock = {"k": f"tierflow.sink.publish.{plan.consumer_id}.{plan.name}"}
+    lock = f"tierflow.sink.publish.{plan.consumer_id}.{plan.name}"
     with eng.connect() as holder:
-        holder.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), lock)
+        locks.hold(holder, lock)
         holder.commit()
         try:
             return _sink_feed_locked(eng, plan, run_id, as_of, secret)
         finally:
-            holder.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), lock)
+            locks.release(holder, lock)
             holder.commit()
 
 

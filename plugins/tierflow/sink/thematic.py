@@ -21,6 +21,7 @@ import pyarrow.csv as pv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tierflow import locks
 from tierflow.db import engine as default_engine
 from tierflow.ingest.load import copy_table
 from tierflow.pool import quote
@@ -31,9 +32,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _window(conn: Connection, dataset: str) -> tuple[int, int]:
-    conn.execute(
-        sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": f"tierflow.thematic.{dataset}"}
-    )
+    locks.hold_for_transaction(conn, f"tierflow.thematic.{dataset}")
     row = conn.execute(sa.text(template("thematic_window.sql")), {"dataset": dataset}).one()
     return int(row.low), int(row.high)
 

@@ -1,0 +1,34 @@
+"""Named PostgreSQL advisory locks: the one place their names and SQL live.
+
+Ingest holds a dataset's lock for the whole delivery; merge waits on it so no delivery it has
+not seen can commit under its watermark; sink and thematic loads serialise on their own names.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def ingest_lock(dataset_id: str) -> str:
+    return f"tierflow.ingest.{dataset_id}"
+
+
+def hold_for_transaction(conn: Connection, name: str) -> None:
+    """Taken until the surrounding transaction ends."""
+    conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
+
+
+def hold(conn: Connection, name: str) -> None:
+    """Taken until :func:`release` on the same connection (survives commits)."""
+    conn.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), {"k": name})
+
+
+def release(conn: Connection, name: str) -> None:
+    conn.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), {"k": name})
+
+
+def wait_for(conn: Connection, name: str) -> None:
+    """Block until whoever holds ``name`` lets go, without keeping it."""
+    hold(conn, name)
+    release(conn, name)
