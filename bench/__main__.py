@@ -24,7 +24,8 @@ def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
         (
             "merge",
             [
-                str(BENCH / "merge.py"),
+                "-m",
+                "bench.merge",
                 "--rows",
                 str(rows),
                 "--naive-sample",

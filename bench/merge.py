@@ -1,6 +1,6 @@
 """Merge of N household rows into library.person, against the floor and the naive peer.
 
-    python bench/merge.py [--rows 1000000] [--naive-sample 100000]
+    python -m bench.merge [--rows 1000000] [--naive-sample 100000]
 
 In one run, on a temporary database of the local PostgreSQL server:
 - ours: ``ingest_file`` (reported) then ``merge_library('person')`` (the measured step);
