@@ -31,6 +31,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")  # a timestamp without offset is Shanghai t
 LATER = "2026-03-02T10:00:00"  # after every generated updated_at (as_of 2026-03-01)
 ENCODINGS = {"nhc.vital_event": "gb18030", "hrss.social_insurance": "utf-8-sig"}
 LIBRARY_TABLES = ("person", "legal_entity", "land_parcel", "address", "e_license")
+PERSON_WITH_DETAIL = (
+    "select *, library.provenance_detail(provenance) as detail"
+    " from library.person where id_number = :k"
+)
 
 
 @pytest.fixture(scope="module")
@@ -142,25 +146,26 @@ def test_golden_person_records_with_provenance_from_every_source(wh, extracts):
         assert key in result
 
     sample = household.iloc[7]
-    person = rows(wh, "select * from library.person where id_number = :k", k=sample.id_number)[0]
+    person = rows(wh, PERSON_WITH_DETAIL, k=sample.id_number)[0]
     assert (person["name"], person["address"], person["gender"]) == (
         sample["name"],
         sample.address or None,
         sample.gender,
     )
-    name_source = person["provenance"]["name"]
+    # stored compactly (field -> delivery id), expanded by library.provenance_detail
+    assert person["provenance"]["name"] == loaded["psb.household"]["delivery_id"]
+    name_source = person["detail"]["name"]
     assert name_source["dataset"] == "psb.household"
     assert name_source["delivery_id"] == loaded["psb.household"]["delivery_id"]
-    delivered_at = dt.datetime.fromisoformat(sample.updated_at).replace(tzinfo=SHANGHAI)
-    assert dt.datetime.fromisoformat(name_source["updated_at"]) == delivered_at
+    assert name_source["file"] == str(extracts["psb.household"])
 
     # phone, employer and insurance status come from social insurance, with its provenance
     insured = insurance[insurance.id_number.isin(household.id_number) & (insurance.phone != "")]
     row = insured.iloc[0]
-    person = rows(wh, "select * from library.person where id_number = :k", k=row.id_number)[0]
+    person = rows(wh, PERSON_WITH_DETAIL, k=row.id_number)[0]
     assert (person["phone"], person["insurance_status"]) == (row.phone, row.status)
     assert person["employer_uscc"] == (row.employer_uscc or None)
-    assert person["provenance"]["phone"]["dataset"] == "hrss.social_insurance"
+    assert person["detail"]["phone"]["dataset"] == "hrss.social_insurance"
     # one open history version per record
     assert (
         scalar(wh, "select count(*) from library.person_history where valid_to is null")
@@ -176,7 +181,8 @@ def test_death_events_make_the_person_deceased_never_deleted(wh, extracts):
         r["id_number"]: r
         for r in rows(
             wh,
-            "select id_number, status, death_date, provenance from library.person"
+            "select id_number, status, death_date, library.provenance_detail(provenance) as detail"
+            " from library.person"
             " where id_number = any(:ids)",
             ids=list(dead.id_number),
         )
@@ -186,7 +192,7 @@ def test_death_events_make_the_person_deceased_never_deleted(wh, extracts):
         person = got[event.id_number]
         assert person["status"] == "deceased"
         assert person["death_date"].isoformat() == event.event_date
-        assert person["provenance"]["status"]["dataset"] == "nhc.vital_event"
+        assert person["detail"]["status"]["dataset"] == "nhc.vital_event"
 
 
 def test_priority_a_later_household_status_does_not_revive_the_dead(wh, extracts, data_root):
@@ -201,7 +207,8 @@ def test_priority_a_later_household_status_does_not_revive_the_dead(wh, extracts
     result = merge_library("person", eng=wh)
     statuses = rows(
         wh,
-        "select status, provenance -> 'status' ->> 'dataset' as source from library.person"
+        "select status, library.provenance_detail(provenance) -> 'status' ->> 'dataset' as source"
+        " from library.person"
         " where id_number = any(:ids)",
         ids=list(dead.id_number),
     )
@@ -230,22 +237,24 @@ def test_recency_the_latest_source_wins_the_division_code(wh, extracts, data_roo
     mine = household[household.id_number == event.id_number]
     before = rows(
         wh,
-        "select division_code, provenance from library.person where id_number = :k",
+        "select division_code, library.provenance_detail(provenance) as detail"
+        " from library.person where id_number = :k",
         k=event.id_number,
     )[0]
     assert before["division_code"] == event.division_code
-    assert before["provenance"]["division_code"]["dataset"] == "nhc.vital_event"
+    assert before["detail"]["division_code"]["dataset"] == "nhc.vital_event"
     moved = "500103001001" if event.division_code != "500103001001" else "500104001001"
     again = mine.assign(division_code=moved, updated_at=LATER)
     ingest(wh, write_delivery(again, data_root, "psb.household", "moved"), "psb.household")
     merge_library("person", eng=wh)
     after = rows(
         wh,
-        "select division_code, provenance from library.person where id_number = :k",
+        "select division_code, library.provenance_detail(provenance) as detail"
+        " from library.person where id_number = :k",
         k=event.id_number,
     )[0]
     assert after["division_code"] == moved
-    assert after["provenance"]["division_code"]["dataset"] == "psb.household"
+    assert after["detail"]["division_code"]["dataset"] == "psb.household"
 
 
 def test_history_on_change_and_non_empty_wins(wh, extracts, data_root):
@@ -282,7 +291,7 @@ def test_history_on_change_and_non_empty_wins(wh, extracts, data_root):
         assert old["address"] == (household.set_index("id_number").address[row.id_number] or None)
         assert old["valid_to"] == new["valid_from"] >= merged_at_before
         assert new["valid_to"] is None and new["address"] == row.address
-        assert new["provenance"]["address"]["delivery_id"] == second_delivery["delivery_id"]
+        assert new["provenance"]["address"] == second_delivery["delivery_id"]
     # an empty value never overwrites: address and its provenance stay, nothing in history
     for row in emptied.itertuples():
         person = rows(
@@ -291,7 +300,7 @@ def test_history_on_change_and_non_empty_wins(wh, extracts, data_root):
             k=row.id_number,
         )[0]
         assert person["address"] == household.set_index("id_number").address[row.id_number]
-        assert person["provenance"]["address"]["delivery_id"] != second_delivery["delivery_id"]
+        assert person["provenance"]["address"] != second_delivery["delivery_id"]
         assert (
             scalar(
                 wh,
@@ -375,9 +384,9 @@ def test_derived_facts_from_the_uscc_and_the_id_number(wh, extracts, data_root):
     )
     ingest(wh, write_delivery(event, data_root, "nhc.vital_event", "birth"), "nhc.vital_event")
     merge_library("person", eng=wh)
-    person = rows(wh, "select * from library.person where id_number = :k", k=newborn)[0]
+    person = rows(wh, PERSON_WITH_DETAIL, k=newborn)[0]
     assert person["birth_date"] == dt.date(2026, 2, 10)
-    assert person["provenance"]["birth_date"]["dataset"] == "nhc.vital_event"
+    assert person["detail"]["birth_date"]["dataset"] == "nhc.vital_event"
     assert person["gender"] == "1"
     assert person["provenance"]["gender"] == {"derived_from": "id_number"}
 

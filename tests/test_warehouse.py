@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0003"  # the newest migration
+HEAD = "0004"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
@@ -47,6 +47,56 @@ def test_migrations_go_up_down_and_up_again_on_a_fresh_database():
         assert not (SCHEMAS & _schemas(engine))
         assert migrate.upgrade(eng=engine) == HEAD
         assert migrate.upgrade(eng=engine) == HEAD  # idempotent
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_compact_provenance_migration_converts_records_merged_before_it():
+    """0004 turns nested provenance objects into field -> delivery id, and back on downgrade."""
+    name, engine = create_database("tierflow_migrate_provenance")
+    nested = (
+        '{"name": {"dataset": "psb.household", "delivery_id": 1, "updated_at": "2026-03-01"},'
+        ' "gender": {"derived_from": "id_number"}}'
+    )
+    try:
+        migrate.upgrade("0003", eng=engine)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "insert into quality.delivery (dataset, department, file_path, file_sha256,"
+                    " file_bytes, file_format, status) values"
+                    " ('psb.household', 'psb', 'h.csv', 'abc', 1, 'csv', 'loaded')"
+                )
+            )
+            for table in ("person", "person_history"):
+                extra = ", valid_from" if table.endswith("history") else ""
+                conn.execute(
+                    sa.text(
+                        f"insert into library.{table} (id_number, provenance, row_hash,"
+                        f" created_at, changed_at{extra}) values ('k', cast(:p as jsonb), 'h',"
+                        f" now(), now(){', now()' if extra else ''})"
+                    ),
+                    {"p": nested},
+                )
+        migrate.upgrade(eng=engine)
+        with engine.connect() as conn:
+            for table in ("person", "person_history"):
+                stored = conn.scalar(sa.text(f"select provenance from library.{table}"))
+                assert stored == {"name": 1, "gender": {"derived_from": "id_number"}}
+            detail = conn.scalar(
+                sa.text("select library.provenance_detail(provenance) from library.person")
+            )
+        assert detail["name"]["dataset"] == "psb.household"
+        assert (detail["name"]["delivery_id"], detail["name"]["file"]) == (1, "h.csv")
+        assert detail["gender"] == {"derived_from": "id_number"}
+        migrate.downgrade("0003", eng=engine)
+        with engine.connect() as conn:
+            back = conn.scalar(sa.text("select provenance from library.person"))
+        assert back == {
+            "name": {"dataset": "psb.household", "delivery_id": 1},
+            "gender": {"derived_from": "id_number"},
+        }
     finally:
         engine.dispose()
         drop_database(name)

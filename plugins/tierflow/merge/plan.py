@@ -40,6 +40,11 @@ DERIVATIONS: dict[Derivation, str] = {
 }
 
 
+# The provenance of a derived field: the key it was derived from (JSON text; field and key
+# names are identifiers, so they need no JSON escaping).
+DERIVED_PROVENANCE = "'{\"derived_from\": \"' || cast(:key_name as text) || '\"}'"
+
+
 def template(name: str, **fragments: str) -> str:
     return (SQL / name).read_text(encoding="utf-8").format(**fragments)
 
@@ -207,7 +212,6 @@ class TablePlan:
 
     def golden_select(self) -> str:
         candidate_select: list[str] = []
-        source_provenance: list[str] = []
         joins: list[str] = []
         for i in range(len(self.aliases)):
             s = quote(f"s{i}")
@@ -220,18 +224,6 @@ class TablePlan:
                 candidate_select.append(
                     f"{s}.{quote('v__' + column)} as {quote(f's{i}__{column}')}"
                 )
-            # One provenance object per source and key, shared by every field it wins.
-            # (A null updated_at is left out, as jsonb_strip_nulls did when it was stripped.)
-            head = (
-                f"'dataset', cast(:src_{i}_dataset as text),"
-                f" 'delivery_id', {quote(f's{i}__delivery_id')}"
-            )
-            source_provenance.append(
-                f"case when {quote(f's{i}__delivery_id')} is null then null"
-                f" when {quote(f's{i}__updated_at')} is null then jsonb_build_object({head})"
-                f" else jsonb_build_object({head}, 'updated_at', {quote(f's{i}__updated_at')})"
-                f" end as {quote(f'p{i}')}"
-            )
         for name in self.fields:
             candidate_select.append(
                 f"cast(current_record.{quote(name)} as text) as {quote('cur__' + name)}"
@@ -262,8 +254,11 @@ class TablePlan:
                 f"cast(coalesce({quote(w + '_value')}, {keep}, {derived}) as {self.column_types[name]})"
                 f" as {quote(name)}"
             )
+            # Provenance as JSON text: the winning source's delivery id, the kept field's
+            # earlier provenance, or the derivation; parsed into jsonb once per written record.
             won_by = " ".join(
-                f"when {i} then {quote(f'p{i}')}" for i in dict.fromkeys(i for i, _ in candidates)
+                f"when {i} then cast({quote(f's{i}__delivery_id')} as text)"
+                for i in dict.fromkeys(i for i, _ in candidates)
             )
             provenance.append(
                 "case"
@@ -272,8 +267,8 @@ class TablePlan:
                     if candidates
                     else ""
                 )
-                + f" when {keep} is not null then _current_provenance -> cast(:field_{j} as text)"
-                f" when {derived} is not null then jsonb_build_object('derived_from', cast(:key_name as text))"
+                + f" when {keep} is not null then cast(_current_provenance -> cast(:field_{j} as text) as text)"
+                f" when {derived} is not null then {DERIVED_PROVENANCE}"
                 f" end as {quote(f'_provenance_{j}')}"
             )
             if len(candidates) > 1:
@@ -286,6 +281,9 @@ class TablePlan:
                     quote(w + "_value"),
                     f"case {quote(w + '_source')} {dataset} end as {quote(w + '_dataset')}",
                 ]
+        if conflict_select and self._conflicts_need_two_sources():
+            present = ", ".join(quote(f"s{i}__delivery_id") for i in range(len(self.aliases)))
+            conflict_select.append(f"num_nonnulls({present}) as _sources_present")
         self.params["key_name"] = "|".join(self.rule.key)
         return template(
             "golden.sql",
@@ -298,17 +296,12 @@ class TablePlan:
             source_joins="\n    ".join(joins),
             library_table=self.library_table,
             current_join=self._key_join("current_record", "touched"),
-            source_provenance=",\n        ".join(source_provenance),
             winner_select=",\n        ".join(winner_select),
             key_columns=", ".join(self.keys),
             golden_select=",\n        ".join(golden_select + provenance),
             field_columns=", ".join(quote(f) for f in self.fields),
             provenance_pairs=", ".join(
-                f"cast(:field_{j} as text), {quote(f'_provenance_{j}')}"
-                for j in range(len(self.fields))
-            ),
-            unknown_provenance=", ".join(
-                f"case when {quote(f'_provenance_{j}')} is null then cast(:field_{j} as text) end"
+                f"'\"' || cast(:field_{j} as text) || '\":' || {quote(f'_provenance_{j}')}"
                 for j in range(len(self.fields))
             ),
             conflict_columns=", ".join(
@@ -355,8 +348,23 @@ class TablePlan:
         if not parts:
             return None
         return template(
-            "conflicts.sql", golden=self.golden, candidate_rows=",\n        ".join(parts)
+            "conflicts.sql",
+            golden=self.golden,
+            candidate_rows=",\n        ".join(parts),
+            # Records with a single source cannot disagree: skip unfolding them.
+            only_multi_source=(
+                "where golden._sources_present > 1" if self._conflicts_need_two_sources() else ""
+            ),
         )
+
+    def _conflicts_need_two_sources(self) -> bool:
+        """True when every disagreement is between two sources (no field lists two columns
+        of one source), so a record with one source present has none."""
+        for j in range(len(self.fields)):
+            sources = [i for i, _ in self._candidates(j)]
+            if len(sources) != len(set(sources)):
+                return False
+        return True
 
     def orphans(self, reference: Reference) -> tuple[str, str]:
         """(forget, flag) statements of one reference of this table."""

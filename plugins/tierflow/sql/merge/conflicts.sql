@@ -2,9 +2,14 @@
 -- that lost to a different non-empty winner. The unique index conflict_once makes a re-run
 -- (or a later merge seeing the same pair again) log nothing new. The golden records are
 -- read once, each unfolded into one row per candidate of a multi-source field.
-with disagreements as (
+with records as (
+    select * from {golden} as golden
+    {only_multi_source}
+),
+
+disagreements as (
     select candidate.*
-    from {golden} as golden
+    from records as golden
     cross join lateral (
         values {candidate_rows}
     ) as candidate (key, field, kept_value, kept_source, other_value, other_source)

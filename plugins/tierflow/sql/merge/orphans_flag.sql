@@ -4,7 +4,8 @@ with referencing as (
     select
         {record_key_text} as key,
         lib.{column} as missing_key,
-        cast(lib.provenance -> :column_name ->> 'delivery_id' as bigint) as delivery_id
+        case when jsonb_typeof(lib.provenance -> :column_name) = 'number'
+            then cast(lib.provenance ->> :column_name as bigint) end as delivery_id
     from {library_table} as lib
     join {touched} as touched on {touched_join}
     where lib.{column} is not null{when_filter}
