@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0004"  # the newest migration
+HEAD = "0005"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
@@ -97,6 +97,66 @@ def test_compact_provenance_migration_converts_records_merged_before_it():
             "name": {"dataset": "psb.household", "delivery_id": 1},
             "gender": {"derived_from": "id_number"},
         }
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def _pool_kind_and_rows(engine: sa.Engine) -> tuple[str, int, list[str]]:
+    with engine.connect() as conn:
+        kind = conn.scalar(
+            sa.text("select relkind from pg_class where oid = 'pool.psb_household'::regclass")
+        )
+        rows = conn.scalar(sa.text("select count(*) from pool.psb_household"))
+        partitions = conn.scalars(
+            sa.text(
+                "select inhrelid::regclass::text from pg_inherits"
+                " where inhparent = 'pool.psb_household'::regclass order by 1"
+            )
+        ).all()
+    return kind, rows, partitions
+
+
+def test_pools_are_partitioned_by_delivery_and_the_migration_keeps_older_rows(tmp_path):
+    from tierflow.generate import generate
+    from tierflow.ingest.pipeline import ingest_file
+
+    name, engine = create_database("tierflow_migrate_pool")
+
+    def household(seed: int) -> str:
+        summary = generate(tmp_path / str(seed), scale=300, seed=seed, datasets=["psb.household"])
+        return summary["files"][0]["path"]
+
+    try:
+        migrate.upgrade(eng=engine)
+        first = ingest_file(household(1), "psb.household", eng=engine, run_gx=False)
+        kind, rows, partitions = _pool_kind_and_rows(engine)
+        assert (kind, rows) == ("p", first["rows_accepted"])
+        assert partitions == [f"pool.psb_household_d{first['delivery_id']}"]
+
+        migrate.downgrade("0004", eng=engine)  # back to one plain table, rows kept
+        assert _pool_kind_and_rows(engine) == ("r", first["rows_accepted"], [])
+        migrate.upgrade(eng=engine)  # the plain table becomes the first partition
+        assert _pool_kind_and_rows(engine) == (
+            "p",
+            first["rows_accepted"],
+            ["pool.psb_household_legacy"],
+        )
+
+        second = ingest_file(household(2), "psb.household", eng=engine, run_gx=False)
+        kind, rows, partitions = _pool_kind_and_rows(engine)
+        assert rows == first["rows_accepted"] + second["rows_accepted"]
+        assert partitions == sorted(
+            ["pool.psb_household_legacy", f"pool.psb_household_d{second['delivery_id']}"]
+        )
+        with engine.connect() as conn:
+            indexed = conn.scalars(
+                sa.text(
+                    "select indexname from pg_indexes where schemaname = 'pool' and tablename = :t"
+                ),
+                {"t": f"psb_household_d{second['delivery_id']}"},
+            ).all()
+        assert len(indexed) == 1  # the key index, built when the partition was attached
     finally:
         engine.dispose()
         drop_database(name)

@@ -29,15 +29,16 @@ def pool_table(dataset: Dataset) -> str:
     return f"pool.{quote(dataset.table_name)}"
 
 
-def pool_table_ddl(dataset: Dataset) -> list[str]:
+def pool_table_ddl(dataset: Dataset, *, partitioned: bool = True) -> list[str]:
     columns = ",\n    ".join(f"{quote(c.name)} {PG_TYPES[c.type]}" for c in dataset.columns)
     key = ", ".join(quote(k) for k in dataset.key)
     table = pool_table(dataset)
+    partitioning = " partition by range (_delivery_id)" if partitioned else ""
     return [
-        # No unique constraint: ingest de-duplicates each delivery before publishing, and every
-        # extra index on this table doubles the cost of loading a delivery (one key index only).
+        # One partition per delivery (see create_delivery_partition). No unique constraint:
+        # ingest de-duplicates each delivery itself; one key index only.
         f"create table if not exists {table} (\n    _delivery_id bigint not null,\n"
-        f"    _row_number bigint not null,\n    {columns}\n)",
+        f"    _row_number bigint not null,\n    {columns}\n){partitioning}",
         f"create index if not exists {quote(dataset.table_name + '_key')} on {table} ({key})",
     ]
 
@@ -45,3 +46,36 @@ def pool_table_ddl(dataset: Dataset) -> list[str]:
 def ensure_pool_table(conn: Connection, dataset: Dataset) -> None:
     for statement in pool_table_ddl(dataset):
         conn.execute(sa.text(statement))
+
+
+def delivery_partition(dataset: Dataset, delivery_id: int) -> str:
+    return f"pool.{quote(f'{dataset.table_name}_d{int(delivery_id)}')}"
+
+
+def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> str:
+    """A bare table for one delivery's rows, attached to the pool once they are all in.
+
+    COPY into a table without indexes runs about four times faster than into the keyed pool
+    (a random-order btree insert per row); the indexes are then built once, sorted, when
+    ``attach_delivery_partition`` attaches it. The check constraint equals the partition
+    bound, so attaching does not scan the rows again.
+    """
+    partition = delivery_partition(dataset, delivery_id)
+    low, high = int(delivery_id), int(delivery_id) + 1
+    conn.execute(
+        sa.text(
+            f"create table {partition} (like {pool_table(dataset)} including defaults,"
+            f" check (_delivery_id >= {low} and _delivery_id < {high}))"
+        )
+    )
+    return partition
+
+
+def attach_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> None:
+    low, high = int(delivery_id), int(delivery_id) + 1
+    conn.execute(
+        sa.text(
+            f"alter table {pool_table(dataset)} attach partition"
+            f" {delivery_partition(dataset, delivery_id)} for values from ({low}) to ({high})"
+        )
+    )

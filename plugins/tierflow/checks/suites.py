@@ -121,6 +121,11 @@ def _context() -> AbstractDataContext:
     return context
 
 
+def warm_up() -> None:
+    """Import GX and build this process's context (about 4 s, mostly imports), ahead of use."""
+    _context()
+
+
 def _quiet(context: AbstractDataContext) -> None:
     # tqdm bars per validation would flood Airflow task logs.
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -1,7 +1,8 @@
-"""PostgreSQL side of ingest: COPY Arrow batches into staging, publish set-based.
+"""PostgreSQL side of ingest: COPY Arrow batches into the pool, de-duplicate set-based.
 
 Rows reach PostgreSQL only through ``COPY … FROM STDIN`` fed by ``pyarrow.csv.write_csv``
-(no Python row objects, no per-row INSERT); moving them on is one SQL statement.
+(no Python row objects, no per-row INSERT), straight into the pool table inside the
+delivery's transaction; keys repeating within a delivery are resolved by one SQL statement.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import io
 from importlib.resources import files
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tierflow.contracts import Dataset
-from tierflow.pool import PG_TYPES, pool_table, quote
+from tierflow.pool import PG_TYPES, quote
 
 SQL = files("tierflow") / "sql" / "ingest"
 
@@ -45,16 +47,6 @@ def copy_table(conn: Connection, table_name: str, table: pa.Table) -> None:
         del view
 
 
-def create_accepted_stage(conn: Connection, dataset: Dataset, delivery_id: int) -> str:
-    """A temporary table (no WAL, no indexes, dropped at commit) shaped like the pool table."""
-    name = quote(f"stage_{dataset.table_name}_{delivery_id}")
-    columns = ", ".join(f"{quote(c.name)} {PG_TYPES[c.type]}" for c in dataset.columns)
-    conn.execute(
-        sa.text(f"create temp table {name} (_row_number bigint not null, {columns}) on commit drop")
-    )
-    return name
-
-
 def create_quarantine_stage(conn: Connection, raw_columns: list[str], delivery_id: int) -> str:
     name = quote(f"quarantine_{delivery_id}")
     columns = ", ".join(f"{quote(c)} text" for c in raw_columns)
@@ -66,30 +58,57 @@ def create_quarantine_stage(conn: Connection, raw_columns: list[str], delivery_i
     return name
 
 
-def publish(
-    conn: Connection, dataset: Dataset, stage: str, delivery_id: int, *, keys_unique: bool = False
-) -> tuple[int, int]:
-    """Stage -> pool with in-delivery de-duplication; returns (superseded, published).
+def copy_accepted(conn: Connection, partition: str, delivery_id: int, accepted: pa.Table) -> None:
+    """COPY a batch of accepted rows into the delivery's partition, tagged with the delivery.
 
-    ``keys_unique`` (known from the streamed keys) skips the ranking pass entirely.
+    The whole delivery is one transaction, so nothing is visible (or kept, after a crash)
+    before it commits; no staging table, no second pass over the rows.
     """
-    key = ", ".join(quote(k) for k in dataset.key)
-    if dataset.updated_at:
-        order_by = f"{quote(dataset.updated_at)} desc nulls last, _row_number desc"
-    else:
-        order_by = "_row_number desc"
-    statement = sql_template(
-        "publish_delivery_unique.sql" if keys_unique else "publish_delivery.sql",
-        key_columns=key,
-        order_by=order_by,
-        stage=stage,
-        pool_table=pool_table(dataset),
-        columns=", ".join(quote(c.name) for c in dataset.columns),
+    tagged = accepted.add_column(
+        0, "_delivery_id", pa.array(np.full(accepted.num_rows, delivery_id, dtype=np.int64))
     )
-    # the ranking sort of a large delivery stays in memory instead of spilling to disk
-    conn.execute(sa.text("set local work_mem = '256MB'"))
+    copy_table(conn, partition, tagged)
+
+
+def supersede_repeated_keys(
+    conn: Connection, dataset: Dataset, partition: str, delivery_id: int, repeated: pa.Table
+) -> int:
+    """Keep the latest row of each key that repeats within the delivery; returns how many rows
+    were superseded (recorded in quality.superseded and removed from the pool).
+
+    ``repeated`` holds the repeating keys (found on the Arrow side while streaming), so only
+    their rows are ranked (one hash join over the delivery's own partition).
+    """
+    if repeated.num_rows == 0:
+        return 0
+    key_columns = [quote(k) for k in dataset.key]
+    types = {c.name: PG_TYPES[c.type] for c in dataset.columns}
+    stage = quote(f"repeated_keys_{delivery_id}")
+    conn.execute(
+        sa.text(
+            f"create temp table {stage} ("
+            + ", ".join(f"{quote(k)} {types[k]}" for k in dataset.key)
+            + ") on commit drop"
+        )
+    )
+    copy_table(conn, stage, repeated.select(list(dataset.key)))
+    conn.execute(sa.text(f"analyze {stage}"))
+    if dataset.updated_at:
+        order_by = f"pool.{quote(dataset.updated_at)} desc nulls last, pool._row_number desc"
+    else:
+        order_by = "pool._row_number desc"
+    statement = sql_template(
+        "supersede_repeated_keys.sql",
+        partition=partition,
+        repeated=stage,
+        key_columns=", ".join(f"pool.{k}" for k in key_columns),
+        key_join=" and ".join(f"pool.{k} = repeated.{k}" for k in key_columns),
+        order_by=order_by,
+    )
     row = conn.execute(sa.text(statement), {"delivery_id": delivery_id}).one()
-    return int(row.rows_superseded), int(row.rows_published)
+    if row.rows_removed != row.rows_superseded:  # the same rows by construction
+        raise RuntimeError(f"superseded {row.rows_superseded} rows but removed {row.rows_removed}")
+    return int(row.rows_superseded)
 
 
 def record_quarantine(conn: Connection, stage: str, delivery_id: int) -> None:

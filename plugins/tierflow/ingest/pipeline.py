@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,14 @@ from tierflow.db import engine as default_engine
 from tierflow.divisions import official_township_prefixes
 from tierflow.faults import checkpoint
 from tierflow.ingest import load
+from tierflow.ingest.ahead import read_ahead
 from tierflow.ingest.parse import parse_batch
 from tierflow.ingest.readers import DeliveryRejected, RawBatch, open_delivery
-from tierflow.pool import ensure_pool_table
+from tierflow.pool import (
+    attach_delivery_partition,
+    create_delivery_partition,
+    ensure_pool_table,
+)
 
 log = logging.getLogger(__name__)
 GX_SAMPLE_ROWS = int(os.environ.get("TIERFLOW_GX_SAMPLE_ROWS", "100000"))
@@ -275,19 +281,13 @@ def _existing(conn: Connection, dataset: Dataset, sha: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def _key_array(accepted: pa.Table, dataset: Dataset) -> pa.Array:
-    columns = [accepted.column(k).cast(pa.string()) for k in dataset.key]
-    if len(columns) == 1:
-        return columns[0].combine_chunks()
-    return pc.binary_join_element_wise(*columns, "\x1f").combine_chunks()
-
-
-def _all_distinct(keys: list[pa.Array]) -> bool:
-    """Whether no key repeats in the delivery: one hash pass in Arrow, not a sort in SQL."""
+def _repeated_keys(keys: list[pa.Table], dataset: Dataset) -> pa.Table:
+    """The keys occurring more than once in the delivery: one hash aggregation in Arrow."""
     if not keys:
-        return True
-    every = pa.chunked_array(keys, type=pa.string())
-    return pc.count_distinct(every).as_py() == len(every)
+        return pa.table({k: pa.array([], pa.string()) for k in dataset.key})
+    every = pa.concat_tables(keys)
+    counts = every.group_by(list(dataset.key)).aggregate([([], "count_all")])
+    return counts.filter(pc.greater(counts["count_all"], 1)).select(list(dataset.key))
 
 
 def _finish_quarantine_file(path: str | None) -> None:
@@ -347,6 +347,10 @@ def ingest_file(
     tally = Tally()
     sink: QuarantineSink | None = None
     gx_frames: list[pa.Table] = []
+    # GX runs on a second thread: its import (~4 s) overlaps reading and checking, and its
+    # validation overlaps the publish, where this thread only waits on PostgreSQL.
+    gx_worker = ThreadPoolExecutor(1, thread_name_prefix="tierflow-gx") if run_gx else None
+    gx_future: Future[dict[str, Any] | None] | None = None
     try:
         with eng.begin() as conn:
             locks.hold_for_transaction(conn, locks.ingest_lock(dataset.id))
@@ -356,6 +360,8 @@ def ingest_file(
                 return _summary(
                     previous, dataset, duplicate_of=previous["delivery_id"], loaded_now=False
                 )
+            if gx_worker is not None:
+                gx_worker.submit(_warm_up_gx)
             ctx = RuleContext(
                 known,
                 tuple(sorted(official_township_prefixes(conn))),
@@ -365,29 +371,27 @@ def ingest_file(
             delivery_id = _insert_delivery(
                 conn, dataset, path, sha, size, fmt=info.file_format, encoding=info.encoding
             )
-            stage = load.create_accepted_stage(conn, dataset, delivery_id)
             out = (
                 config.quarantine_dir()
                 / dataset.id
                 / str(delivery_date_of(path) or dt.date.today())
                 / f"{delivery_id}-{path.stem}.parquet"
             )
+            partition = create_delivery_partition(conn, dataset, delivery_id)
             sink = QuarantineSink(conn, [c.name for c in dataset.columns], delivery_id, out)
             gx_rows = 0
             bad_lines = 0
-            keys: list[pa.Array] = []
-            for batch in stream:
-                table, blocked, failing, normalised = _check_batch(
-                    batch, dataset, rules, ctx, tally
-                )
+            keys: list[pa.Table] = []
+            checked = ((b, _check_batch(b, dataset, rules, ctx, tally)) for b in stream)
+            for batch, (table, blocked, failing, normalised) in read_ahead(checked):
                 n = table.num_rows
                 tally.rows_in += n + len(batch.bad_lines)
                 tally.normalised += int((normalised & ~blocked).sum())
                 accepted = table.filter(pa.array(~blocked)).add_column(
                     0, "_row_number", pa.array(batch.row_numbers[~blocked])
                 )
-                load.copy_table(conn, stage, accepted)
-                keys.append(_key_array(accepted, dataset))
+                load.copy_accepted(conn, partition, delivery_id, accepted)
+                keys.append(accepted.select(list(dataset.key)))
                 checkpoint("ingest.after_batch")
                 tally.accepted += accepted.num_rows
                 if blocked.any():
@@ -412,16 +416,19 @@ def ingest_file(
             if info.file_format in ("csv", "jsonl"):
                 line_rule = "_row:ragged" if info.file_format == "csv" else "_row:malformed_json"
                 tally.count(line_rule, RAGGED_TYPE, None, Severity.block, tally.rows_in, bad_lines)
+            if gx_worker is not None:
+                gx_future = gx_worker.submit(_run_gx, dataset, gx_frames, ctx, tally.rows_in)
             sink.finish()
             checkpoint("ingest.before_publish")
-            superseded, _published = load.publish(
-                conn, dataset, stage, delivery_id, keys_unique=_all_distinct(keys)
+            superseded = load.supersede_repeated_keys(
+                conn, dataset, partition, delivery_id, _repeated_keys(keys, dataset)
             )
             del keys
+            attach_delivery_partition(conn, dataset, delivery_id)
             checkpoint("ingest.after_publish")
             _store_rule_results(conn, delivery_id, tally)
             suite_success = all(r.failed == 0 for r in tally.rules.values())
-            gx_summary = _run_gx(dataset, gx_frames, ctx, tally.rows_in) if run_gx else None
+            gx_summary = gx_future.result() if gx_future is not None else None
             if (
                 tally.rows_in != tally.accepted + tally.quarantined
             ):  # the invariant, checked before commit
@@ -462,11 +469,15 @@ def ingest_file(
     except BaseException as exc:
         if sink is not None:
             sink.discard()
+        if gx_worker is not None:
+            gx_worker.shutdown(wait=False, cancel_futures=True)
         if isinstance(
             exc, DeliveryRejected
         ):  # found mid-file: the load rolled back; keep the audit row
             _record_rejection(eng, dataset, path, sha, size, str(exc))
         raise
+    if gx_worker is not None:
+        gx_worker.shutdown()
     result = _summary(row, dataset, loaded_now=True, missing_optional_columns=info.missing_optional)
     result["expectations"] = [
         {
@@ -515,6 +526,12 @@ def _store_rule_results(conn: Connection, delivery_id: int, tally: Tally) -> Non
             ),
             rows,
         )
+
+
+def _warm_up_gx() -> None:
+    from tierflow.checks import suites
+
+    suites.warm_up()
 
 
 def _run_gx(

@@ -1,0 +1,39 @@
+-- Within one delivery the latest row of a repeated key wins ({order_by}); the others are
+-- recorded as superseded and removed from the delivery's partition (not attached yet). Only
+-- the repeated keys are ranked. Placeholders are quoted identifiers; values are bound.
+with ranked as (
+    select
+        pool.ctid as row_id,
+        pool._row_number,
+        concat_ws('|', {key_columns}) as key,
+        row_number() over (partition by {key_columns} order by {order_by}) as version_rank
+    from {partition} as pool
+    join {repeated} as repeated on {key_join}
+    where pool._delivery_id = :delivery_id
+),
+
+losers as (
+    select * from ranked where version_rank > 1
+),
+
+recorded as (
+    insert into quality.superseded (delivery_id, row_number, key)
+    select :delivery_id, _row_number, key
+    from losers
+    returning 1
+),
+
+removed as (
+    delete from {partition} as pool
+    using losers
+    where pool.ctid = losers.row_id
+    returning 1
+),
+
+final as (
+    select
+        (select count(*) from recorded) as rows_superseded,
+        (select count(*) from removed) as rows_removed
+)
+
+select * from final
