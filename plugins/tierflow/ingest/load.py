@@ -26,8 +26,12 @@ def sql_template(name: str, **identifiers: str) -> str:
     return (SQL / name).read_text(encoding="utf-8").format(**identifiers)
 
 
-def copy_table(conn: Connection, table_name: str, table: pa.Table) -> None:
-    """COPY an Arrow table whose column names match the target's, as CSV."""
+def copy_table(conn: Connection, table_name: str, table: pa.Table, *, freeze: bool = False) -> None:
+    """COPY an Arrow table whose column names match the target's, as CSV.
+
+    ``freeze`` (only for a table created in this transaction) writes the rows already frozen,
+    so the first reader does not rewrite every page to set hint bits, nor vacuum later.
+    """
     if table.num_rows == 0:
         return
     buffer = io.BytesIO()
@@ -38,7 +42,9 @@ def copy_table(conn: Connection, table_name: str, table: pa.Table) -> None:
     driver = conn.connection.driver_connection
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"copy {table_name} ({columns}) from stdin (format csv)") as copy,
+        cursor.copy(
+            f"copy {table_name} ({columns}) from stdin (format csv{', freeze' if freeze else ''})"
+        ) as copy,
     ):
         view = buffer.getbuffer()
         step = 8 << 20
@@ -67,7 +73,7 @@ def copy_accepted(conn: Connection, partition: str, delivery_id: int, accepted: 
     tagged = accepted.add_column(
         0, "_delivery_id", pa.array(np.full(accepted.num_rows, delivery_id, dtype=np.int64))
     )
-    copy_table(conn, partition, tagged)
+    copy_table(conn, partition, tagged, freeze=True)
 
 
 def supersede_repeated_keys(
