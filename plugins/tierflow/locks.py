@@ -32,3 +32,25 @@ def wait_for(conn: Connection, name: str) -> None:
     """Block until whoever holds ``name`` lets go, without keeping it."""
     hold(conn, name)
     release(conn, name)
+
+
+def hold_all(conn: Connection, names: list[str]) -> None:
+    """Take several locks until :func:`release_all`, in one order whoever asks (no deadlock
+    between two holders of overlapping sets, even when two names share a hash)."""
+    conn.execute(
+        sa.text(
+            "select pg_advisory_lock(k) from (select distinct hashtext(n) as k"
+            " from unnest(cast(:names as text[])) as n order by k) as s"
+        ),
+        {"names": list(names)},
+    )
+
+
+def release_all(conn: Connection, names: list[str]) -> None:
+    conn.execute(
+        sa.text(
+            "select pg_advisory_unlock(k) from (select distinct hashtext(n) as k"
+            " from unnest(cast(:names as text[])) as n) as s"
+        ),
+        {"names": list(names)},
+    )

@@ -144,9 +144,21 @@ def install_key(cursor: Any, key: bytes) -> None:
         copy.write_row(list(hmac_pads(key)))
 
 
-def pseudonym_sql(column_sql: str) -> str:
-    """SQL expression: hex HMAC-SHA256 of a text column under the key in pg_temp.pseudonym_key."""
+def pseudonym_sql(
+    column_sql: str,
+    inner_pad_sql: str = "(select inner_pad from pg_temp.pseudonym_key)",
+    outer_pad_sql: str = "(select outer_pad from pg_temp.pseudonym_key)",
+) -> str:
+    """SQL expression: hex HMAC-SHA256 of a text column under a padded key held in the database.
+
+    By default the key is the one :func:`install_key` put in pg_temp.pseudonym_key; the sink
+    passes per-row pad columns instead (one key per district in a multi-district statement).
+    """
     from importlib.resources import files
 
     fragment = files("tierflow") / "sql" / "sink" / "pseudonym_expression.sql"
-    return fragment.read_text(encoding="utf-8").strip().format(column=column_sql)
+    return (
+        fragment.read_text(encoding="utf-8")
+        .strip()
+        .format(column=column_sql, inner=inner_pad_sql, outer=outer_pad_sql)
+    )

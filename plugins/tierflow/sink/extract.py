@@ -1,8 +1,13 @@
-"""Rows of one feed out of PostgreSQL: one ``COPY (select …) TO STDOUT`` into Arrow.
+"""Rows of feeds out of PostgreSQL: one ``COPY (select …) TO STDOUT`` per batch of districts.
 
-The SQL (``sql/sink/*.sql``) selects only the planned columns, so withheld fields never
-leave the database; pseudonyms are computed in the same statement. Timestamps travel as
-epoch microseconds (exact, no time-zone parsing) and become UTC timestamps in Arrow.
+The districts of a batch receive the same SQL (same source, columns and pseudonymised
+columns; their masks, applied in Arrow, may differ): their windows and pseudonym key pads
+go into a temporary table by COPY, and one statement reads the source once for all of them
+instead of once per district. The SQL (``sql/sink/*.sql``) selects only the planned
+columns, so withheld fields never leave the database; pseudonyms are computed in the same
+statement under each district's own key, which is in no SQL text. Timestamps travel as
+ISO text in UTC (all six fraction digits when there are any) and are parsed by Arrow. Each
+district's rows are then cut out and sorted by key in Arrow (bytewise, as ``collate "C"``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-from tierflow.masking import PSEUDONYM, apply_mask, install_key, pseudonym_sql
+from tierflow.masking import PSEUDONYM, apply_mask, hmac_pads, pseudonym_sql
 from tierflow.pool import quote
 from tierflow.sink.plan import ARROW_TYPES, FeedPlan
 from tierflow.sink.sources import FeedSource
@@ -40,18 +48,43 @@ def qualified(table: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
-def _scope(source: FeedSource, alias: str) -> str:
+DISTRICT = "_sink_district"  # the batch's district of each row, dropped before publishing
+
+
+@dataclass(frozen=True)
+class Window:
+    """One district's feed in a batch: its plan, its run window and its pseudonym key."""
+
+    plan: FeedPlan
+    watermark_from: dt.datetime | None
+    watermark_to: dt.datetime
+    key: bytes | None = None
+
+    @property
+    def incremental(self) -> bool:
+        return self.watermark_from is not None and not self.plan.source.append_only
+
+
+def batch_signature(window: Window) -> tuple:
+    """Windows with equal signatures can share one statement (masks are applied in Arrow)."""
+    plan = window.plan
+    return (
+        plan.source.name,
+        window.incremental,
+        tuple((c.column, c.output, c.kind, c.treatment == PSEUDONYM) for c in plan.columns),
+    )
+
+
+def _scope(source: FeedSource, alias: str, district: str) -> str:
     if source.scope == "geofence":
-        return f'{alias}."district_code" = :district'
-    return f'left({alias}."division_code", 6) = :district'
+        return f'{alias}."district_code" = {district}'
+    return f'left({alias}."division_code", 6) = {district}'
 
 
 def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
     value = f"c.{quote(column)}"
     if treatment == PSEUDONYM:
-        value = pseudonym_sql(value)
-    elif kind == "timestamp":
-        value = f"(extract(epoch from {value}) * 1000000)::bigint"
+        value = pseudonym_sql(value, "c._sink_inner", "c._sink_outer")
     elif kind == "double":
         value = f"{value}::double precision"
     elif kind == "bigint":
@@ -62,6 +95,7 @@ def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
 
 
 def changes_sql(plan: FeedPlan, incremental: bool) -> str:
+    """The statement for the districts in pg_temp.sink_window (see the templates)."""
     source = plan.source
     columns = ",\n        ".join(
         f"{_column_sql(plan, c.column, c.kind, c.treatment)} as {quote(c.output)}"
@@ -76,21 +110,16 @@ def changes_sql(plan: FeedPlan, incremental: bool) -> str:
         name,
         source=qualified(source.table),
         version_time=quote(source.version_time),
-        scope_now=_scope(source, "h"),
-        scope_before=_scope(source, "p"),
+        scope_now=_scope(source, "h", "w.district"),
+        scope_any=_scope(source, "h", "any(:districts)"),
+        scope_before=_scope(source, "p", "c._sink_district"),
         still_current=(
             "true"
             if source.append_only
-            else '(h."valid_to" is null or h."valid_to" > :watermark_to)'
+            else '(h."valid_to" is null or h."valid_to" > w.watermark_to)'
         ),
         key_join=" and ".join(f"p.{quote(k)} = c.{quote(k)}" for k in source.key),
         columns=columns,
-        order_by=", ".join(
-            f'{quote(plan.source.output_name(k))} collate "C"'
-            if plan.source.columns[k] == "text"
-            else quote(plan.source.output_name(k))
-            for k in source.key
-        ),
     )
 
 
@@ -106,46 +135,82 @@ def latest_version(conn: Any, source: FeedSource) -> dt.datetime | None:
 
 
 def _csv_types(plan: FeedPlan) -> dict[str, pa.DataType]:
-    types = {"op": pa.string(), "changed_at": pa.int64()}
+    types = {DISTRICT: pa.string(), "op": pa.string(), "changed_at": ARROW_TYPES["timestamp"]}
     for c in plan.columns:
-        arrow = ARROW_TYPES[c.kind]
-        types[c.output] = (
-            pa.int64() if c.kind == "timestamp" and c.treatment != PSEUDONYM else arrow
-        )
+        types[c.output] = pa.string() if c.treatment == PSEUDONYM else ARROW_TYPES[c.kind]
     return types
 
 
-def extract(
-    conn: Any,
-    plan: FeedPlan,
-    watermark_from: dt.datetime | None,
-    watermark_to: dt.datetime,
-    key: bytes | None,
-) -> pa.Table:
-    """The feed's rows, masked, in the plan's schema and in key order. ``conn``: psycopg."""
+def _install_windows(cursor: Any, windows: Sequence[Window], pseudonymised: bool) -> None:
+    """The batch's districts, windows and key pads: a temporary table of this transaction."""
+    cursor.execute(
+        "create temp table if not exists sink_window (district text primary key,"
+        " watermark_from timestamptz not null, watermark_to timestamptz not null,"
+        " inner_pad bytea, outer_pad bytea) on commit drop"
+    )
+    cursor.execute("truncate pg_temp.sink_window")
+    copy_sql = (
+        "copy pg_temp.sink_window (district, watermark_from, watermark_to, inner_pad, outer_pad)"
+        " from stdin"
+    )
+    with cursor.copy(copy_sql) as copy:
+        for w in windows:
+            if pseudonymised and w.key is None:
+                raise ValueError("a pseudonymised feed needs the consumer key")
+            pads = hmac_pads(w.key) if pseudonymised and w.key is not None else (None, None)
+            copy.write_row([w.plan.division_code, w.watermark_from or EPOCH, w.watermark_to, *pads])
+    cursor.execute("analyze pg_temp.sink_window")  # one district or many: the right plan
+
+
+def _feed_table(rows: pa.Table, plan: FeedPlan) -> pa.Table:
+    """One district's rows (already in key order) in the plan's schema, masked."""
     schema = plan.schema()
-    incremental = watermark_from is not None
-    params = {
-        "district": plan.division_code,
-        "watermark_from": watermark_from or EPOCH,
-        "watermark_to": watermark_to,
-    }
+    arrays = []
+    for field in schema:
+        column = rows.column(field.name)
+        arrays.append(column if column.type == field.type else column.cast(field.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    for c in plan.columns:
+        if c.mask is not None:
+            index = table.schema.get_field_index(c.output)
+            table = table.set_column(
+                index, table.schema.field(index), apply_mask(table.column(index), c.mask)
+            )
+    # one chunk per column: the Parquet bytes must not depend on how the rows arrived
+    return table.combine_chunks()
+
+
+def extract_batch(conn: Any, windows: Sequence[Window]) -> dict[str, pa.Table]:
+    """Each window's rows, masked, in its plan's schema and in key order, by district code.
+
+    ``windows`` share one :func:`batch_signature`; ``conn``: psycopg, inside a transaction
+    (the temporary table and the session settings end with it).
+    """
+    if not windows:
+        return {}
+    first = windows[0]
+    if any(batch_signature(w) != batch_signature(first) for w in windows):
+        raise ValueError("the windows of a batch must share one statement")
+    plan = first.plan
     buffer = io.BytesIO()
     with conn.cursor() as cursor:
-        # ISO dates for the CSV parser; no session setting leaks past this transaction
+        # ISO dates and UTC timestamps for the CSV parser (exact to the microsecond, and
+        # cheaper for the server than epoch arithmetic in numeric); no setting outlives
+        # this transaction
         cursor.execute("set local datestyle = 'ISO, YMD'")
-        if plan.pseudonymised:
-            if key is None:
-                raise ValueError("a pseudonymised feed needs the consumer key")
-            install_key(cursor, key)
-        sql = to_psycopg(changes_sql(plan, incremental))
+        cursor.execute("set local timezone = 'UTC'")
+        _install_windows(cursor, windows, plan.pseudonymised)
+        sql = to_psycopg(changes_sql(plan, first.incremental))
+        params = {
+            "districts": [w.plan.division_code for w in windows],
+            "lowest_from": min(w.watermark_from or EPOCH for w in windows),
+            "highest_to": max(w.watermark_to for w in windows),
+        }
         with cursor.copy(f"copy ({sql}) to stdout (format csv, header true)", params) as copy:
             for chunk in copy:
                 buffer.write(chunk)
     buffer.seek(0)
-    if buffer.getbuffer().nbytes == 0:
-        return schema.empty_table()
-    table = pv.read_csv(
+    rows = pv.read_csv(
         buffer,
         read_options=pv.ReadOptions(block_size=16 << 20),
         convert_options=pv.ConvertOptions(
@@ -154,17 +219,17 @@ def extract(
             quoted_strings_can_be_null=False,  # COPY quotes an empty string, never a NULL
         ),
     )
-    arrays = []
-    for field in schema:
-        column = table.column(field.name)
-        if field.type == ARROW_TYPES["timestamp"]:
-            column = column.cast(pa.timestamp("us")).cast(field.type)
-        arrays.append(column)
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    for c in plan.columns:
-        if c.mask is not None:
-            index = table.schema.get_field_index(c.output)
-            table = table.set_column(
-                index, table.schema.field(index), apply_mask(table.column(index), c.mask)
-            )
-    return table
+    del buffer
+    # district, then key: text bytewise (collate "C"), timestamps as epoch microseconds
+    keys = [(DISTRICT, "ascending")]
+    keys += [(plan.source.output_name(k), "ascending") for k in plan.source.key]
+    rows = rows.take(pc.sort_indices(rows, sort_keys=keys))
+    tables = {w.plan.division_code: rows.slice(0, 0) for w in windows}
+    if rows.num_rows:
+        runs = pc.run_end_encode(rows.column(DISTRICT).combine_chunks())
+        start = 0
+        for code, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            tables[code] = rows.slice(start, end - start)
+            start = end
+    plans = {w.plan.division_code: w.plan for w in windows}
+    return {code: _feed_table(rows, plans[code]) for code, rows in tables.items()}

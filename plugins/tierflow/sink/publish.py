@@ -1,8 +1,10 @@
-"""Atomic, byte-reproducible publication of a directory of Parquet parts plus a manifest.
+"""Atomic, byte-reproducible publication of directories of Parquet parts plus a manifest.
 
-Everything is written into a hidden temporary directory beside the target, each file
-fsynced, ``_manifest.json`` last before ``_SUCCESS``; then one ``rename`` makes the whole
-directory appear. A reader that lists run directories (skipping dot-names) and requires
+Everything is written into a hidden temporary directory beside each target, each file
+fsynced, ``_manifest.json`` last before ``_SUCCESS``; then one ``rename`` per target makes
+the whole directory appear. Several feeds (one district's) are published together: all
+their files are written first, then fsynced, then their directories, then renamed, so the
+waits for the disk come in one run instead of one per feed. A reader that lists run directories (skipping dot-names) and requires
 ``_SUCCESS`` never sees half a feed; a killed writer leaves only a hidden temp directory,
 which the next attempt removes. Parquet settings are fixed and rows arrive sorted, so the
 same rows give the same bytes.
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +77,32 @@ def clear_stale(target: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def write_parts(table: pa.Table, directory: Path) -> list[dict[str, Any]]:
-    """Parquet part files of at most ROWS_PER_PART rows; returns [{path, rows, bytes, sha256}]."""
+def _write_bytes(path: Path, data: pa.Buffer | bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+
+
+def write_parts(table: pa.Table, directory: Path, *, fsync: bool = True) -> list[dict[str, Any]]:
+    """Parquet part files of at most ROWS_PER_PART rows; returns [{path, rows, bytes, sha256}].
+
+    Each part is serialised in memory and hashed there, then written once (no read-back).
+    """
     files = []
     for index, start in enumerate(range(0, table.num_rows, ROWS_PER_PART)):
         part = table.slice(start, ROWS_PER_PART)
         path = directory / f"part-{index:05d}.parquet"
-        pq.write_table(part, path, **PARQUET_OPTIONS)
-        _fsync_file(path)
+        sink = pa.BufferOutputStream()
+        pq.write_table(part, sink, **PARQUET_OPTIONS)
+        data = sink.getvalue()
+        _write_bytes(path, data)
+        if fsync:
+            _fsync_file(path)
         files.append(
             {
                 "path": path.name,
                 "rows": part.num_rows,
-                "bytes": path.stat().st_size,
-                "sha256": sha256_of(path),
+                "bytes": data.size,
+                "sha256": hashlib.sha256(memoryview(data)).hexdigest(),
             }
         )
     return files
@@ -97,29 +112,48 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
 
 
+def publish_feeds(
+    feeds: Sequence[tuple[Path, pa.Table, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Publish each ``(target, table, manifest)`` atomically; returns the manifests written.
+
+    Every target appears complete or not at all, whatever kills the process: parts,
+    manifests and ``_SUCCESS`` files are all written and fsynced, then each temporary
+    directory is fsynced, and only then are the directories renamed into place.
+    """
+    staged: list[tuple[Path, Path, dict[str, Any]]] = []
+    for target, table, manifest in feeds:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clear_stale(target)
+        temp = temp_dir_for(target)
+        temp.mkdir()
+        files = write_parts(table, temp, fsync=False)
+        staged.append((target, temp, {**manifest, "files": files, "rows": table.num_rows}))
+    checkpoint("sink.after_parts")
+    for _target, temp, manifest in staged:
+        (temp / MANIFEST).write_bytes(manifest_bytes(manifest))
+        (temp / SUCCESS).write_bytes(b"")
+    for _target, temp, manifest in staged:
+        for name in [*(f["path"] for f in manifest["files"]), MANIFEST, SUCCESS]:
+            _fsync_file(temp / name)
+    for _target, temp, _manifest in staged:
+        _fsync_dir(temp)
+    checkpoint("sink.before_rename")
+    for target, temp, _manifest in staged:
+        if target.exists():
+            # A re-run: its content is the same bytes; move the old copy aside, then swap.
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            target.rename(old)
+            temp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            temp.rename(target)
+    for parent in dict.fromkeys(target.parent for target, _temp, _manifest in staged):
+        _fsync_dir(parent)
+    checkpoint("sink.after_rename")
+    return [manifest for _target, _temp, manifest in staged]
+
+
 def publish_table(target: Path, table: pa.Table, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write ``table`` as parts plus manifest into ``target`` atomically; returns the manifest."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clear_stale(target)
-    temp = temp_dir_for(target)
-    temp.mkdir()
-    files = write_parts(table, temp)
-    checkpoint("sink.after_parts")
-    manifest = {**manifest, "files": files, "rows": table.num_rows}
-    (temp / MANIFEST).write_bytes(manifest_bytes(manifest))
-    _fsync_file(temp / MANIFEST)
-    (temp / SUCCESS).write_bytes(b"")
-    _fsync_file(temp / SUCCESS)
-    _fsync_dir(temp)
-    checkpoint("sink.before_rename")
-    if target.exists():
-        # A re-run: its content is the same bytes; move the old copy aside, then swap.
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        target.rename(old)
-        temp.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        temp.rename(target)
-    _fsync_dir(target.parent)
-    checkpoint("sink.after_rename")
-    return manifest
+    return publish_feeds([(target, table, manifest)])[0]

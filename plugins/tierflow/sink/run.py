@@ -5,6 +5,12 @@ For each (district, feed) the run's window is fixed first and recorded in ``feed
 then the versions of that window read from type-2 history, so re-running a run id selects
 the same rows and writes the same bytes, whatever changed since. ``ack_feed`` moves the
 district's watermark to the end of an acknowledged run's windows.
+
+The work is set-based across districts: the run's publish locks are taken together, all
+windows are planned in one transaction, districts whose feeds need the same SQL share one
+statement (a few per source, not one per district and feed; rows are sorted in Arrow), and
+each district's feeds are published together (one round of fsyncs, one status update) as
+soon as its last statement has delivered.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import logging
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,9 +36,9 @@ from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, pseudonym_secret
-from tierflow.sink.extract import extract, latest_version
+from tierflow.sink.extract import Window, batch_signature, extract_batch, latest_version
 from tierflow.sink.plan import FeedPlan, plan_feeds
-from tierflow.sink.publish import publish_table
+from tierflow.sink.publish import publish_feeds
 from tierflow.sink.verify import verify_feed
 
 log = logging.getLogger(__name__)
@@ -76,49 +84,96 @@ def sync_consumers(eng: Engine, cat: Catalog) -> None:
         )
 
 
-def _run_as_of(eng: Engine, consumer_id: str, run_id: str, default: dt.date) -> dt.date:
+def _run_dates(eng: Engine, consumer_ids: list[str], run_id: str, default: dt.date) -> dict:
     """A re-run uses the date its run was first planned with (demands may have expired since)."""
     with eng.connect() as conn:
-        known = conn.scalar(
-            sa.text("select min(as_of) from feed.run where consumer_id = :c and run_id = :r"),
-            {"c": consumer_id, "r": run_id},
+        known = dict(
+            conn.execute(
+                sa.text(
+                    "select consumer_id, min(as_of) from feed.run"
+                    " where run_id = :r and consumer_id = any(:cs) group by consumer_id"
+                ),
+                {"r": run_id, "cs": consumer_ids},
+            ).all()
         )
-    return known or default
+    return {c: known.get(c) or default for c in consumer_ids}
 
 
-def _plan_window(
-    eng: Engine, plan: FeedPlan, run_id: str, as_of: dt.date, path: Path
-) -> tuple[dt.datetime | None, dt.datetime]:
-    """The run's window for this feed: recorded on first use, read back on a re-run."""
-    key = {"c": plan.consumer_id, "f": plan.name, "r": run_id}
+@dataclass
+class FeedJob:
+    """One (district, feed) of this run: its plan, then its window, then its rows."""
+
+    plan: FeedPlan
+    as_of: dt.date
+    path: Path
+    window: tuple[dt.datetime | None, dt.datetime] | None = None
+    table: pa.Table | None = None
+
+    @property
+    def publish_lock(self) -> str:
+        return f"tierflow.sink.publish.{self.plan.consumer_id}.{self.plan.name}"
+
+
+def _plan_windows(eng: Engine, jobs: list[FeedJob], run_id: str) -> None:
+    """Each feed's window for this run: recorded on first use, read back on a re-run.
+
+    One transaction for every feed of the run; the callers hold the feeds' publish locks.
+    """
+    consumers = sorted({j.plan.consumer_id for j in jobs})
     with eng.begin() as conn:
-        locks.hold_for_transaction(conn, f"tierflow.sink.{plan.consumer_id}.{plan.name}")
-        row = conn.execute(
-            sa.text(
-                "select watermark_from, watermark_to from feed.run"
-                " where consumer_id = :c and feed_name = :f and run_id = :r"
-            ),
-            key,
-        ).one_or_none()
-        if row is not None:
-            return row.watermark_from, row.watermark_to
-        acked = conn.scalar(
-            sa.text(
-                "select acked_watermark from feed.watermark where consumer_id = :c and feed_name = :f"
-            ),
-            key,
-        )
-        latest = latest_version(conn.connection.driver_connection, plan.source)
-        floor = acked or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-        upper = max(latest, floor) if latest is not None else floor
-        conn.execute(
-            sa.text(
-                "insert into feed.run (run_id, consumer_id, feed_name, watermark_from, watermark_to,"
-                " row_count, path, status, as_of) values (:r, :c, :f, :wf, :wt, 0, :p, 'writing', :a)"
-            ),
-            {**key, "wf": acked, "wt": upper, "p": str(path), "a": as_of},
-        )
-        return acked, upper
+        planned = {
+            (r.consumer_id, r.feed_name): (r.watermark_from, r.watermark_to)
+            for r in conn.execute(
+                sa.text(
+                    "select consumer_id, feed_name, watermark_from, watermark_to from feed.run"
+                    " where run_id = :r and consumer_id = any(:cs)"
+                ),
+                {"r": run_id, "cs": consumers},
+            )
+        }
+        acked = {
+            (r.consumer_id, r.feed_name): r.acked_watermark
+            for r in conn.execute(
+                sa.text(
+                    "select consumer_id, feed_name, acked_watermark from feed.watermark"
+                    " where consumer_id = any(:cs)"
+                ),
+                {"cs": consumers},
+            )
+        }
+        latest: dict[str, dt.datetime | None] = {}
+        new_rows = []
+        for job in jobs:
+            key = (job.plan.consumer_id, job.plan.name)
+            if key in planned:
+                job.window = planned[key]
+                continue
+            source = job.plan.source
+            if source.name not in latest:
+                latest[source.name] = latest_version(conn.connection.driver_connection, source)
+            floor = acked.get(key) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+            newest = latest[source.name]
+            job.window = (acked.get(key), max(newest, floor) if newest is not None else floor)
+            new_rows.append(
+                {
+                    "r": run_id,
+                    "c": job.plan.consumer_id,
+                    "f": job.plan.name,
+                    "wf": job.window[0],
+                    "wt": job.window[1],
+                    "p": str(job.path),
+                    "a": job.as_of,
+                }
+            )
+        if new_rows:
+            conn.execute(
+                sa.text(
+                    "insert into feed.run (run_id, consumer_id, feed_name, watermark_from,"
+                    " watermark_to, row_count, path, status, as_of)"
+                    " values (:r, :c, :f, :wf, :wt, 0, :p, 'writing', :a)"
+                ),
+                new_rows,
+            )
 
 
 def manifest_for(
@@ -151,62 +206,158 @@ def manifest_for(
     }
 
 
-def sink_feed(
-    eng: Engine, plan: FeedPlan, run_id: str, as_of: dt.date, secret: bytes | None
-) -> dict[str, Any]:
-    """One feed, serialised against any other process publishing the same consumer's feed.
-
-    Two sinks of one district at once would otherwise clear each other's temp folders.
-    """
-    lock = f"tierflow.sink.publish.{plan.consumer_id}.{plan.name}"
-    with eng.connect() as holder:
-        locks.hold(holder, lock)
-        holder.commit()
-        try:
-            return _sink_feed_locked(eng, plan, run_id, as_of, secret)
-        finally:
-            locks.release(holder, lock)
-            holder.commit()
-
-
-def _sink_feed_locked(
-    eng: Engine, plan: FeedPlan, run_id: str, as_of: dt.date, secret: bytes | None
-) -> dict[str, Any]:
-    started = time.perf_counter()
-    path = feed_path(plan.division_code, plan.name, run_id)
-    window = _plan_window(eng, plan, run_id, as_of, path)
-    key = consumer_key(secret, plan.consumer_id) if plan.pseudonymised and secret else None
-    with eng.begin() as conn:
-        table = extract(conn.connection.driver_connection, plan, window[0], window[1], key)
-    counts = pc.value_counts(table.column("op")).to_pylist() if table.num_rows else []
+def _op_counts(table: pa.Table) -> dict[str, int]:
     ops = {"insert": 0, "update": 0, "delete": 0}
-    for entry in counts:
+    for entry in pc.value_counts(table.column("op")).to_pylist() if table.num_rows else []:
         ops[entry["values"]] = int(entry["counts"])
-    manifest = publish_table(path, table, manifest_for(plan, run_id, as_of, window, ops))
+    return ops
+
+
+ROWS_PER_STATEMENT = int(os.environ.get("TIERFLOW_SINK_ROWS_PER_STATEMENT", "1000000"))
+PARALLEL_ABOVE_ROWS = 200_000  # below this, one statement beats several scans of the source
+STATEMENTS_PER_WORKER = int(os.environ.get("TIERFLOW_SINK_STATEMENTS_PER_WORKER", "2"))
+
+
+def _row_estimates(eng: Engine, tables: set[str]) -> dict[str, float]:
+    """The planner's row counts of the sources (pg_class, no scan): how to split statements."""
+    with eng.connect() as conn:
+        return {
+            table: float(
+                conn.scalar(
+                    sa.text(
+                        "select greatest(reltuples, 0) from pg_class where oid = to_regclass(:t)"
+                    ),
+                    {"t": table},
+                )
+                or 0.0
+            )
+            for table in tables
+        }
+
+
+def _batches(
+    jobs: list[FeedJob], secret: bytes | None, workers: int, estimates: dict[str, float]
+) -> list[list[Window]]:
+    """Statements to run: windows grouped by SQL, big groups split so ``workers`` share them.
+
+    A statement holds at most about ROWS_PER_STATEMENT rows (memory stays bounded), judged
+    from the source's size spread evenly over the divisions. Smallest statements first, so
+    districts complete, publish and free their rows while the big statements still run.
+    """
+    groups: dict[tuple, list[Window]] = {}
+    for job in jobs:
+        assert job.window is not None
+        key = None
+        if job.plan.pseudonymised and secret:
+            key = consumer_key(secret, job.plan.consumer_id)
+        window = Window(job.plan, job.window[0], job.window[1], key)
+        groups.setdefault(batch_signature(window), []).append(window)
+    divisions = max(1, len(catalog().divisions.divisions))
+    batches: list[tuple[float, list[Window]]] = []
+    for group in groups.values():
+        per_district = estimates.get(group[0].plan.source.table, 0.0) / divisions
+        total = per_district * len(group)
+        parts = max(1, -(-int(total) // ROWS_PER_STATEMENT))
+        if total >= PARALLEL_ABOVE_ROWS:
+            # two statements per worker: while the second runs, the first's districts publish
+            parts = max(parts, STATEMENTS_PER_WORKER * workers)
+        parts = min(parts, len(group))
+        size = -(-len(group) // parts)
+        batches += [
+            (per_district * len(group[i : i + size]), group[i : i + size])
+            for i in range(0, len(group), size)
+        ]
+    return [batch for _rows, batch in sorted(batches, key=lambda b: b[0])]
+
+
+def _extract(eng: Engine, windows: list[Window]) -> dict[str, pa.Table]:
+    with eng.begin() as conn:
+        return extract_batch(conn.connection.driver_connection, windows)
+
+
+def _publish_district(
+    eng: Engine, jobs: list[FeedJob], run_id: str, started: float
+) -> list[dict[str, Any]]:
+    """One district's feeds: published together, then marked published in one transaction."""
+    items = []
+    for job in jobs:
+        assert job.table is not None and job.window is not None
+        manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(job.table))
+        items.append((job.path, job.table, manifest))
+    manifests = publish_feeds(items)
     with eng.begin() as conn:
         conn.execute(
             sa.text(
                 "update feed.run set status = 'published', row_count = :n, path = :p,"
                 " published_at = now() where consumer_id = :c and feed_name = :f and run_id = :r"
             ),
-            {
-                "n": table.num_rows,
-                "p": str(path),
-                "c": plan.consumer_id,
-                "f": plan.name,
-                "r": run_id,
-            },
+            [
+                {
+                    "n": job.table.num_rows,
+                    "p": str(job.path),
+                    "c": job.plan.consumer_id,
+                    "f": job.plan.name,
+                    "r": run_id,
+                }
+                for job in jobs
+            ],
         )
-    return {
-        "division_code": plan.division_code,
-        "feed": plan.name,
-        "path": str(path),
-        "rows": table.num_rows,
-        "ops": ops,
-        "watermark": manifest["watermark"],
-        "files": len(manifest["files"]),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    seconds = round(time.perf_counter() - started, 3)
+    summaries = []
+    for job, manifest in zip(jobs, manifests, strict=True):
+        summaries.append(
+            {
+                "division_code": job.plan.division_code,
+                "feed": job.plan.name,
+                "path": str(job.path),
+                "rows": manifest["rows"],
+                "ops": manifest["ops"],
+                "watermark": manifest["watermark"],
+                "files": len(manifest["files"]),
+                "seconds": seconds,
+            }
+        )
+        job.table = None  # the rows are on disk now: free them
+    return summaries
+
+
+def _sink_jobs(
+    eng: Engine, jobs: list[FeedJob], run_id: str, secret: bytes | None, workers: int
+) -> list[dict[str, Any]]:
+    """Extract every job's rows in batches and publish each district as soon as it is whole."""
+    started = time.perf_counter()
+    estimates = _row_estimates(eng, {j.plan.source.table for j in jobs})
+    batches = _batches(jobs, secret, workers, estimates)
+    by_district: dict[str, list[FeedJob]] = {}
+    for job in jobs:
+        by_district.setdefault(job.plan.division_code, []).append(job)
+    waiting = {code: len(district_jobs) for code, district_jobs in by_district.items()}
+    job_of = {(j.plan.division_code, j.plan.name): j for j in jobs}
+    published: dict[str, Future] = {}
+    # Threads: COPY, CSV parsing, sorting, masking, Parquet writing and fsync release the GIL.
+    with (
+        ThreadPoolExecutor(max_workers=workers) as extractors,
+        ThreadPoolExecutor(max_workers=workers) as publishers,
+    ):
+        pending = {extractors.submit(_extract, eng, batch): batch for batch in batches}
+        try:
+            for done in as_completed(pending):
+                batch = pending[done]
+                tables = done.result()
+                for window in batch:
+                    code = window.plan.division_code
+                    job_of[(code, window.plan.name)].table = tables[code]
+                    waiting[code] -= 1
+                    if waiting[code] == 0:
+                        published[code] = publishers.submit(
+                            _publish_district, eng, by_district[code], run_id, started
+                        )
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        summaries = {code: future.result() for code, future in published.items()}
+    return [summary for code in by_district for summary in summaries[code]]
 
 
 def sink(
@@ -232,18 +383,32 @@ def sink(
 
         loaded = load_thematic(eng)
     sync_consumers(eng, cat)
-    jobs: list[tuple[FeedPlan, dt.date]] = []
-    for code in [district] if district else pilots:
-        consumer = district_consumer(cat, code)
-        run_date = _run_as_of(eng, consumer.id, run_id, as_of or today())
-        jobs += [(plan, run_date) for plan in plan_feeds(cat, consumer, run_date)]
-    secret = pseudonym_secret() if any(plan.pseudonymised for plan, _ in jobs) else None
-    workers = workers or int(
-        os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))
+    consumers = [district_consumer(cat, code) for code in ([district] if district else pilots)]
+    run_dates = _run_dates(eng, [c.id for c in consumers], run_id, as_of or today())
+    jobs = [
+        FeedJob(plan, run_dates[c.id], feed_path(plan.division_code, plan.name, run_id))
+        for c in consumers
+        for plan in plan_feeds(cat, c, run_dates[c.id])
+    ]
+    secret = pseudonym_secret() if any(job.plan.pseudonymised for job in jobs) else None
+    workers = max(
+        1,
+        workers or int(os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))),
     )
-    # Threads: COPY, CSV parsing, masking and Parquet writing all release the GIL.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        feeds = list(pool.map(lambda job: sink_feed(eng, job[0], run_id, job[1], secret), jobs))
+    feeds: list[dict[str, Any]] = []
+    if jobs:
+        # One consumer's feed is published by one process at a time: two sinks of a
+        # district at once would otherwise clear each other's temp folders.
+        names = sorted({job.publish_lock for job in jobs})
+        with eng.connect() as holder:
+            locks.hold_all(holder, names)
+            holder.commit()
+            try:
+                _plan_windows(eng, jobs, run_id)
+                feeds = _sink_jobs(eng, jobs, run_id, secret, workers)
+            finally:
+                locks.release_all(holder, names)
+                holder.commit()
     return {
         "run_id": run_id,
         "districts": sorted({f["division_code"] for f in feeds}),

@@ -1,29 +1,25 @@
--- A district's changes of one source in a watermark window (from type-2 history): the
--- state at the window's end of every record opened in it that is in the district, and a
--- delete (key only) for every record that was in the district at the window's start and
--- is no longer. Placeholders are quoted identifiers; values are bound.
-with opened_in_district as (
-    select h.*, true as in_scope_now
+-- Districts' changes of one source in their watermark windows (from type-2 history), one
+-- row per district in pg_temp.sink_window (its window and its pseudonym key pads): the
+-- state at the window's end of every record opened in the window that is in the district,
+-- and a delete (key only) for every record that was in the district at the window's start
+-- and is no longer. Rows come out in no order: the caller sorts each district by key.
+-- Placeholders are quoted identifiers; the bound values repeat the window table's lowest
+-- and highest bounds as constants, so the planner reads only the versions opened in them.
+with changed as (
+    select
+        w.district as _sink_district,
+        w.watermark_from as _sink_from,
+        w.inner_pad as _sink_inner,
+        w.outer_pad as _sink_outer,
+        h.*,
+        coalesce({scope_now}, false) as in_scope_now
     from {source} as h
-    where {scope_now}
-      and h.{version_time} > :watermark_from
-      and h.{version_time} <= :watermark_to
+    inner join pg_temp.sink_window as w
+        on h.{version_time} > w.watermark_from
+        and h.{version_time} <= w.watermark_to
+    where h.{version_time} > :lowest_from
+      and h.{version_time} <= :highest_to
       and {still_current}
-),
-
-opened_elsewhere as (
-    select h.*, false as in_scope_now
-    from {source} as h
-    where not coalesce({scope_now}, false)
-      and h.{version_time} > :watermark_from
-      and h.{version_time} <= :watermark_to
-      and {still_current}
-),
-
-changed as (
-    select * from opened_in_district
-    union all
-    select * from opened_elsewhere
 ),
 
 with_before as (
@@ -33,7 +29,7 @@ with_before as (
         select {scope_before} as in_scope
         from {source} as p
         where {key_join}
-          and p.{version_time} <= :watermark_from
+          and p.{version_time} <= c._sink_from
         order by p.{version_time} desc
         limit 1
     ) as before on true
@@ -41,15 +37,16 @@ with_before as (
 
 final as (
     select
+        c._sink_district,
         case
             when c.in_scope_now and c.in_scope_before then 'update'
             when c.in_scope_now then 'insert'
             else 'delete'
         end as op,
-        (extract(epoch from c.{version_time}) * 1000000)::bigint as changed_at,
+        c.{version_time} as changed_at,
         {columns}
     from with_before as c
     where c.in_scope_now or c.in_scope_before
 )
 
-select * from final order by {order_by}
+select * from final

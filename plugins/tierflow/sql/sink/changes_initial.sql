@@ -1,20 +1,35 @@
--- A district's first feed of one source: every record in the district as it stood at the
--- window's end, all as inserts. Placeholders are quoted identifiers; values are bound.
+-- Districts' first feeds of one source (and every feed of an append-only source): each
+-- record in a district of pg_temp.sink_window (one row per district: its window and its
+-- pseudonym key pads) as it stood at the window's end, all as inserts. One statement for
+-- many districts reads the source once. Rows come out in no order: the caller sorts each
+-- district by key. Placeholders are quoted identifiers; the bound values repeat what the
+-- window table says as constants (the batch's districts, its lowest and highest bounds) so
+-- the planner can pick an index for one district and a single scan for many.
 with opened as (
-    select h.*, true as in_scope_now
+    select
+        w.district as _sink_district,
+        w.inner_pad as _sink_inner,
+        w.outer_pad as _sink_outer,
+        h.*,
+        true as in_scope_now
     from {source} as h
-    where {scope_now}
-      and h.{version_time} > :watermark_from
-      and h.{version_time} <= :watermark_to
+    inner join pg_temp.sink_window as w
+        on {scope_now}
+        and h.{version_time} > w.watermark_from
+        and h.{version_time} <= w.watermark_to
+    where {scope_any}
+      and h.{version_time} > :lowest_from
+      and h.{version_time} <= :highest_to
       and {still_current}
 ),
 
 final as (
     select
+        c._sink_district,
         'insert' as op,
-        (extract(epoch from c.{version_time}) * 1000000)::bigint as changed_at,
+        c.{version_time} as changed_at,
         {columns}
     from opened as c
 )
 
-select * from final order by {order_by}
+select * from final
