@@ -36,6 +36,8 @@ def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
     if (BENCH / "sink.py").exists():
         sizes = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(rows)]
         found.append(("sink", ["-m", "bench.sink", *sizes]))
+    # the daily chain under dag.test(): demo scale (20k), --quick scale 2k; it ignores --rows
+    found.append(("chain", ["-m", "bench.chain", *(["--quick"] if quick else [])]))
     return found
 
 
