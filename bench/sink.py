@@ -119,9 +119,13 @@ def library_tables() -> list[str]:
 
 def copy_out_library(eng: sa.Engine) -> tuple[float, int, int]:
     """The whole library out of PostgreSQL: the issue's reference (target: ours <= 2x this)."""
-    return _copy_out(
-        eng, [(f"copy (select * from {t}) to stdout (format csv)", {}) for t in library_tables()]
-    )
+    from tierflow.sink.extract import qualified
+
+    statements = [
+        (f"copy (select * from {qualified(t)}) to stdout (format csv)", {})  # noqa: S608 - names from the code
+        for t in library_tables()
+    ]
+    return _copy_out(eng, statements)
 
 
 def bench_geofence(points: int) -> dict:

@@ -36,7 +36,13 @@ from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, pseudonym_secret
-from tierflow.sink.extract import Window, batch_signature, extract_batch, latest_version
+from tierflow.sink.extract import (
+    DistrictRows,
+    Window,
+    batch_signature,
+    extract_batch,
+    latest_version,
+)
 from tierflow.sink.plan import FeedPlan, plan_feeds
 from tierflow.sink.publish import publish_feeds
 from tierflow.sink.verify import verify_feed
@@ -107,7 +113,7 @@ class FeedJob:
     as_of: dt.date
     path: Path
     window: tuple[dt.datetime | None, dt.datetime] | None = None
-    table: pa.Table | None = None
+    rows: DistrictRows | None = None
 
     @property
     def publish_lock(self) -> str:
@@ -270,7 +276,7 @@ def _batches(
     return [batch for _rows, batch in sorted(batches, key=lambda b: b[0])]
 
 
-def _extract(eng: Engine, windows: list[Window]) -> dict[str, pa.Table]:
+def _extract(eng: Engine, windows: list[Window]) -> dict[str, DistrictRows]:
     with eng.begin() as conn:
         return extract_batch(conn.connection.driver_connection, windows)
 
@@ -281,10 +287,12 @@ def _publish_district(
     """One district's feeds: published together, then marked published in one transaction."""
     items = []
     for job in jobs:
-        assert job.table is not None and job.window is not None
-        manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(job.table))
-        items.append((job.path, job.table, manifest))
+        assert job.rows is not None and job.window is not None
+        table = job.rows.table()
+        manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(table))
+        items.append((job.path, table, manifest))
     manifests = publish_feeds(items)
+    del items
     with eng.begin() as conn:
         conn.execute(
             sa.text(
@@ -293,7 +301,7 @@ def _publish_district(
             ),
             [
                 {
-                    "n": job.table.num_rows,
+                    "n": job.rows.num_rows,
                     "p": str(job.path),
                     "c": job.plan.consumer_id,
                     "f": job.plan.name,
@@ -317,7 +325,7 @@ def _publish_district(
                 "seconds": seconds,
             }
         )
-        job.table = None  # the rows are on disk now: free them
+        job.rows = None  # the rows are on disk now: free them
     return summaries
 
 
@@ -346,7 +354,7 @@ def _sink_jobs(
                 tables = done.result()
                 for window in batch:
                     code = window.plan.division_code
-                    job_of[(code, window.plan.name)].table = tables[code]
+                    job_of[(code, window.plan.name)].rows = tables[code]
                     waiting[code] -= 1
                     if waiting[code] == 0:
                         published[code] = publishers.submit(
