@@ -16,29 +16,27 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 
 
-def cases(rows: int, quick: bool) -> list[tuple[str, list[str]]]:
-    naive = max(rows // 10, 10_000) if quick else 200_000
-    found = [
-        ("generate", [str(BENCH / "generate.py"), "--rows", str(rows)]),
-        ("ingest", ["-m", "bench.ingest", "--rows", str(rows), "--naive-rows", str(naive)]),
+def cases(rows: int, quick: bool) -> list[tuple[str, str, list[str]]]:
+    """(name, what it measures, argv) of every case; the sink and scaling cases run at 10x rows."""
+    large = rows * 10
+    sink = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(large)]
+    return [
+        ("generate", f"{rows:,} rows", [str(BENCH / "generate.py"), "--rows", str(rows)]),
+        ("ingest", f"{rows:,} rows", ["-m", "bench.ingest", "--rows", str(rows)]),
+        ("ingest_merge", f"{rows:,} rows", ["-m", "bench.ingest_merge", "--rows", str(rows)]),
         (
-            "merge",
-            [
-                "-m",
-                "bench.merge",
-                "--rows",
-                str(rows),
-                "--naive-sample",
-                str(min(naive, 100_000)),
-            ],
+            "scaling",
+            f"{rows // 10 if quick else rows:,} and {rows if quick else large:,} rows",
+            ["-m", "bench.scaling", "--rows", str(rows // 10 if quick else rows)],
+        ),
+        ("sink", f"a {sink[1]}-person library", ["-m", "bench.sink", *sink]),
+        # the daily chain under dag.test(): demo scale (20k), --quick scale 2k
+        (
+            "chain",
+            "demo scale" if not quick else "2k scale",
+            ["-m", "bench.chain", *(["--quick"] if quick else [])],
         ),
     ]
-    if (BENCH / "sink.py").exists():
-        sizes = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(rows)]
-        found.append(("sink", ["-m", "bench.sink", *sizes]))
-    # the daily chain under dag.test(): demo scale (20k), --quick scale 2k; it ignores --rows
-    found.append(("chain", ["-m", "bench.chain", *(["--quick"] if quick else [])]))
-    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = 100_000 if args.quick else args.rows
     failed = []
-    for name, command in cases(rows, args.quick):
+    for name, scope, command in cases(rows, args.quick):
         if args.only and name not in args.only:
             continue
-        print(f"\n=== {name} ({rows:,} rows) ===", flush=True)
+        print(f"\n=== {name} ({scope}) ===", flush=True)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, *command], cwd=BENCH.parent)
         print(
