@@ -12,8 +12,8 @@ In one run, on a temporary database of the local PostgreSQL server:
   ours <= 2 x this;
 - the stricter floor: ``COPY (select … the current versions of the pilots' persons) TO
   STDOUT``, the same rows ours publishes, without masking, pseudonyms or files;
-  both references are measured just before and just after ours (the faster of the two
-  counts), so all three share the machine's load;
+  ours runs twice and each reference is measured before and after each run; the fastest
+  of each counts, so all three share the machine's load;
 - geofencing: ``Geofence.locate`` (grid + exact point-in-polygon) against
   ``tierflow.geo.locate_points`` (nearest seat, then confirmed), points/s.
 """
@@ -179,11 +179,14 @@ def main() -> None:
         floor_runs = [copy_out_floor(eng, pilots)]
         from tierflow.sink.run import sink
 
-        started = time.perf_counter()
-        result = sink(run_id="bench", as_of=dt.date(2026, 3, 1), eng=eng, load=False)
-        ours_s = time.perf_counter() - started
-        library_runs.append(copy_out_library(eng))
-        floor_runs.append(copy_out_floor(eng, pilots))
+        ours_runs = []
+        for attempt in (1, 2):  # two runs (each a district's first feed: nothing is acked)
+            started = time.perf_counter()
+            result = sink(run_id=f"bench-{attempt}", as_of=dt.date(2026, 3, 1), eng=eng, load=False)
+            ours_runs.append(time.perf_counter() - started)
+            library_runs.append(copy_out_library(eng))
+            floor_runs.append(copy_out_floor(eng, pilots))
+        ours_s = min(ours_runs)
         library_s, library_bytes, library_rows = min(library_runs)
         floor_s, floor_bytes, floor_rows = min(floor_runs)
         rows = result["rows"]
@@ -193,7 +196,10 @@ def main() -> None:
             return f"  {label:<52} {seconds:7.2f} s  {count / seconds:12,.0f} rows/s"
 
         print(f"\nsink of a {args.rows:,}-person library to {len(result['districts'])} pilots")
-        print(line(f"ours: sink(), {len(result['feeds'])} feeds, {rows:,} rows", ours_s, rows))
+        print(
+            line(f"ours: sink(), {len(result['feeds'])} feeds, {rows:,} rows", ours_s, rows)
+            + f"  (runs: {', '.join(f'{s:.2f}' for s in ours_runs)} s)"
+        )
         print(
             line(f"COPY out of the whole library ({library_rows:,} rows)", library_s, library_rows)
             + f"  {library_bytes / library_s / 1e6:5.0f} MB/s  ({', '.join(library_tables())})"
@@ -220,6 +226,7 @@ def main() -> None:
                     "pilot_rows": rows,
                     "feeds": len(result["feeds"]),
                     "seconds": round(ours_s, 3),
+                    "runs_seconds": [round(s, 3) for s in ours_runs],
                     "copy_library_seconds": round(library_s, 3),
                     "copy_pilot_rows_seconds": round(floor_s, 3),
                     "ours_vs_copy_library": ratio(ours_s, library_s),
