@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from bench.common import machine_facts, ratio, scratch_database
+from bench.common import RssSampler, machine_facts, ratio, scratch_database
 
 SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"))
 GIVEN = np.array(
@@ -171,19 +171,21 @@ def main() -> None:
         db.engine.cache_clear()
         eng = db.engine()
         started = time.perf_counter()
-        persons = synthetic_persons(args.rows)
-        with eng.begin() as conn:
-            load_library(conn, persons)
+        with eng.begin() as conn:  # the generated rows are freed before ours is measured
+            load_library(conn, synthetic_persons(args.rows))
         print(f"library: {args.rows:,} persons loaded in {time.perf_counter() - started:.1f}s")
         library_runs = [copy_out_library(eng)]
         floor_runs = [copy_out_floor(eng, pilots)]
         from tierflow.sink.run import sink
 
         ours_runs = []
+        peaks = []
         for attempt in (1, 2):  # two runs (each a district's first feed: nothing is acked)
+            sampler = RssSampler()
             started = time.perf_counter()
             result = sink(run_id=f"bench-{attempt}", as_of=dt.date(2026, 3, 1), eng=eng, load=False)
             ours_runs.append(time.perf_counter() - started)
+            peaks.append(sampler.stop())
             library_runs.append(copy_out_library(eng))
             floor_runs.append(copy_out_floor(eng, pilots))
         ours_s = min(ours_runs)
@@ -198,7 +200,7 @@ def main() -> None:
         print(f"\nsink of a {args.rows:,}-person library to {len(result['districts'])} pilots")
         print(
             line(f"ours: sink(), {len(result['feeds'])} feeds, {rows:,} rows", ours_s, rows)
-            + f"  (runs: {', '.join(f'{s:.2f}' for s in ours_runs)} s)"
+            + f"  (runs: {', '.join(f'{s:.2f}' for s in ours_runs)} s; peak RSS {max(peaks):,.0f} MiB)"
         )
         print(
             line(f"COPY out of the whole library ({library_rows:,} rows)", library_s, library_rows)
@@ -227,6 +229,7 @@ def main() -> None:
                     "feeds": len(result["feeds"]),
                     "seconds": round(ours_s, 3),
                     "runs_seconds": [round(s, 3) for s in ours_runs],
+                    "peak_rss_mib": round(max(peaks)),
                     "copy_library_seconds": round(library_s, 3),
                     "copy_pilot_rows_seconds": round(floor_s, 3),
                     "ours_vs_copy_library": ratio(ours_s, library_s),
