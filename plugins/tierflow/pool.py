@@ -56,7 +56,8 @@ def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
     """A bare table for one delivery's rows, attached to the pool once they are all in.
 
     COPY into a table without indexes runs about four times faster than into the keyed pool
-    (a random-order btree insert per row); the indexes are then built once, sorted, when
+    (a random-order btree insert per row); the key index is then built once, sorted
+    (``index_delivery_partition``), and any other index of the pool when
     ``attach_delivery_partition`` attaches it. The check constraint equals the partition
     bound, so attaching does not scan the rows again.
     """
@@ -69,6 +70,12 @@ def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
         )
     )
     return partition
+
+
+def index_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> None:
+    """Build the partition's key index once, sorted, after its COPY (attach adopts it)."""
+    key = ", ".join(quote(k) for k in dataset.key)
+    conn.execute(sa.text(f"create index on {delivery_partition(dataset, delivery_id)} ({key})"))
 
 
 def attach_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> None:

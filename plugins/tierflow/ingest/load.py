@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tierflow.contracts import Dataset
-from tierflow.pool import PG_TYPES, quote
+from tierflow.pool import quote
 
 SQL = files("tierflow") / "sql" / "ingest"
 
@@ -77,28 +77,15 @@ def copy_accepted(conn: Connection, partition: str, delivery_id: int, accepted: 
 
 
 def supersede_repeated_keys(
-    conn: Connection, dataset: Dataset, partition: str, delivery_id: int, repeated: pa.Table
+    conn: Connection, dataset: Dataset, partition: str, delivery_id: int
 ) -> int:
     """Keep the latest row of each key that repeats within the delivery; returns how many rows
-    were superseded (recorded in quality.superseded and removed from the pool).
+    were superseded (recorded in quality.superseded and removed from the partition).
 
-    ``repeated`` holds the repeating keys (found on the Arrow side while streaming), so only
-    their rows are ranked (one hash join over the delivery's own partition).
+    All in PostgreSQL, over the delivery's indexed partition: memory here stays flat whatever
+    the delivery's size (collecting the keys in Arrow cost ~250 bytes per row at 10M rows).
     """
-    if repeated.num_rows == 0:
-        return 0
     key_columns = [quote(k) for k in dataset.key]
-    types = {c.name: PG_TYPES[c.type] for c in dataset.columns}
-    stage = quote(f"repeated_keys_{delivery_id}")
-    conn.execute(
-        sa.text(
-            f"create temp table {stage} ("
-            + ", ".join(f"{quote(k)} {types[k]}" for k in dataset.key)
-            + ") on commit drop"
-        )
-    )
-    copy_table(conn, stage, repeated.select(list(dataset.key)))
-    conn.execute(sa.text(f"analyze {stage}"))
     if dataset.updated_at:
         order_by = f"pool.{quote(dataset.updated_at)} desc nulls last, pool._row_number desc"
     else:
@@ -106,7 +93,7 @@ def supersede_repeated_keys(
     statement = sql_template(
         "supersede_repeated_keys.sql",
         partition=partition,
-        repeated=stage,
+        plain_keys=", ".join(key_columns),
         key_columns=", ".join(f"pool.{k}" for k in key_columns),
         key_join=" and ".join(f"pool.{k} = repeated.{k}" for k in key_columns),
         order_by=order_by,

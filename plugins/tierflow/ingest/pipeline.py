@@ -38,6 +38,7 @@ from tierflow.pool import (
     attach_delivery_partition,
     create_delivery_partition,
     ensure_pool_table,
+    index_delivery_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -281,15 +282,6 @@ def _existing(conn: Connection, dataset: Dataset, sha: str) -> dict[str, Any] | 
     return dict(row) if row else None
 
 
-def _repeated_keys(keys: list[pa.Table], dataset: Dataset) -> pa.Table:
-    """The keys occurring more than once in the delivery: one hash aggregation in Arrow."""
-    if not keys:
-        return pa.table({k: pa.array([], pa.string()) for k in dataset.key})
-    every = pa.concat_tables(keys)
-    counts = every.group_by(list(dataset.key)).aggregate([([], "count_all")])
-    return counts.filter(pc.greater(counts["count_all"], 1)).select(list(dataset.key))
-
-
 def _finish_quarantine_file(path: str | None) -> None:
     """A crash between commit and rename leaves the quarantine file as .partial: finish it."""
     if not path:
@@ -381,7 +373,6 @@ def ingest_file(
             sink = QuarantineSink(conn, [c.name for c in dataset.columns], delivery_id, out)
             gx_rows = 0
             bad_lines = 0
-            keys: list[pa.Table] = []
             checked = ((b, _check_batch(b, dataset, rules, ctx, tally)) for b in stream)
             for batch, (table, blocked, failing, normalised) in read_ahead(checked):
                 n = table.num_rows
@@ -391,7 +382,6 @@ def ingest_file(
                     0, "_row_number", pa.array(batch.row_numbers[~blocked])
                 )
                 load.copy_accepted(conn, partition, delivery_id, accepted)
-                keys.append(accepted.select(list(dataset.key)))
                 checkpoint("ingest.after_batch")
                 tally.accepted += accepted.num_rows
                 if blocked.any():
@@ -420,10 +410,8 @@ def ingest_file(
                 gx_future = gx_worker.submit(_run_gx, dataset, gx_frames, ctx, tally.rows_in)
             sink.finish()
             checkpoint("ingest.before_publish")
-            superseded = load.supersede_repeated_keys(
-                conn, dataset, partition, delivery_id, _repeated_keys(keys, dataset)
-            )
-            del keys
+            index_delivery_partition(conn, dataset, delivery_id)
+            superseded = load.supersede_repeated_keys(conn, dataset, partition, delivery_id)
             attach_delivery_partition(conn, dataset, delivery_id)
             checkpoint("ingest.after_publish")
             _store_rule_results(conn, delivery_id, tally)

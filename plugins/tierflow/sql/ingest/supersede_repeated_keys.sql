@@ -1,15 +1,22 @@
 -- Within one delivery the latest row of a repeated key wins ({order_by}); the others are
--- recorded as superseded and removed from the delivery's partition (not attached yet). Only
--- the repeated keys are ranked. Placeholders are quoted identifiers; values are bound.
-with ranked as (
+-- recorded as superseded and removed from the delivery's partition (not attached yet, its key
+-- index built): the repeated keys come from an index-only scan, and only their rows are
+-- ranked. Placeholders are quoted identifiers; values are bound.
+with repeated as (
+    select {plain_keys}
+    from {partition}
+    group by {plain_keys}
+    having count(*) > 1
+),
+
+ranked as (
     select
         pool.ctid as row_id,
         pool._row_number,
         concat_ws('|', {key_columns}) as key,
         row_number() over (partition by {key_columns} order by {order_by}) as version_rank
     from {partition} as pool
-    join {repeated} as repeated on {key_join}
-    where pool._delivery_id = :delivery_id
+    join repeated on {key_join}
 ),
 
 losers as (
