@@ -461,6 +461,10 @@ def test_conflicts_are_logged_once(wh, extracts, data_root):
     assert duplicates == 0
 
 
+def work_tables(engine: sa.Engine) -> int:
+    return scalar(engine, "select count(*) from pg_tables where schemaname = 'merge_work'")
+
+
 @pytest.mark.parametrize(
     "step", ["touched_keys", "golden", "upsert", "conflicts", "orphans", "advance_watermark"]
 )
@@ -480,9 +484,11 @@ def test_a_merge_failing_mid_way_leaves_the_library_as_it_was(wh, extracts, data
     with pytest.raises(MergeInterrupted):
         merge_library("legal_entity", eng=wh, fail_after="orphans")
     assert checksums(wh) == before
+    assert work_tables(wh) == 0  # created inside the merge's transaction, gone with it
     # the same deliveries merge cleanly afterwards
     result = merge_library("person", eng=wh)
     assert result["updated"] == 25 and result["history_closed"] == 25
+    assert work_tables(wh) == 0  # dropped before commit
 
 
 def test_fail_after_names_a_known_step():

@@ -61,7 +61,8 @@ def _non_empty(expression: str) -> str:
 
 @dataclass
 class TablePlan:
-    """Statements for one library table; temp table names are unique per table in a merge."""
+    """Statements for one library table; work table names are unique per library table (merges
+    of one library are serialised by its lock, so two merges never share them)."""
 
     library: str
     table: str
@@ -73,8 +74,8 @@ class TablePlan:
     def __post_init__(self) -> None:
         self.aliases = list(self.rule.sources)
         self.fields = list(self.rule.fields)
-        self.touched = quote(f"merge_touched_{self.table}")
-        self.golden = quote(f"merge_golden_{self.table}")
+        self.touched = "merge_work." + quote(f"touched_{self.table}")
+        self.golden = "merge_work." + quote(f"golden_{self.table}")
         self.library_table = f"library.{quote(self.table)}"
         self.history_table = f"library.{quote(self.table + '_history')}"
         self.keys = [quote(k) for k in self.rule.key]
@@ -89,8 +90,13 @@ class TablePlan:
             self.params[f"field_{j}"] = name
 
     # -- helpers -----------------------------------------------------------------------
+    def work_tables(self) -> list[str]:
+        """The merge's own tables (schema merge_work), dropped before it commits."""
+        sources = [self.source_table(i) for i in range(len(self.aliases))]
+        return [self.touched, *sources, self.golden]
+
     def source_table(self, i: int) -> str:
-        return quote(f"merge_src_{self.table}_{i}")
+        return "merge_work." + quote(f"src_{self.table}_{i}")
 
     def pool_table(self, alias: str) -> str:
         return f"pool.{quote(self.catalog.dataset(self.rule.dataset_of(alias)).table_name)}"
@@ -111,7 +117,7 @@ class TablePlan:
         return "".join(f" and src.{quote(column)} = :only_{i}_{j}" for j, column in enumerate(only))
 
     def _candidates(self, j: int) -> list[tuple[int, str]]:
-        """(source index, value column in the source temp table) of field ``j``, rule order."""
+        """(source index, value column in the source work table) of field ``j``, rule order."""
         out = []
         for ref in self.rule.fields[self.fields[j]].sources:
             alias, _, column = ref.rpartition(".")

@@ -4,7 +4,7 @@
 -- Each step ends in "offset 0" so that PostgreSQL computes its columns once per key instead
 -- of copying their expressions into every later use (a winner is used by its golden value,
 -- its provenance and the hash): that fence halves the cost of this statement.
-create temp table {golden} on commit drop as
+create unlogged table {golden} as
 with candidates as (
     select
         {touched_key_select},
