@@ -19,8 +19,9 @@ import datetime as dt
 import logging
 import os
 import re
+import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -332,7 +333,13 @@ def _publish_district(
 def _sink_jobs(
     eng: Engine, jobs: list[FeedJob], run_id: str, secret: bytes | None, workers: int
 ) -> list[dict[str, Any]]:
-    """Extract every job's rows in batches and publish each district as soon as it is whole."""
+    """Extract every job's rows in batches and publish each district as soon as it is whole.
+
+    The thread whose batch completes a district publishes it before it starts another
+    statement: batches are never extracted faster than they are written, so memory holds
+    about ``workers`` batches (smallest batches run first, so the big ones complete
+    districts as they arrive).
+    """
     started = time.perf_counter()
     estimates = _row_estimates(eng, {j.plan.source.table for j in jobs})
     batches = _batches(jobs, secret, workers, estimates)
@@ -341,30 +348,34 @@ def _sink_jobs(
         by_district.setdefault(job.plan.division_code, []).append(job)
     waiting = {code: len(district_jobs) for code, district_jobs in by_district.items()}
     job_of = {(j.plan.division_code, j.plan.name): j for j in jobs}
-    published: dict[str, Future] = {}
+    lock = threading.Lock()
+
+    def extract_then_publish(batch: list[Window]) -> dict[str, list[dict[str, Any]]]:
+        tables = _extract(eng, batch)
+        complete = []
+        with lock:
+            for window in batch:
+                code = window.plan.division_code
+                job_of[(code, window.plan.name)].rows = tables[code]
+                waiting[code] -= 1
+                if waiting[code] == 0:
+                    complete.append(code)
+        del tables, batch
+        return {
+            code: _publish_district(eng, by_district[code], run_id, started) for code in complete
+        }
+
+    summaries: dict[str, list[dict[str, Any]]] = {}
     # Threads: COPY, CSV parsing, sorting, masking, Parquet writing and fsync release the GIL.
-    with (
-        ThreadPoolExecutor(max_workers=workers) as extractors,
-        ThreadPoolExecutor(max_workers=workers) as publishers,
-    ):
-        pending = {extractors.submit(_extract, eng, batch): batch for batch in batches}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = [pool.submit(extract_then_publish, batch) for batch in batches]
         try:
             for done in as_completed(pending):
-                batch = pending[done]
-                tables = done.result()
-                for window in batch:
-                    code = window.plan.division_code
-                    job_of[(code, window.plan.name)].rows = tables[code]
-                    waiting[code] -= 1
-                    if waiting[code] == 0:
-                        published[code] = publishers.submit(
-                            _publish_district, eng, by_district[code], run_id, started
-                        )
+                summaries.update(done.result())
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
-        summaries = {code: future.result() for code, future in published.items()}
     return [summary for code in by_district for summary in summaries[code]]
 
 
