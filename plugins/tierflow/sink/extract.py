@@ -180,6 +180,52 @@ def _feed_table(rows: pa.Table, plan: FeedPlan) -> pa.Table:
     return table.combine_chunks()
 
 
+CSV_BLOCK_BYTES = 32 << 20
+
+
+class _CsvBlocks:
+    """COPY's CSV parsed into Arrow a block at a time, so text and table never both hold a
+    whole statement's rows."""
+
+    def __init__(self, types: dict[str, pa.DataType]) -> None:
+        self.types = types
+        self.buffer = io.BytesIO()
+        self.pieces: list[pa.Table] = []
+
+    def write(self, row: Any) -> None:
+        self.buffer.write(row)
+        if self.buffer.tell() >= CSV_BLOCK_BYTES:
+            self._parse()
+
+    def _parse(self) -> None:
+        if not self.buffer.tell():
+            return
+        self.buffer.seek(0)
+        self.pieces.append(
+            pv.read_csv(
+                self.buffer,
+                # one thread: measured faster than Arrow's pool here, and the sink's other
+                # threads keep the cores busy anyway
+                read_options=pv.ReadOptions(
+                    column_names=list(self.types), block_size=CSV_BLOCK_BYTES, use_threads=False
+                ),
+                convert_options=pv.ConvertOptions(
+                    column_types=self.types,
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,  # COPY quotes an empty string, never NULL
+                ),
+            )
+        )
+        self.buffer.seek(0)
+        self.buffer.truncate()
+
+    def table(self) -> pa.Table:
+        self._parse()
+        if not self.pieces:
+            return pa.schema(list(self.types.items())).empty_table()
+        return pa.concat_tables(self.pieces)
+
+
 @dataclass(frozen=True)
 class DistrictRows:
     """One district's rows of a batch, as delivered; :meth:`table` makes its feed table.
@@ -218,7 +264,8 @@ def extract_batch(conn: Any, windows: Sequence[Window]) -> dict[str, DistrictRow
     if any(batch_signature(w) != batch_signature(first) for w in windows):
         raise ValueError("the windows of a batch must share one statement")
     plan = first.plan
-    buffer = io.BytesIO()
+    types = _csv_types(plan)  # in the statement's column order
+    reader = _CsvBlocks(types)
     with conn.cursor() as cursor:
         # ISO dates and UTC timestamps for the CSV parser (exact to the microsecond, and
         # cheaper for the server than epoch arithmetic in numeric); no setting outlives
@@ -237,22 +284,11 @@ def extract_batch(conn: Any, windows: Sequence[Window]) -> dict[str, DistrictRow
             "lowest_from": min(w.watermark_from or EPOCH for w in windows),
             "highest_to": max(w.watermark_to for w in windows),
         }
-        with cursor.copy(f"copy ({sql}) to stdout (format csv, header true)", params) as copy:
-            for chunk in copy:
-                buffer.write(chunk)
-    buffer.seek(0)
-    rows = pv.read_csv(
-        buffer,
-        # one thread: measured faster than Arrow's pool here, and the other threads of the
-        # sink keep the cores busy anyway
-        read_options=pv.ReadOptions(block_size=16 << 20, use_threads=False),
-        convert_options=pv.ConvertOptions(
-            column_types=_csv_types(plan),
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,  # COPY quotes an empty string, never a NULL
-        ),
-    )
-    del buffer
+        with cursor.copy(f"copy ({sql}) to stdout (format csv)", params) as copy:
+            write = reader.write
+            for row in copy:  # COPY TO sends one message per row: blocks end between rows
+                write(row)
+    rows = reader.table()
     # group the rows by district: a stable sort of small integers, not of the strings
     positions = {w.plan.division_code: pa.array([], pa.uint64()) for w in windows}
     if rows.num_rows:
