@@ -101,7 +101,7 @@ def verdict(value: float, target: float, *, at_most: bool) -> str:
     if met:
         return "met"
     factor = value / target if at_most else target / value
-    return f"MISSED by {factor:.1f}x"
+    return f"MISSED by {factor:.2f}x"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
