@@ -461,6 +461,33 @@ def test_conflicts_are_logged_once(wh, extracts, data_root):
     assert duplicates == 0
 
 
+def test_large_merges_write_in_key_order_with_the_same_result(wh, extracts, monkeypatch):
+    """Past shared buffers the merge writes in key order; the records are the same."""
+    from tierflow.merge import run
+    from tierflow.merge.plan import TablePlan
+
+    load_person_pools(wh, extracts)
+    orders = []
+    upsert = TablePlan.upsert
+
+    def spy(self, *, key_order=False):
+        statement = upsert(self, key_order=key_order)
+        orders.append((key_order, 'order by "id_number"' in statement))
+        return statement
+
+    monkeypatch.setattr(TablePlan, "upsert", spy)
+    monkeypatch.setattr(run, "INDEX_BYTES_PER_KEY", 1 << 40)  # every merge "outgrows" buffers
+    result = merge_library("person", eng=wh)
+    assert orders == [(True, True)]
+    household = read_csv(extracts["psb.household"], "psb.household")
+    assert result["inserted"] == result["library_rows"] >= len(household)
+    assert result["history_rows"] == result["inserted"]
+    sample = household.iloc[3]
+    person = rows(wh, PERSON_WITH_DETAIL, k=sample.id_number)[0]
+    assert person["name"] == sample["name"]
+    assert person["detail"]["name"]["dataset"] == "psb.household"
+
+
 def work_tables(engine: sa.Engine) -> int:
     return scalar(engine, "select count(*) from pg_tables where schemaname = 'merge_work'")
 

@@ -319,10 +319,11 @@ class TablePlan:
             hashed_fields=", ".join(quote(f) for f in self.fields),
         )
 
-    def upsert(self) -> str:
+    def upsert(self, *, key_order: bool = False) -> str:
         field_columns = ", ".join(quote(f) for f in self.fields)
         return template(
             "upsert.sql",
+            write_order=f"order by {', '.join(self.keys)}" if key_order else "",
             golden=self.golden,
             library_table=self.library_table,
             history_table=self.history_table,

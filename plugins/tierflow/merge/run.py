@@ -82,6 +82,25 @@ def _check_rules_against_tables(conn: Connection, rules: LibraryRules) -> dict[s
     return types
 
 
+# Bytes a new record adds to the indexes of the library table and its history (measured at 1M
+# persons: 49 MB + 74 MB for 980,000 records).
+INDEX_BYTES_PER_KEY = 128
+
+
+def _indexes_outgrow_buffers(conn: Connection, plan: TablePlan, rows: int) -> bool:
+    """Whether the library's indexes, with ``rows`` more keys, outgrow shared buffers: then
+    writing in key order beats writing in hash order."""
+    current = conn.scalar(
+        sa.text(
+            "select pg_indexes_size(cast(:library as regclass))"
+            " + pg_indexes_size(cast(:history as regclass))"
+        ),
+        {"library": plan.library_table, "history": plan.history_table},
+    )
+    buffers = conn.scalar(sa.text("select pg_size_bytes(current_setting('shared_buffers'))"))
+    return int(current) + rows * INDEX_BYTES_PER_KEY > int(buffers)
+
+
 def _merge_table(
     conn: Connection,
     plan: TablePlan,
@@ -113,7 +132,9 @@ def _merge_table(
     conn.execute(sa.text(f"analyze {plan.golden}"))
     checkpoint("golden")
 
-    written = _scalar_row(conn, plan.upsert(), {})
+    written = _scalar_row(
+        conn, plan.upsert(key_order=_indexes_outgrow_buffers(conn, plan, golden_rows)), {}
+    )
     checkpoint("upsert")
 
     conflicts = 0

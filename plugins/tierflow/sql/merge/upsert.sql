@@ -3,12 +3,16 @@
 -- whose hash is unchanged is not touched at all, so a no-op merge writes nothing.
 -- The golden step knows which keys exist (the merge holds the library's lock), so new keys
 -- are a plain insert and changed ones a plain update: no speculative insertion, and no
--- RETURNING of whole records kept in memory to feed the history.
+-- RETURNING of whole records kept in memory to feed the history. When the key indexes outgrow
+-- shared buffers, new rows are written in key order ({write_order}): the indexes then grow at
+-- their right edge instead of reading and dirtying a random page per row (at 10M new keys this
+-- step took 180 s in hash order, 110 s in key order; at 1M the sort costs more than it saves).
 with inserted as (
     insert into {library_table} ({key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at)
     select {key_columns}, {field_columns}, provenance, row_hash, now(), now()
     from {golden} as golden
     where not golden._exists
+    {write_order}
     returning 1
 ),
 
@@ -38,6 +42,7 @@ opened as (
     select {key_columns}, {field_columns}, provenance, row_hash, coalesce(_current_created_at, now()), now(), now(), null
     from {golden} as golden
     where golden._current_hash is distinct from golden.row_hash
+    {write_order}
     returning 1
 ),
 
