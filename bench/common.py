@@ -124,3 +124,21 @@ def machine_facts() -> dict[str, Any]:
 
 def ratio(ours: float, reference: float) -> str:
     return f"{ours / reference:.2f}x" if reference else "n/a"
+
+
+def verdict(value: float, target: float, *, at_most: bool) -> str:
+    """ "met", or by how much a target (at most / at least ``target``) is missed."""
+    met = value <= target if at_most else value >= target
+    if met:
+        return "met"
+    factor = value / target if at_most else target / value
+    return f"MISSED by {factor:.2f}x"
+
+
+def print_report(report: dict[str, Any], as_json: bool) -> None:
+    """A case's report: one JSON line, or one aligned ``key value`` line per figure."""
+    if as_json:
+        print(json.dumps(report))
+        return
+    for key, value in report.items():
+        print(f"{key:<30} {value}")

@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import case_main, machine_facts, ratio, run_case, scratch_database
+from bench.common import (
+    case_main,
+    machine_facts,
+    print_report,
+    ratio,
+    run_case,
+    scratch_database,
+)
 
 
 def _household_file(out: Path, rows: int, defect_rate: float = 0.02) -> Path:
@@ -133,11 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "naive_vs_ours": ratio(naive_seconds, ours["seconds"]),
         "machine": machine_facts(),
     }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:<30} {value}")
+    print_report(report, args.json)
     return report
 
 

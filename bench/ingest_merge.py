@@ -18,13 +18,20 @@ The targets (issue #7): ours ≤ 5× the floor, and the naive peer ≥ 5× slowe
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import case_main, machine_facts, ratio, run_case, scratch_database
+from bench.common import (
+    case_main,
+    machine_facts,
+    print_report,
+    ratio,
+    run_case,
+    scratch_database,
+    verdict,
+)
 from bench.ingest import _household_file, case_floor
 
 TARGET_VS_FLOOR = 5.0
@@ -96,14 +103,6 @@ def case_naive(path: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "rows": len(frame)}
 
 
-def verdict(value: float, target: float, *, at_most: bool) -> str:
-    met = value <= target if at_most else value >= target
-    if met:
-        return "met"
-    factor = value / target if at_most else target / value
-    return f"MISSED by {factor:.2f}x"
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -147,11 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + verdict(vs_naive, TARGET_VS_NAIVE, at_most=False),
         "machine": machine_facts(),
     }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:<30} {value}")
+    print_report(report, args.json)
     return report
 
 

@@ -10,14 +10,12 @@ Each size gets its own scratch database and a fresh interpreter (``bench.ingest_
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine_facts, run_case, scratch_database
+from bench.common import machine_facts, print_report, run_case, scratch_database, verdict
 from bench.ingest import _household_file
-from bench.ingest_merge import verdict
 
 TARGET_TIME_FACTOR = 11.0
 TARGET_PEAK_RSS_MIB = 2048.0
@@ -58,11 +56,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         large["peak_rss_mib"], TARGET_PEAK_RSS_MIB, at_most=True
     )
     report["machine"] = machine_facts()
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:<30} {value}")
+    print_report(report, args.json)
     return report
 
 

@@ -373,6 +373,8 @@ def ingest_file(
             sink = QuarantineSink(conn, [c.name for c in dataset.columns], delivery_id, out)
             gx_rows = 0
             bad_lines = 0
+            # Checked on the read-ahead thread, which touches only the per-rule tallies and the
+            # warned count; this thread keeps the row counts.
             checked = ((b, _check_batch(b, dataset, rules, ctx, tally)) for b in stream)
             for batch, (table, blocked, failing, normalised) in read_ahead(checked):
                 n = table.num_rows
@@ -457,15 +459,14 @@ def ingest_file(
     except BaseException as exc:
         if sink is not None:
             sink.discard()
-        if gx_worker is not None:
-            gx_worker.shutdown(wait=False, cancel_futures=True)
         if isinstance(
             exc, DeliveryRejected
         ):  # found mid-file: the load rolled back; keep the audit row
             _record_rejection(eng, dataset, path, sha, size, str(exc))
         raise
-    if gx_worker is not None:
-        gx_worker.shutdown()
+    finally:
+        if gx_worker is not None:  # done by now unless the load failed: then don't wait for it
+            gx_worker.shutdown(wait=False, cancel_futures=True)
     result = _summary(row, dataset, loaded_now=True, missing_optional_columns=info.missing_optional)
     result["expectations"] = [
         {

@@ -116,7 +116,7 @@ def _merge_table(
     # sort a million keys in one process; hashing them in parallel is 3-4x faster.
     conn.execute(sa.text("set local enable_sort = off"))
     conn.execute(sa.text(plan.touched_keys()), params)
-    conn.execute(sa.text("set local enable_sort = on"))
+    conn.execute(sa.text("reset enable_sort"))
     touched = _count(conn, plan.touched)
     conn.execute(sa.text(f"analyze {plan.touched}"))
     checkpoint("touched_keys")
