@@ -57,12 +57,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import SERVER_URL, case_main, machine_facts, run_case, scratch_database
+from bench.common import (
+    SERVER_URL,
+    case_main,
+    environ,
+    machine_facts,
+    run_case,
+    scratch_database,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS = PROJECT_ROOT / "dags"
 DEMO = {"seed": 7, "defect_rate": 0.02}  # tierflow demo's defaults (cli_pipeline._demo)
-MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")  # tierflow.chain.MERGE_ORDER
 
 # module:function of what each DAG's task bodies call (dags/*.py)
 DAG_PROBES = (
@@ -123,6 +129,7 @@ class Probes:
 
 
 def dag_order() -> list[str]:
+    from tierflow.chain import MERGE_ORDER
     from tierflow.contracts import catalog
 
     ingest = [f"ingest__{d.table_name}" for d in catalog().datasets]
@@ -277,23 +284,17 @@ def airflow_home(tmp: Path) -> Iterator[float]:
         "TIERFLOW_RETRY_DELAY_SECONDS": "1",
         "TIERFLOW_DEADLINE_ALERTS": "0",  # dag.test() of Airflow 3.3.2 fails on deadline alerts
     }
-    previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
     try:
-        started = time.perf_counter()
-        airflow = Path(sys.executable).with_name("airflow")
-        done = subprocess.run(
-            [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=900
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed: {done.stderr[-2000:]}")
-        yield time.perf_counter() - started
+        with environ(env):
+            started = time.perf_counter()
+            airflow = Path(sys.executable).with_name("airflow")
+            done = subprocess.run(
+                [str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=900
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"airflow db migrate failed: {done.stderr[-2000:]}")
+            yield time.perf_counter() - started
     finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         admin.dispose()
@@ -301,16 +302,9 @@ def airflow_home(tmp: Path) -> Iterator[float]:
 
 @contextlib.contextmanager
 def tierflow_home(path: Path) -> Iterator[Path]:
-    previous = os.environ.get("TIERFLOW_HOME")
     path.mkdir(parents=True)
-    os.environ["TIERFLOW_HOME"] = str(path)
-    try:
+    with environ({"TIERFLOW_HOME": str(path)}):
         yield path
-    finally:
-        if previous is None:
-            os.environ.pop("TIERFLOW_HOME", None)
-        else:
-            os.environ["TIERFLOW_HOME"] = previous
 
 
 def leftovers(tmp: Path, names: list[str]) -> list[str]:

@@ -22,6 +22,21 @@ SERVER_URL = os.environ.get(
 
 
 @contextlib.contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (and the children it starts), then restore them."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
 def scratch_database(prefix: str = "tierflow_bench") -> Iterator[str]:
     """A fresh, migrated warehouse; TIERFLOW_DATABASE_URL points at it for the block (and children)."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -29,21 +44,16 @@ def scratch_database(prefix: str = "tierflow_bench") -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'create database "{name}"'))
     url = sa.engine.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    previous = os.environ.get("TIERFLOW_DATABASE_URL")
-    os.environ["TIERFLOW_DATABASE_URL"] = url
     try:
-        from tierflow import db, migrate
+        with environ({"TIERFLOW_DATABASE_URL": url}):
+            from tierflow import db, migrate
 
-        db.engine.cache_clear()
-        migrate.upgrade()
-        db.engine().dispose()
-        db.engine.cache_clear()
-        yield url
+            db.engine.cache_clear()
+            migrate.upgrade()
+            db.engine().dispose()
+            db.engine.cache_clear()
+            yield url
     finally:
-        if previous is None:
-            os.environ.pop("TIERFLOW_DATABASE_URL", None)
-        else:
-            os.environ["TIERFLOW_DATABASE_URL"] = previous
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         admin.dispose()
