@@ -488,6 +488,54 @@ def test_large_merges_write_in_key_order_with_the_same_result(wh, extracts, monk
     assert person["detail"]["name"]["dataset"] == "psb.household"
 
 
+INDEX_DEFINITIONS = """
+    select tablename, indexname, indexdef from pg_indexes
+    where schemaname = 'library' and tablename in ('person', 'person_history')
+    order by indexname
+"""
+
+
+def test_a_bulk_load_builds_the_indexes_after_writing_the_same_records(
+    wh, extracts, data_root, monkeypatch
+):
+    """A first load sets the library's indexes aside and builds them again, exactly as they were."""
+    from tierflow.merge import indexes
+
+    load_person_pools(wh, extracts)
+    before = rows(wh, INDEX_DEFINITIONS)
+    assert len(before) == 4  # the library's key; the history's key, feed and opened
+    set_aside = []
+    real = indexes.set_aside
+
+    def spy(conn, tables):
+        set_aside.append(tables)
+        return real(conn, tables)
+
+    monkeypatch.setattr(indexes, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(indexes, "set_aside", spy)
+    with pytest.raises(MergeInterrupted):  # a failed bulk merge leaves the indexes as they were
+        merge_library("person", eng=wh, fail_after="upsert")
+    assert rows(wh, INDEX_DEFINITIONS) == before
+    result = merge_library("person", eng=wh)
+    assert set_aside[-1] == ['library."person"', 'library."person_history"']
+    assert rows(wh, INDEX_DEFINITIONS) == before
+    household = read_csv(extracts["psb.household"], "psb.household")
+    assert result["inserted"] == result["library_rows"] == result["history_rows"]
+    assert result["inserted"] >= len(household)
+    sample = household.iloc[5]
+    person = rows(wh, PERSON_WITH_DETAIL, k=sample.id_number)[0]
+    assert person["name"] == sample["name"]
+    assert person["detail"]["name"]["dataset"] == "psb.household"
+    # A small change to a full library is not a bulk load: indexes stay, updates use them.
+    calls = len(set_aside)
+    changed = household.iloc[:10].assign(address="重庆市渝中区解放碑一号", updated_at=LATER)
+    ingest(wh, write_delivery(changed, data_root, "psb.household", "change"), "psb.household")
+    again = merge_library("person", eng=wh)
+    assert len(set_aside) == calls
+    assert again["updated"] == 10 and again["history_closed"] == 10
+    assert rows(wh, INDEX_DEFINITIONS) == before
+
+
 def work_tables(engine: sa.Engine) -> int:
     return scalar(engine, "select count(*) from pg_tables where schemaname = 'merge_work'")
 

@@ -19,6 +19,7 @@ from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.faults import checkpoint as crash_point
+from tierflow.merge import indexes
 from tierflow.merge.plan import TablePlan, orphans_resolve, template
 from tierflow.merge.survivorship import (
     BOOKKEEPING_COLUMNS,
@@ -132,9 +133,19 @@ def _merge_table(
     conn.execute(sa.text(f"analyze {plan.golden}"))
     checkpoint("golden")
 
-    written = _scalar_row(
-        conn, plan.upsert(key_order=_indexes_outgrow_buffers(conn, plan, golden_rows)), {}
-    )
+    new_records = conn.scalar(sa.text(template("count_new_records.sql", golden=plan.golden)))
+    # Each table on its own: a history of many closed versions can outgrow a small library.
+    bulk = [
+        table
+        for table in (plan.library_table, plan.history_table)
+        if indexes.worth_rebuilding(conn, table, new_records)
+    ]
+    if bulk:
+        with indexes.set_aside(conn, bulk):
+            written = _scalar_row(conn, plan.upsert(), {})
+    else:
+        key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
+        written = _scalar_row(conn, plan.upsert(key_order=key_order), {})
     checkpoint("upsert")
 
     conflicts = 0
