@@ -73,9 +73,15 @@ def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
 
 
 def index_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> None:
-    """Build the partition's key index once, sorted, after its COPY (attach adopts it)."""
+    """Build the partition's key index once, sorted, after its COPY (attach adopts it), and
+    gather its statistics."""
+    partition = delivery_partition(dataset, delivery_id)
     key = ", ".join(quote(k) for k in dataset.key)
-    conn.execute(sa.text(f"create index on {delivery_partition(dataset, delivery_id)} ({key})"))
+    conn.execute(sa.text(f"create index on {partition} ({key})"))
+    # Statistics now, not whenever autovacuum comes: the search for repeated keys that follows
+    # plans one in-memory hash of the keys with them (without, it guessed 200 keys, spilled
+    # and sorted: 1.3 s instead of 0.6 s at 1M rows), and so do the merge's joins.
+    conn.execute(sa.text(f"analyze {partition}"))
 
 
 def attach_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: int) -> None:
@@ -86,6 +92,3 @@ def attach_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
             f" {delivery_partition(dataset, delivery_id)} for values from ({low}) to ({high})"
         )
     )
-    # Statistics now, not whenever autovacuum comes: the merge that follows plans its joins
-    # on this partition (without them it guessed 2,000 rows for a million).
-    conn.execute(sa.text(f"analyze {delivery_partition(dataset, delivery_id)}"))
