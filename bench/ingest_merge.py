@@ -57,6 +57,7 @@ def case_ours(path: str) -> dict[str, Any]:
         "superseded": ingested["rows_superseded"],
         "inserted": merged["inserted"],
         "history_rows": merged["history_rows"],
+        "merge_steps": {k: v for k, v in merged["step_seconds"].items() if v >= 0.05},
     }
 
 
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ours_s": round(ours["seconds"], 2),
         "ours_ingest_s": round(ours["ingest_seconds"], 2),
         "ours_merge_s": round(ours["merge_seconds"], 2),
+        "ours_merge_steps_s": ours["merge_steps"],
         "ours_rows_per_s": round(ours["rows"] / ours["seconds"]),
         "ours_peak_rss_mib": ours["peak_rss_mib"],
         "accepted": ours["accepted"],

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report[f"{label}_s"] = round(result["seconds"], 2)
         report[f"{label}_ingest_s"] = round(result["ingest_seconds"], 2)
         report[f"{label}_merge_s"] = round(result["merge_seconds"], 2)
+        report[f"{label}_merge_steps_s"] = result["merge_steps"]
         report[f"{label}_rows_per_s"] = round(result["rows"] / result["seconds"])
         report[f"{label}_peak_rss_mib"] = result["peak_rss_mib"]
     report["time_factor"] = f"{time_factor:.2f}x"

@@ -144,6 +144,8 @@ def test_golden_person_records_with_provenance_from_every_source(wh, extracts):
     assert result["history_rows"] == result["inserted"]
     for key in ("conflicts", "orphans", "seconds"):
         assert key in result
+    assert list(result["step_seconds"]) == list(STEPS)
+    assert 0 < sum(result["step_seconds"].values()) <= result["seconds"]
 
     sample = household.iloc[7]
     person = rows(wh, PERSON_WITH_DETAIL, k=sample.id_number)[0]

@@ -214,8 +214,15 @@ def merge_library(
     cat = catalog()
     eng = eng or default_engine()
     started = time.perf_counter()
+    # Seconds per step, summed over the library's tables: where a slow merge spends its time.
+    step_seconds = dict.fromkeys(STEPS, 0.0)
+    step_started = started
 
     def checkpoint(step: str) -> None:
+        nonlocal step_started
+        now = time.perf_counter()
+        step_seconds[step] += now - step_started
+        step_started = now
         crash_point(f"merge.after_{step}")  # SIGKILL / injected-failure tests (tierflow.faults)
         if step == fail_after:
             raise MergeInterrupted(f"merge of {library} interrupted after step {step!r}")
@@ -284,4 +291,5 @@ def merge_library(
     if len(tables) > 1:
         result["tables"] = tables
     result["seconds"] = round(time.perf_counter() - started, 3)
+    result["step_seconds"] = {step: round(seconds, 3) for step, seconds in step_seconds.items()}
     return result
