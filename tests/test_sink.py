@@ -332,6 +332,60 @@ def test_a_district_alone_gets_the_same_bytes_as_in_the_all_pilots_run(chain):
             assert read_feed(feed / "alone")[0]["rows"] == read_feed(feed / "base")[0]["rows"]
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_page_ranges_and_spilled_rows_give_the_same_bytes(chain, monkeypatch):
+    """A big run reads each source in ranges of pages (several statements in one snapshot)
+    and parks rows in spill files: forced here at small scale, every part file must equal
+    the base run's, and no spill file may outlive the run."""
+    from tierflow.sink import run
+
+    engine, root = chain
+    monkeypatch.setattr(run, "PARALLEL_ABOVE_ROWS", 0)
+    monkeypatch.setattr(run, "SPILL_ABOVE_ROWS", -1)
+    seen = []
+    extract = run._extract
+
+    def recording(eng, statement, store, snapshot):
+        seen.append((statement.windows[0].plan.name, statement.pages, store.spills))
+        return extract(eng, statement, store, snapshot)
+
+    monkeypatch.setattr(run, "_extract", recording)
+    run.sink(run_id="ranges", as_of=AS_OF, eng=engine, workers=3)
+    person = [pages for name, pages, _spills in seen if name == "person"]
+    assert len(person) > 1 and None not in person, "the person feed was not read in ranges"
+    assert person[0][0] == 0 and sorted(p[1] is None for p in person).count(True) == 1
+    assert all(spills for _name, _pages, spills in seen)
+    compared = 0
+    for code in PILOTS:
+        for feed in (root / "feeds" / code).iterdir():
+            ranged, base = digests(feed / "ranges"), digests(feed / "base")
+            parts = {k: v for k, v in ranged.items() if k.endswith(".parquet")}
+            assert parts == {k: v for k, v in base.items() if k.endswith(".parquet")}, feed
+            compared += len(parts)
+    assert compared > len(PILOTS)
+    assert not list(root.glob(".sink-spill-*")), "spill files left behind"
+
+
+@pytest.mark.postgres
+def test_copy_out_reports_a_failing_statement_and_leaves_the_connection_usable(chain):
+    from psycopg import OperationalError
+
+    from tierflow.sink.copyout import copy_out
+
+    engine, _root = chain
+    rows: list[bytes] = []
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        sql = "copy (select g from generate_series(1, 3) as g) to stdout"
+        assert copy_out(driver, sql, lambda row: rows.append(bytes(row))) == 3
+        with pytest.raises(OperationalError, match="division by zero"):
+            copy_out(driver, sql.replace("select g", "select 1 / (g - 2)"), rows.append)
+        conn.rollback()
+        assert conn.scalar(sa.text("select 7")) == 7
+    assert rows[:3] == [b"1\n", b"2\n", b"3\n"]
+
+
 def _bump_person(engine: sa.Engine, id_number: str, **changes: str) -> None:
     """A new library version of one person, the way merge writes it (type-2 history)."""
     sets = ", ".join(f"{k} = :{k}" for k in changes)

@@ -1,13 +1,16 @@
-"""Rows of feeds out of PostgreSQL: one ``COPY (select …) TO STDOUT`` per batch of districts.
+"""Rows of feeds out of PostgreSQL: one ``COPY (select …) TO STDOUT`` per statement.
 
-The districts of a batch receive the same SQL (same source, columns and pseudonymised
+The districts of a statement receive the same SQL (same source, columns and pseudonymised
 columns; their masks, applied in Arrow, may differ): their windows and pseudonym key pads
 go into a temporary table by COPY, and one statement reads the source once for all of them
-instead of once per district. The SQL (``sql/sink/*.sql``) selects only the planned
+instead of once per district; a big source's first feeds are read by several statements,
+each over a range of its pages. The SQL (``sql/sink/*.sql``) selects only the planned
 columns, so withheld fields never leave the database; pseudonyms are computed in the same
 statement under each district's own key, which is in no SQL text. Timestamps travel as
-ISO text in UTC (all six fraction digits when there are any) and are parsed by Arrow. Each
-district's rows are then cut out and sorted by key in Arrow (bytewise, as ``collate "C"``).
+ISO text in UTC (all six fraction digits when there are any) and are parsed by Arrow a
+block at a time; each block is cut by district and masked, and the pieces wait in a
+:class:`RowStore` until the district's feed is whole, then are sorted by key in Arrow
+(bytewise, as ``collate "C"``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -23,11 +27,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
+from psycopg import ClientCursor
 
 from tierflow.masking import PSEUDONYM, apply_mask, hmac_pads, pseudonym_sql
 from tierflow.pool import quote
+from tierflow.sink.copyout import copy_out
 from tierflow.sink.plan import ARROW_TYPES, FeedPlan
 from tierflow.sink.sources import FeedSource
+from tierflow.sink.spill import RowStore
 
 SQL = files("tierflow") / "sql" / "sink"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of a district's first window
@@ -49,6 +56,8 @@ def qualified(table: str) -> str:
 
 
 DISTRICT = "_sink_district"  # the batch's district of each row, dropped before publishing
+RAW_KEY = "_sink_key_"  # a masked key column as extracted, to sort by; dropped before publishing
+PageRange = tuple[int, int | None]  # [first, end) pages of the source; None: to its end
 
 
 @dataclass(frozen=True)
@@ -94,9 +103,19 @@ def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
     return value
 
 
-def changes_sql(plan: FeedPlan, incremental: bool) -> str:
+def _pages_sql(pages: PageRange | None) -> str:
+    if pages is None:
+        return "true"
+    first, end = (int(pages[0]), None if pages[1] is None else int(pages[1]))
+    bounds = f"h.ctid >= '({first},0)'::tid"
+    return bounds if end is None else f"{bounds} and h.ctid < '({end},0)'::tid"
+
+
+def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = None) -> str:
     """The statement for the districts in pg_temp.sink_window (see the templates)."""
     source = plan.source
+    if pages is not None and incremental and not source.append_only:
+        raise ValueError("only first feeds read a range of pages")
     columns = ",\n        ".join(
         f"{_column_sql(plan, c.column, c.kind, c.treatment)} as {quote(c.output)}"
         for c in plan.columns
@@ -120,6 +139,7 @@ def changes_sql(plan: FeedPlan, incremental: bool) -> str:
         ),
         key_join=" and ".join(f"p.{quote(k)} = c.{quote(k)}" for k in source.key),
         columns=columns,
+        pages=_pages_sql(pages),
     )
 
 
@@ -162,8 +182,18 @@ def _install_windows(cursor: Any, windows: Sequence[Window], pseudonymised: bool
     cursor.execute("analyze pg_temp.sink_window")  # one district or many: the right plan
 
 
-def _feed_table(rows: pa.Table, plan: FeedPlan) -> pa.Table:
-    """One district's rows (already in key order) in the plan's schema, masked."""
+def _sort_columns(plan: FeedPlan) -> list[str]:
+    """What a feed is sorted by: its key's values as extracted, before any mask."""
+    return [
+        f"{RAW_KEY}{c.output}" if c.mask is not None else c.output
+        for c in plan.columns
+        if c.column in plan.source.key
+    ]
+
+
+def _piece(rows: pa.Table, plan: FeedPlan) -> pa.Table:
+    """Some of one district's rows in the plan's schema, masked, plus any masked key column
+    as extracted (to sort by): what its feed holds, unsorted."""
     schema = plan.schema()
     arrays = []
     for field in schema:
@@ -176,130 +206,149 @@ def _feed_table(rows: pa.Table, plan: FeedPlan) -> pa.Table:
             table = table.set_column(
                 index, table.schema.field(index), apply_mask(table.column(index), c.mask)
             )
+    for c in plan.columns:
+        if c.mask is not None and c.column in plan.source.key:
+            table = table.append_column(f"{RAW_KEY}{c.output}", rows.column(c.output))
+    return table
+
+
+def feed_table(pieces: Sequence[pa.Table], plan: FeedPlan) -> pa.Table:
+    """A district's feed from its pieces: in key order (text bytewise, as ``collate "C"``)."""
+    schema = plan.schema()
+    if not pieces:
+        return schema.empty_table()
+    rows = pa.concat_tables(pieces)
+    keys = _sort_columns(plan)
+    order = pc.sort_indices(rows.select(keys), sort_keys=[(k, "ascending") for k in keys])
     # one chunk per column: the Parquet bytes must not depend on how the rows arrived
-    return table.combine_chunks()
+    return rows.select(schema.names).take(order).combine_chunks()
 
 
 CSV_BLOCK_BYTES = 32 << 20
 
 
 class _CsvBlocks:
-    """COPY's CSV parsed into Arrow a block at a time, so text and table never both hold a
-    whole statement's rows."""
+    """COPY's CSV parsed into Arrow a block at a time on a helper thread, which hands each
+    block's rows to ``deliver`` while the next block arrives: the server keeps streaming,
+    and text and table never both hold a whole statement's rows."""
 
-    def __init__(self, types: dict[str, pa.DataType]) -> None:
+    def __init__(self, types: dict[str, pa.DataType], deliver: Callable[[pa.Table], None]):
         self.types = types
+        self.deliver = deliver
         self.buffer = io.BytesIO()
-        self.pieces: list[pa.Table] = []
+        self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-parse")
+        self.pending: Future | None = None
 
     def write(self, row: Any) -> None:
         self.buffer.write(row)
         if self.buffer.tell() >= CSV_BLOCK_BYTES:
-            self._parse()
+            self._hand_over()
 
-    def _parse(self) -> None:
+    def _hand_over(self) -> None:
         if not self.buffer.tell():
             return
-        self.buffer.seek(0)
-        self.pieces.append(
-            pv.read_csv(
-                self.buffer,
-                # one thread: measured faster than Arrow's pool here, and the sink's other
-                # threads keep the cores busy anyway
-                read_options=pv.ReadOptions(
-                    column_names=list(self.types), block_size=CSV_BLOCK_BYTES, use_threads=False
-                ),
-                convert_options=pv.ConvertOptions(
-                    column_types=self.types,
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,  # COPY quotes an empty string, never NULL
-                ),
-            )
+        block, self.buffer = self.buffer, io.BytesIO()
+        self._wait()  # one block parsing, one arriving: memory stays bounded
+        self.pending = self.helper.submit(self._parse, block)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def _parse(self, block: io.BytesIO) -> None:
+        block.seek(0)
+        table = pv.read_csv(
+            block,
+            # one thread: measured faster than Arrow's pool here, and the sink's other
+            # threads keep the cores busy anyway
+            read_options=pv.ReadOptions(
+                column_names=list(self.types), block_size=CSV_BLOCK_BYTES, use_threads=False
+            ),
+            convert_options=pv.ConvertOptions(
+                column_types=self.types,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,  # COPY quotes an empty string, never NULL
+            ),
         )
-        self.buffer.seek(0)
-        self.buffer.truncate()
+        del block
+        self.deliver(table)
 
-    def table(self) -> pa.Table:
-        self._parse()
-        if not self.pieces:
-            return pa.schema(list(self.types.items())).empty_table()
-        return pa.concat_tables(self.pieces)
-
-
-@dataclass(frozen=True)
-class DistrictRows:
-    """One district's rows of a batch, as delivered; :meth:`table` makes its feed table.
-
-    Kept lazy so the sorting, masking and copying happen in the thread that publishes the
-    district, while the extracting thread already runs the next statement.
-    """
-
-    rows: pa.Table  # the whole batch, every district, in arrival order
-    positions: pa.Array  # this district's row numbers in ``rows``
-    plan: FeedPlan
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.positions)
-
-    def table(self) -> pa.Table:
-        """The rows in key order (text bytewise, as ``collate "C"``), masked, in the schema."""
-        keys = [self.plan.source.output_name(k) for k in self.plan.source.key]
-        by_key = pc.sort_indices(
-            self.rows.select(keys).take(self.positions),
-            sort_keys=[(k, "ascending") for k in keys],
-        )
-        return _feed_table(self.rows.take(self.positions.take(by_key)), self.plan)
+    def finish(self) -> None:
+        try:
+            self._hand_over()
+            self._wait()
+        finally:
+            self.helper.shutdown(wait=True, cancel_futures=True)
 
 
-def extract_batch(conn: Any, windows: Sequence[Window]) -> dict[str, DistrictRows]:
-    """Each window's rows by district code (see :class:`DistrictRows`).
+def _deliver(rows: pa.Table, plans: dict[str, FeedPlan], store: RowStore) -> None:
+    """A block's rows cut by district (a stable sort of small integers, not of the strings)."""
+    if not rows.num_rows:
+        return
+    districts = rows.column(DISTRICT).combine_chunks().dictionary_encode()
+    grouped = pc.array_sort_indices(districts.indices)
+    runs = pc.run_end_encode(districts.indices.take(grouped))
+    ordered = rows.drop_columns([DISTRICT]).take(grouped)
+    start = 0
+    for code_index, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        plan = plans[districts.dictionary[code_index].as_py()]
+        store.add((plan.division_code, plan.name), _piece(ordered.slice(start, end - start), plan))
+        start = end
 
-    ``windows`` share one :func:`batch_signature`; ``conn``: psycopg, inside a transaction
-    (the temporary table and the session settings end with it).
+
+_SNAPSHOT = re.compile(r"^[0-9A-F]+-[0-9A-F]+-[0-9]+$")
+
+
+def extract_batch(
+    conn: Any,
+    windows: Sequence[Window],
+    store: RowStore,
+    *,
+    pages: PageRange | None = None,
+    snapshot: str | None = None,
+) -> None:
+    """Each window's rows, masked, into ``store`` by (district code, feed) in pieces.
+
+    ``windows`` share one :func:`batch_signature`; ``pages`` limits the statement to a range
+    of the source's pages (first feeds only), ``snapshot`` (exported by
+    ``pg_export_snapshot()``) makes several statements read one state of the database.
+    ``conn``: psycopg, inside a transaction (repeatable read if ``snapshot``); the
+    temporary table and the session settings end with it.
     """
     if not windows:
-        return {}
+        return
     first = windows[0]
     if any(batch_signature(w) != batch_signature(first) for w in windows):
         raise ValueError("the windows of a batch must share one statement")
     plan = first.plan
-    types = _csv_types(plan)  # in the statement's column order
-    reader = _CsvBlocks(types)
-    with conn.cursor() as cursor:
-        # ISO dates and UTC timestamps for the CSV parser (exact to the microsecond, and
-        # cheaper for the server than epoch arithmetic in numeric); no setting outlives
-        # this transaction
-        cursor.execute("set local datestyle = 'ISO, YMD'")
-        cursor.execute("set local timezone = 'UTC'")
-        if not first.incremental and len(windows) > 1:
-            # Several districts' first feeds: one scan of their rows hashed against the
-            # window table; a loop of index scans (one per district) costs more per row.
-            cursor.execute("set local enable_nestloop = off")
-            cursor.execute("set local enable_mergejoin = off")
-        _install_windows(cursor, windows, plan.pseudonymised)
-        sql = to_psycopg(changes_sql(plan, first.incremental))
-        params = {
-            "districts": [w.plan.division_code for w in windows],
-            "lowest_from": min(w.watermark_from or EPOCH for w in windows),
-            "highest_to": max(w.watermark_to for w in windows),
-        }
-        with cursor.copy(f"copy ({sql}) to stdout (format csv)", params) as copy:
-            write = reader.write
-            for row in copy:  # COPY TO sends one message per row: blocks end between rows
-                write(row)
-    rows = reader.table()
-    # group the rows by district: a stable sort of small integers, not of the strings
-    positions = {w.plan.division_code: pa.array([], pa.uint64()) for w in windows}
-    if rows.num_rows:
-        districts = rows.column(DISTRICT).combine_chunks().dictionary_encode()
-        grouped = pc.array_sort_indices(districts.indices)
-        runs = pc.run_end_encode(districts.indices.take(grouped))
-        start = 0
-        for code_index, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-            positions[districts.dictionary[code_index].as_py()] = grouped.slice(start, end - start)
-            start = end
-    return {
-        w.plan.division_code: DistrictRows(rows, positions[w.plan.division_code], w.plan)
-        for w in windows
-    }
+    plans = {w.plan.division_code: w.plan for w in windows}
+    reader = _CsvBlocks(_csv_types(plan), lambda rows: _deliver(rows, plans, store))
+    try:
+        with conn.cursor() as cursor:
+            if snapshot is not None:
+                if not _SNAPSHOT.match(snapshot):
+                    raise ValueError(f"not a snapshot id: {snapshot!r}")
+                cursor.execute(f"set transaction snapshot '{snapshot}'")
+            # ISO dates and UTC timestamps for the CSV parser (exact to the microsecond, and
+            # cheaper for the server than epoch arithmetic in numeric); no setting outlives
+            # this transaction
+            cursor.execute("set local datestyle = 'ISO, YMD'")
+            cursor.execute("set local timezone = 'UTC'")
+            if not first.incremental and len(windows) > 1:
+                # Several districts' first feeds: one scan of their rows hashed against the
+                # window table; a loop of index scans (one per district) costs more per row.
+                cursor.execute("set local enable_nestloop = off")
+                cursor.execute("set local enable_mergejoin = off")
+            _install_windows(cursor, windows, plan.pseudonymised)
+            sql = to_psycopg(changes_sql(plan, first.incremental, pages))
+            params = {
+                "districts": [w.plan.division_code for w in windows],
+                "lowest_from": min(w.watermark_from or EPOCH for w in windows),
+                "highest_to": max(w.watermark_to for w in windows),
+            }
+            statement = ClientCursor(conn).mogrify(f"copy ({sql}) to stdout (format csv)", params)
+            # COPY TO sends one message per row: blocks end between rows
+            copy_out(conn, statement, reader.write)
+    finally:
+        reader.finish()

@@ -21,7 +21,7 @@ import os
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,14 +38,16 @@ from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, pseudonym_secret
 from tierflow.sink.extract import (
-    DistrictRows,
+    PageRange,
     Window,
     batch_signature,
     extract_batch,
+    feed_table,
     latest_version,
 )
 from tierflow.sink.plan import FeedPlan, plan_feeds
 from tierflow.sink.publish import publish_feeds
+from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
 from tierflow.sink.verify import verify_feed
 
 log = logging.getLogger(__name__)
@@ -108,13 +110,12 @@ def _run_dates(eng: Engine, consumer_ids: list[str], run_id: str, default: dt.da
 
 @dataclass
 class FeedJob:
-    """One (district, feed) of this run: its plan, then its window, then its rows."""
+    """One (district, feed) of this run: its plan, then its window."""
 
     plan: FeedPlan
     as_of: dt.date
     path: Path
     window: tuple[dt.datetime | None, dt.datetime] | None = None
-    rows: DistrictRows | None = None
 
     @property
     def publish_lock(self) -> str:
@@ -225,31 +226,57 @@ PARALLEL_ABOVE_ROWS = 200_000  # below this, one statement beats several scans o
 STATEMENTS_PER_WORKER = int(os.environ.get("TIERFLOW_SINK_STATEMENTS_PER_WORKER", "2"))
 
 
-def _row_estimates(eng: Engine, tables: set[str]) -> dict[str, float]:
-    """The planner's row counts of the sources (pg_class, no scan): how to split statements."""
-    with eng.connect() as conn:
-        return {
-            table: float(
-                conn.scalar(
-                    sa.text(
-                        "select greatest(reltuples, 0) from pg_class where oid = to_regclass(:t)"
-                    ),
-                    {"t": table},
-                )
-                or 0.0
-            )
-            for table in tables
-        }
+@dataclass(frozen=True)
+class Statement:
+    """One COPY: windows sharing its SQL, over all the source's pages or a range of them."""
+
+    windows: list[Window]
+    rows: float  # the planner's estimate, to run small statements first
+    pages: PageRange | None = None
 
 
-def _batches(
-    jobs: list[FeedJob], secret: bytes | None, workers: int, estimates: dict[str, float]
-) -> list[list[Window]]:
+@dataclass(frozen=True)
+class SourceSize:
+    rows: float  # pg_class.reltuples: the planner's estimate, no scan
+    pages: int  # in the run's snapshot: every row the statements can see lies below
+
+
+def _source_sizes(conn: sa.Connection, tables: set[str]) -> dict[str, SourceSize]:
+    sizes = {}
+    for table in tables:
+        row = conn.execute(
+            sa.text(
+                "select greatest(reltuples, 0), pg_relation_size(oid)"
+                " / current_setting('block_size')::bigint from pg_class"
+                " where oid = to_regclass(:t)"
+            ),
+            {"t": table},
+        ).first()
+        sizes[table] = SourceSize(float(row[0]), int(row[1])) if row else SourceSize(0.0, 0)
+    return sizes
+
+
+def _page_ranges(pages: int, parts: int) -> list[PageRange]:
+    """``parts`` ranges covering the source; the last one open-ended."""
+    bounds = [pages * i // parts for i in range(parts)]
+    return [
+        (bounds[i], bounds[i + 1] if i + 1 < parts else None)
+        for i in range(parts)
+        if i + 1 == parts or bounds[i] < bounds[i + 1]
+    ]
+
+
+def _statements(
+    jobs: list[FeedJob], secret: bytes | None, workers: int, sizes: dict[str, SourceSize]
+) -> list[Statement]:
     """Statements to run: windows grouped by SQL, big groups split so ``workers`` share them.
 
-    A statement holds at most about ROWS_PER_STATEMENT rows (memory stays bounded), judged
-    from the source's size spread evenly over the divisions. Smallest statements first, so
-    districts complete, publish and free their rows while the big statements still run.
+    A big group of first feeds is split by pages: each statement reads its own part of
+    the source for every district of the group, so the source is read once. Other big
+    groups are split by districts (a statement holds about ROWS_PER_STATEMENT rows, judged
+    from the source's size spread evenly over the divisions); each re-reads what its
+    districts' windows select. Smallest statements first, so districts complete and
+    publish while the big statements still run.
     """
     groups: dict[tuple, list[Window]] = {}
     for job in jobs:
@@ -260,36 +287,50 @@ def _batches(
         window = Window(job.plan, job.window[0], job.window[1], key)
         groups.setdefault(batch_signature(window), []).append(window)
     divisions = max(1, len(catalog().divisions.divisions))
-    batches: list[tuple[float, list[Window]]] = []
+    statements: list[Statement] = []
     for group in groups.values():
-        per_district = estimates.get(group[0].plan.source.table, 0.0) / divisions
+        size = sizes.get(group[0].plan.source.table, SourceSize(0.0, 0))
+        per_district = size.rows / divisions
         total = per_district * len(group)
         parts = max(1, -(-int(total) // ROWS_PER_STATEMENT))
         if total >= PARALLEL_ABOVE_ROWS:
             # two statements per worker: while the second runs, the first's districts publish
             parts = max(parts, STATEMENTS_PER_WORKER * workers)
+        first_feeds = all(w.watermark_from is None for w in group)
+        if parts > 1 and first_feeds and size.pages > 1:
+            ranges = _page_ranges(size.pages, min(parts, size.pages))
+            statements += [Statement(group, total / len(ranges), r) for r in ranges]
+            continue
         parts = min(parts, len(group))
-        size = -(-len(group) // parts)
-        batches += [
-            (per_district * len(group[i : i + size]), group[i : i + size])
-            for i in range(0, len(group), size)
+        step = -(-len(group) // parts)
+        statements += [
+            Statement(group[i : i + step], per_district * len(group[i : i + step]))
+            for i in range(0, len(group), step)
         ]
-    return [batch for _rows, batch in sorted(batches, key=lambda b: b[0])]
+    return sorted(statements, key=lambda s: s.rows)
 
 
-def _extract(eng: Engine, windows: list[Window]) -> dict[str, DistrictRows]:
-    with eng.begin() as conn:
-        return extract_batch(conn.connection.driver_connection, windows)
+def _extract(eng: Engine, statement: Statement, store: RowStore, snapshot: str) -> None:
+    with eng.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            extract_batch(
+                conn.connection.driver_connection,
+                statement.windows,
+                store,
+                pages=statement.pages,
+                snapshot=snapshot,
+            )
 
 
 def _publish_district(
-    eng: Engine, jobs: list[FeedJob], run_id: str, started: float
+    eng: Engine, jobs: list[FeedJob], run_id: str, started: float, store: RowStore
 ) -> list[dict[str, Any]]:
     """One district's feeds: published together, then marked published in one transaction."""
     items = []
     for job in jobs:
-        assert job.rows is not None and job.window is not None
-        table = job.rows.table()
+        assert job.window is not None
+        table = feed_table(store.take((job.plan.division_code, job.plan.name)), job.plan)
         manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(table))
         items.append((job.path, table, manifest))
     manifests = publish_feeds(items)
@@ -302,81 +343,103 @@ def _publish_district(
             ),
             [
                 {
-                    "n": job.rows.num_rows,
+                    "n": manifest["rows"],
                     "p": str(job.path),
                     "c": job.plan.consumer_id,
                     "f": job.plan.name,
                     "r": run_id,
                 }
-                for job in jobs
+                for job, manifest in zip(jobs, manifests, strict=True)
             ],
         )
     seconds = round(time.perf_counter() - started, 3)
-    summaries = []
-    for job, manifest in zip(jobs, manifests, strict=True):
-        summaries.append(
-            {
-                "division_code": job.plan.division_code,
-                "feed": job.plan.name,
-                "path": str(job.path),
-                "rows": manifest["rows"],
-                "ops": manifest["ops"],
-                "watermark": manifest["watermark"],
-                "files": len(manifest["files"]),
-                "seconds": seconds,
-            }
-        )
-        job.rows = None  # the rows are on disk now: free them
-    return summaries
+    return [
+        {
+            "division_code": job.plan.division_code,
+            "feed": job.plan.name,
+            "path": str(job.path),
+            "rows": manifest["rows"],
+            "ops": manifest["ops"],
+            "watermark": manifest["watermark"],
+            "files": len(manifest["files"]),
+            "seconds": seconds,
+        }
+        for job, manifest in zip(jobs, manifests, strict=True)
+    ]
 
 
 def _sink_jobs(
     eng: Engine, jobs: list[FeedJob], run_id: str, secret: bytes | None, workers: int
 ) -> list[dict[str, Any]]:
-    """Extract every job's rows in batches and publish each district as soon as it is whole.
+    """Extract every job's rows and publish each district as soon as it is whole.
 
-    The thread whose batch completes a district publishes it before it starts another
-    statement: batches are never extracted faster than they are written, so memory holds
-    about ``workers`` batches (smallest batches run first, so the big ones complete
-    districts as they arrive).
+    Every statement reads one snapshot, exported by a transaction held open meanwhile, so
+    statements over ranges of one source's pages see each row version in exactly one
+    range. ``workers`` threads run statements and as many publish the districts they
+    complete; rows wait in a :class:`RowStore`, spilled to disk when the run is big.
     """
     started = time.perf_counter()
-    estimates = _row_estimates(eng, {j.plan.source.table for j in jobs})
-    batches = _batches(jobs, secret, workers, estimates)
     by_district: dict[str, list[FeedJob]] = {}
     for job in jobs:
         by_district.setdefault(job.plan.division_code, []).append(job)
-    waiting = {code: len(district_jobs) for code, district_jobs in by_district.items()}
-    job_of = {(j.plan.division_code, j.plan.name): j for j in jobs}
-    lock = threading.Lock()
+    with eng.connect() as holder:
+        holder = holder.execution_options(isolation_level="REPEATABLE READ")
+        with holder.begin():
+            snapshot = holder.scalar(sa.text("select pg_export_snapshot()"))
+            sizes = _source_sizes(holder, {j.plan.source.table for j in jobs})
+            statements = _statements(jobs, secret, workers, sizes)
+            remaining: dict[tuple[str, str], int] = {}
+            for statement in statements:
+                for window in statement.windows:
+                    key = (window.plan.division_code, window.plan.name)
+                    remaining[key] = remaining.get(key, 0) + 1
+            waiting = {code: len(district_jobs) for code, district_jobs in by_district.items()}
+            spill = sum(s.rows for s in statements) > SPILL_ABOVE_ROWS
+            store = RowStore(config.data_root() if spill else None)
+            lock = threading.Lock()
+            publishing: list[Future] = []
+            try:
+                with (
+                    ThreadPoolExecutor(workers, thread_name_prefix="sink-publish") as publisher,
+                    ThreadPoolExecutor(workers, thread_name_prefix="sink-extract") as extractor,
+                ):
 
-    def extract_then_publish(batch: list[Window]) -> dict[str, list[dict[str, Any]]]:
-        tables = _extract(eng, batch)
-        complete = []
-        with lock:
-            for window in batch:
-                code = window.plan.division_code
-                job_of[(code, window.plan.name)].rows = tables[code]
-                waiting[code] -= 1
-                if waiting[code] == 0:
-                    complete.append(code)
-        del tables, batch
-        return {
-            code: _publish_district(eng, by_district[code], run_id, started) for code in complete
-        }
+                    def extract_then_publish(statement: Statement) -> None:
+                        _extract(eng, statement, store, snapshot)
+                        with lock:
+                            for window in statement.windows:
+                                code = window.plan.division_code
+                                key = (code, window.plan.name)
+                                remaining[key] -= 1
+                                if remaining[key] == 0:
+                                    waiting[code] -= 1
+                                    if waiting[code] == 0:
+                                        publishing.append(
+                                            publisher.submit(
+                                                _publish_district,
+                                                eng,
+                                                by_district[code],
+                                                run_id,
+                                                started,
+                                                store,
+                                            )
+                                        )
 
-    summaries: dict[str, list[dict[str, Any]]] = {}
-    # Threads: COPY, CSV parsing, sorting, masking, Parquet writing and fsync release the GIL.
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = [pool.submit(extract_then_publish, batch) for batch in batches]
-        try:
-            for done in as_completed(pending):
-                summaries.update(done.result())
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-    return [summary for code in by_district for summary in summaries[code]]
+                    # Threads: COPY, CSV parsing, sorting, masking, Parquet writing and
+                    # fsync release the GIL.
+                    extracting = [extractor.submit(extract_then_publish, s) for s in statements]
+                    try:
+                        for done in as_completed(extracting):
+                            done.result()
+                        summaries = [summary for done in publishing for summary in done.result()]
+                    except BaseException:
+                        for future in [*extracting, *publishing]:
+                            future.cancel()
+                        raise
+            finally:
+                store.close()
+    order = {code: i for i, code in enumerate(by_district)}
+    return sorted(summaries, key=lambda f: order[f["division_code"]])
 
 
 def sink(

@@ -4,7 +4,9 @@
 -- many districts reads the source once. Rows come out in no order: the caller sorts each
 -- district by key. Placeholders are quoted identifiers; the bound values repeat what the
 -- window table says as constants (the batch's districts, its lowest and highest bounds) so
--- the planner can pick an index for one district and a single scan for many.
+-- the planner can pick an index for one district and a single scan for many. A big source
+-- is read by several such statements at once, each over its own range of pages (ctid; all
+-- in one exported snapshot), so each row is read, hashed and sent once by one of them.
 with opened as (
     select
         w.district as _sink_district,
@@ -18,6 +20,7 @@ with opened as (
         and h.{version_time} > w.watermark_from
         and h.{version_time} <= w.watermark_to
     where {scope_any}
+      and {pages}
       and h.{version_time} > :lowest_from
       and h.{version_time} <= :highest_to
       and {still_current}

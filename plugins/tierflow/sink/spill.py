@@ -1,0 +1,80 @@
+"""Where a feed's rows wait until every statement reading them has delivered.
+
+A big source is read by several statements over ranges of its pages, each delivering rows
+of every district, so no district is whole until the last statement ends. Below
+:data:`SPILL_ABOVE_ROWS` rows the pieces wait in memory; above, each feed's pieces are
+appended to its own Arrow IPC file in a private temporary directory (mode 0700, removed
+when the run ends) and read back memory-mapped, so memory holds a few blocks, not the run.
+The pieces are already cut to one district, its planned columns and its masks (see
+``extract.py``): a spill file holds what that district's feed holds, unsorted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+
+SPILL_ABOVE_ROWS = int(os.environ.get("TIERFLOW_SINK_SPILL_ABOVE_ROWS", "1000000"))
+
+FeedKey = tuple[str, str]  # (division code, feed name)
+
+
+class RowStore:
+    """Pieces of feeds by (division code, feed name); thread-safe."""
+
+    def __init__(self, spill_dir: Path | None = None) -> None:
+        self.directory = None
+        if spill_dir is not None:
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            self.directory = Path(tempfile.mkdtemp(prefix=".sink-spill-", dir=spill_dir))
+        self.lock = threading.Lock()
+        self.pieces: dict[FeedKey, list[pa.Table]] = {}
+        self.writers: dict[FeedKey, tuple[threading.Lock, pa.ipc.RecordBatchStreamWriter]] = {}
+
+    @property
+    def spills(self) -> bool:
+        return self.directory is not None
+
+    def add(self, key: FeedKey, piece: pa.Table) -> None:
+        if self.directory is None:
+            with self.lock:
+                self.pieces.setdefault(key, []).append(piece)
+            return
+        with self.lock:
+            if key not in self.writers:
+                path = self.directory / f"{key[0]}.{key[1]}.arrows"
+                self.writers[key] = (threading.Lock(), pa.ipc.new_stream(path, piece.schema))
+            lock, writer = self.writers[key]
+        with lock:  # one feed's file is written by one thread at a time
+            writer.write_table(piece)
+
+    def take(self, key: FeedKey) -> list[pa.Table]:
+        """The feed's pieces, once every statement delivering them has ended; then forgotten."""
+        if self.directory is None:
+            with self.lock:
+                return self.pieces.pop(key, [])
+        with self.lock:
+            entry = self.writers.pop(key, None)
+        if entry is None:
+            return []
+        entry[1].close()
+        path = self.directory / f"{key[0]}.{key[1]}.arrows"
+        # zero-copy: the table's buffers map the file, whose pages stay readable after the
+        # unlink until the table is freed
+        table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+        path.unlink()
+        return [table]
+
+    def close(self) -> None:
+        with self.lock:
+            writers, self.writers = self.writers, {}
+            self.pieces.clear()
+        for _lock, writer in writers.values():
+            writer.close()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
