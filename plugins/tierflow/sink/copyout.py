@@ -8,6 +8,7 @@ millions of rows is the sink's to spend on parsing and Parquet instead.
 
 from __future__ import annotations
 
+import io
 import selectors
 from collections.abc import Callable
 from typing import Any
@@ -38,21 +39,31 @@ def _result(pgconn: pq.abc.PGconn) -> Any:
         _wait(pgconn, selectors.EVENT_READ)
 
 
-def _rows(pgconn: pq.abc.PGconn, write: Callable[[Any], object]) -> int:
-    rows = 0
+def _blocks(pgconn: pq.abc.PGconn, on_block: Callable[[bytes], object], block_bytes: int) -> int:
+    total = filled = 0
     get = pgconn.get_copy_data
+    buffer = io.BytesIO()  # each row copied at once: libpq's message buffer is freed at once
+    write = buffer.write
     with selectors.DefaultSelector() as selector:
         selector.register(pgconn.socket, selectors.EVENT_READ)
         while True:
             size, data = get(1)
             if size > 0:
-                write(data)
-                rows += 1
+                filled += write(data)
+                if filled >= block_bytes:
+                    on_block(buffer.getvalue())
+                    buffer.seek(0)
+                    buffer.truncate()
+                    total += filled
+                    filled = 0
             elif size == 0:  # nothing buffered: wait for the server
                 selector.select()
                 pgconn.consume_input()
             else:
-                return rows
+                break
+    if filled:
+        on_block(buffer.getvalue())
+    return total + filled
 
 
 def _fail(pgconn: pq.abc.PGconn, result: Any) -> None:
@@ -64,9 +75,12 @@ def _fail(pgconn: pq.abc.PGconn, result: Any) -> None:
     raise OperationalError(message.strip() or "COPY failed")
 
 
-def copy_out(conn: Any, sql: str, write: Callable[[Any], object]) -> int:
+def copy_out(
+    conn: Any, sql: str, on_block: Callable[[bytes], object], block_bytes: int = 1 << 20
+) -> int:
     """Run ``COPY (…) TO STDOUT`` (bound values already inlined) on the psycopg connection
-    ``conn`` and pass each row's bytes to ``write``; returns the number of rows."""
+    ``conn``; ``on_block`` receives whole rows joined, about ``block_bytes`` at a time.
+    Returns the number of bytes."""
     pgconn = conn.pgconn
     if pgconn.transaction_status not in (
         pq.TransactionStatus.IDLE,
@@ -77,10 +91,10 @@ def copy_out(conn: Any, sql: str, write: Callable[[Any], object]) -> int:
     started = _result(pgconn)
     if started is None or started.status != pq.ExecStatus.COPY_OUT:
         _fail(pgconn, started)
-    rows = _rows(pgconn, write)
+    size = _blocks(pgconn, on_block, block_bytes)
     ended = _result(pgconn)
     if ended is None or ended.status != pq.ExecStatus.COMMAND_OK:
         _fail(pgconn, ended)
     while _result(pgconn) is not None:
         pass
-    return rows
+    return size
