@@ -148,17 +148,29 @@ def pseudonym_sql(
     column_sql: str,
     inner_pad_sql: str = "(select inner_pad from pg_temp.pseudonym_key)",
     outer_pad_sql: str = "(select outer_pad from pg_temp.pseudonym_key)",
+    *,
+    hex_text: bool = True,
 ) -> str:
     """SQL expression: hex HMAC-SHA256 of a text column under a padded key held in the database.
 
     By default the key is the one :func:`install_key` put in pg_temp.pseudonym_key; the sink
     passes per-row pad columns instead (one key per district in a multi-district statement).
+    ``hex_text=False``: the 32-byte digest itself (bytea), for a reader that hex-encodes it.
     """
     from importlib.resources import files
 
-    fragment = files("tierflow") / "sql" / "sink" / "pseudonym_expression.sql"
-    return (
-        fragment.read_text(encoding="utf-8")
+    fragments = files("tierflow") / "sql" / "sink"
+    digest = (
+        (fragments / "pseudonym_digest.sql")
+        .read_text(encoding="utf-8")
         .strip()
         .format(column=column_sql, inner=inner_pad_sql, outer=outer_pad_sql)
+    )
+    if not hex_text:
+        return digest
+    return (
+        (fragments / "pseudonym_expression.sql")
+        .read_text(encoding="utf-8")
+        .strip()
+        .format(digest=digest)
     )

@@ -17,6 +17,8 @@ from psycopg import OperationalError, pq
 
 from tierflow.errors import TierflowError
 
+OnBlock = Callable[[bytes, list[int]], object]
+
 
 def _wait(pgconn: pq.abc.PGconn, events: int) -> None:
     with selectors.DefaultSelector() as selector:
@@ -39,21 +41,26 @@ def _result(pgconn: pq.abc.PGconn) -> Any:
         _wait(pgconn, selectors.EVENT_READ)
 
 
-def _blocks(pgconn: pq.abc.PGconn, on_block: Callable[[bytes], object], block_bytes: int) -> int:
+def _blocks(pgconn: pq.abc.PGconn, on_block: OnBlock, block_bytes: int) -> int:
     total = filled = 0
     get = pgconn.get_copy_data
     buffer = io.BytesIO()  # each row copied at once: libpq's message buffer is freed at once
     write = buffer.write
+    starts: list[int] = []
+    start = starts.append
     with selectors.DefaultSelector() as selector:
         selector.register(pgconn.socket, selectors.EVENT_READ)
         while True:
             size, data = get(1)
             if size > 0:
+                start(filled)
                 filled += write(data)
                 if filled >= block_bytes:
-                    on_block(buffer.getvalue())
+                    on_block(buffer.getvalue(), starts)
                     buffer.seek(0)
                     buffer.truncate()
+                    starts = []
+                    start = starts.append
                     total += filled
                     filled = 0
             elif size == 0:  # nothing buffered: wait for the server
@@ -62,7 +69,7 @@ def _blocks(pgconn: pq.abc.PGconn, on_block: Callable[[bytes], object], block_by
             else:
                 break
     if filled:
-        on_block(buffer.getvalue())
+        on_block(buffer.getvalue(), starts)
     return total + filled
 
 
@@ -75,12 +82,10 @@ def _fail(pgconn: pq.abc.PGconn, result: Any) -> None:
     raise OperationalError(message.strip() or "COPY failed")
 
 
-def copy_out(
-    conn: Any, sql: str, on_block: Callable[[bytes], object], block_bytes: int = 1 << 20
-) -> int:
+def copy_out(conn: Any, sql: str, on_block: OnBlock, block_bytes: int = 1 << 20) -> int:
     """Run ``COPY (…) TO STDOUT`` (bound values already inlined) on the psycopg connection
-    ``conn``; ``on_block`` receives whole rows joined, about ``block_bytes`` at a time.
-    Returns the number of bytes."""
+    ``conn``; ``on_block`` receives whole rows joined, about ``block_bytes`` at a time, with
+    the offset where each row (each COPY message) starts. Returns the number of bytes."""
     pgconn = conn.pgconn
     if pgconn.transaction_status not in (
         pq.TransactionStatus.IDLE,

@@ -6,11 +6,11 @@ go into a temporary table by COPY, and one statement reads the source once for a
 instead of once per district; a big source's first feeds are read by several statements,
 each over a range of its pages. The SQL (``sql/sink/*.sql``) selects only the planned
 columns, so withheld fields never leave the database; pseudonyms are computed in the same
-statement under each district's own key, which is in no SQL text. Timestamps travel as
-ISO text in UTC (all six fraction digits when there are any) and are parsed by Arrow a
-block at a time; each block is cut by district and masked, and the pieces wait in a
-:class:`RowStore` until the district's feed is whole, then are sorted by key in Arrow
-(bytewise, as ``collate "C"``).
+statement under each district's own key, which is in no SQL text (as 32-byte digests,
+hex-encoded by the reader). Rows travel as binary COPY (``binary.py``: the server formats
+no text and nothing parses text here) and become Arrow a block at a time; each block is
+cut by district and masked, and the pieces wait in a :class:`RowStore` until the
+district's feed is whole, then are sorted by key in Arrow (bytewise, as ``collate "C"``).
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pv
 from psycopg import ClientCursor
 
 from tierflow.masking import PSEUDONYM, apply_mask, hmac_pads, pseudonym_sql
 from tierflow.pool import quote
+from tierflow.sink.binary import HEADER_BYTES, SIGNATURE, Wire, parse_rows
 from tierflow.sink.copyout import copy_out
-from tierflow.sink.plan import ARROW_TYPES, FeedPlan
+from tierflow.sink.plan import FeedPlan
 from tierflow.sink.sources import FeedSource
 from tierflow.sink.spill import RowStore
 
@@ -89,14 +90,21 @@ def _scope(source: FeedSource, alias: str, district: str) -> str:
     return f'left({alias}."division_code", 6) = {district}'
 
 
+_CAST = {
+    "text": "text",
+    "date": "date",
+    "double": "double precision",
+    "bigint": "bigint",
+    "timestamp": "timestamptz",
+}
+
+
 def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
     value = f"c.{quote(column)}"
     if treatment == PSEUDONYM:
-        value = pseudonym_sql(value, "c._sink_inner", "c._sink_outer")
-    elif kind == "double":
-        value = f"{value}::double precision"
-    elif kind == "bigint":
-        value = f"{value}::bigint"
+        value = pseudonym_sql(value, "c._sink_inner", "c._sink_outer", hex_text=False)
+    else:  # the binary reader expects exactly this type's wire format
+        value = f"{value}::{_CAST[kind]}"
     if column not in plan.source.key:
         value = f"case when c.in_scope_now then {value} end"  # delete rows carry the key only
     return value
@@ -153,11 +161,16 @@ def latest_version(conn: Any, source: FeedSource) -> dt.datetime | None:
         return cursor.fetchone()[0]
 
 
-def _csv_types(plan: FeedPlan) -> dict[str, pa.DataType]:
-    types = {DISTRICT: pa.string(), "op": pa.string(), "changed_at": ARROW_TYPES["timestamp"]}
+def _wire_fields(plan: FeedPlan) -> list[tuple[str, Wire]]:
+    """The statement's columns, in order, as they arrive in binary COPY."""
+    fields: list[tuple[str, Wire]] = [
+        (DISTRICT, "text"),
+        ("op", "text"),
+        ("changed_at", "timestamp"),
+    ]
     for c in plan.columns:
-        types[c.output] = pa.string() if c.treatment == PSEUDONYM else ARROW_TYPES[c.kind]
-    return types
+        fields.append((c.output, "digest" if c.treatment == PSEUDONYM else c.kind))
+    return fields
 
 
 def _install_windows(cursor: Any, windows: Sequence[Window], pseudonymised: bool) -> None:
@@ -223,45 +236,56 @@ def feed_table(pieces: Sequence[pa.Table], plan: FeedPlan) -> pa.Table:
     return rows.select(schema.names).take(order).combine_chunks()
 
 
-CSV_BLOCK_BYTES = 32 << 20
+BLOCK_BYTES = 32 << 20
+PARSE_BYTES = 2 << 20
 
 
-class _CsvBlocks:
-    """COPY's CSV parsed into Arrow a block at a time on a helper thread, which hands each
+class _Blocks:
+    """COPY's rows turned into Arrow a block at a time on a helper thread, which hands each
     block's rows to ``deliver`` while the next block arrives: the server keeps streaming,
-    and text and table never both hold a whole statement's rows."""
+    and bytes and table never both hold a whole statement's rows."""
 
-    def __init__(self, types: dict[str, pa.DataType], deliver: Callable[[pa.Table], None]):
-        self.types = types
+    def __init__(self, fields: list[tuple[str, Wire]], deliver: Callable[[pa.Table], None]):
+        self.fields = fields
         self.deliver = deliver
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-parse")
         self.pending: Future | None = None
+        self.first = True
 
-    def hand_over(self, block: bytes) -> None:
+    def hand_over(self, block: bytes, starts: list[int]) -> None:
         self._wait()  # one block parsing, one arriving: memory stays bounded
-        self.pending = self.helper.submit(self._parse, block)
+        self.pending = self.helper.submit(self._parse, block, starts, self.first)
+        self.first = False
 
     def _wait(self) -> None:
         if self.pending is not None:
             pending, self.pending = self.pending, None
             pending.result()
 
-    def _parse(self, block: bytes) -> None:
-        table = pv.read_csv(
-            pa.BufferReader(block),
-            # one thread: measured faster than Arrow's pool here, and the sink's other
-            # threads keep the cores busy anyway
-            read_options=pv.ReadOptions(
-                column_names=list(self.types), block_size=CSV_BLOCK_BYTES, use_threads=False
-            ),
-            convert_options=pv.ConvertOptions(
-                column_types=self.types,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,  # COPY quotes an empty string, never NULL
-            ),
-        )
-        del block
-        self.deliver(table)
+    def _parse(self, block: bytes, starts: list[int], first: bool) -> None:
+        at = np.asarray(starts, dtype=np.int64)
+        if first:  # the first message opens with the header
+            if not block.startswith(SIGNATURE) or block[HEADER_BYTES - 4 : HEADER_BYTES] != bytes(
+                4
+            ):
+                raise ValueError("not a binary COPY header this reader understands")
+            at = at[1:] if at.size > 1 and at[1] == HEADER_BYTES else at
+            if at.size and at[0] == 0:
+                at[0] = HEADER_BYTES
+            at = at[at < len(block)]
+        if at.size and block[at[-1] :] == b"\xff\xff":  # the trailer: a field count of -1
+            at = at[:-1]
+        # Columns are walked one at a time: in slices that stay in the CPU's cache
+        pieces = []
+        begin = 0
+        while begin < at.size:
+            base = int(at[begin])
+            end = max(int(np.searchsorted(at, base + PARSE_BYTES)), begin + 1)
+            stop = int(at[end]) if end < at.size else len(block)
+            pieces.append(parse_rows(block[base:stop], at[begin:end] - base, self.fields))
+            begin = end
+        if pieces:
+            self.deliver(pa.concat_tables(pieces))
 
     def finish(self) -> None:
         try:
@@ -311,18 +335,13 @@ def extract_batch(
         raise ValueError("the windows of a batch must share one statement")
     plan = first.plan
     plans = {w.plan.division_code: w.plan for w in windows}
-    reader = _CsvBlocks(_csv_types(plan), lambda rows: _deliver(rows, plans, store))
+    reader = _Blocks(_wire_fields(plan), lambda rows: _deliver(rows, plans, store))
     try:
         with conn.cursor() as cursor:
             if snapshot is not None:
                 if not _SNAPSHOT.match(snapshot):
                     raise ValueError(f"not a snapshot id: {snapshot!r}")
                 cursor.execute(f"set transaction snapshot '{snapshot}'")
-            # ISO dates and UTC timestamps for the CSV parser (exact to the microsecond, and
-            # cheaper for the server than epoch arithmetic in numeric); no setting outlives
-            # this transaction
-            cursor.execute("set local datestyle = 'ISO, YMD'")
-            cursor.execute("set local timezone = 'UTC'")
             if not first.incremental and len(windows) > 1:
                 # Several districts' first feeds: one scan of their rows hashed against the
                 # window table; a loop of index scans (one per district) costs more per row.
@@ -335,8 +354,10 @@ def extract_batch(
                 "lowest_from": min(w.watermark_from or EPOCH for w in windows),
                 "highest_to": max(w.watermark_to for w in windows),
             }
-            statement = ClientCursor(conn).mogrify(f"copy ({sql}) to stdout (format csv)", params)
+            statement = ClientCursor(conn).mogrify(
+                f"copy ({sql}) to stdout (format binary)", params
+            )
             # COPY TO sends one message per row: blocks end between rows
-            copy_out(conn, statement, reader.hand_over, CSV_BLOCK_BYTES)
+            copy_out(conn, statement, reader.hand_over, BLOCK_BYTES)
     finally:
         reader.finish()

@@ -1,1 +1,1 @@
-encode(sha256({outer} || sha256({inner} || convert_to({column}, 'UTF8'))), 'hex')
+encode({digest}, 'hex')
