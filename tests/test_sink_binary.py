@@ -20,13 +20,13 @@ from tierflow.sink.copyout import copy_out
 VALUES = """
     (values
         ('', null::text, date '1999-12-31', timestamptz '1999-12-31 23:59:59.999999+00',
-         1.5::float8, -7::bigint, 'a'),
+         1.5::float8, -7::bigint, 'a', 1::smallint),
         ('123456789012', 'x', date '2000-01-01', timestamptz '2000-01-01 00:00:00+00',
-         'NaN'::float8, 0::bigint, 'b'),
-        ('1234567890123', '王小明 of 重庆市渝中区解放碑', null, null, null, null, 'c'),
+         'NaN'::float8, 0::bigint, 'b', (-32768)::smallint),
+        ('1234567890123', '王小明 of 重庆市渝中区解放碑', null, null, null, null, 'c', null),
         (null, repeat('长', 40), date '1900-02-28', timestamptz '2038-01-19 03:14:08.5+00',
-         -0.0::float8, 9223372036854775807::bigint, ''))
-    as v(short_or_not, text_value, day, moment, number, count, seed)
+         -0.0::float8, 9223372036854775807::bigint, '', 32767::smallint))
+    as v(short_or_not, text_value, day, moment, number, count, seed, small)
 """
 FIELDS = [
     ("short_or_not", "text"),
@@ -35,13 +35,14 @@ FIELDS = [
     ("moment", "timestamp"),
     ("number", "double"),
     ("count", "bigint"),
+    ("small", "smallint"),
     ("digest", "digest"),
 ]
 
 
 @pytest.mark.postgres
 def test_binary_rows_read_as_the_server_sends_them(warehouse: sa.Engine) -> None:
-    columns = "short_or_not, text_value, day, moment, number, count, sha256(seed::bytea)"
+    columns = "short_or_not, text_value, day, moment, number, count, small, sha256(seed::bytea)"
     blocks: list[tuple[bytes, list[int]]] = []
     with warehouse.connect() as conn:
         driver = conn.connection.driver_connection
@@ -53,7 +54,7 @@ def test_binary_rows_read_as_the_server_sends_them(warehouse: sa.Engine) -> None
         )
         expected = conn.execute(
             sa.text(
-                f"select short_or_not, text_value, day, moment, number, count,"
+                f"select short_or_not, text_value, day, moment, number, count, small,"
                 f" encode(sha256(seed::bytea), 'hex') from {VALUES}"
             )
         ).all()
@@ -69,6 +70,7 @@ def test_binary_rows_read_as_the_server_sends_them(warehouse: sa.Engine) -> None
         pa.timestamp("us", tz="UTC"),
         pa.float64(),
         pa.int64(),
+        pa.int16(),
         pa.string(),
     ]
     got = table.to_pylist()

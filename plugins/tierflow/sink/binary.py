@@ -18,13 +18,13 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-Wire = Literal["text", "date", "double", "bigint", "timestamp", "digest"]
+Wire = Literal["text", "smallint", "date", "double", "bigint", "timestamp", "digest"]
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 HEADER_BYTES = len(SIGNATURE) + 8  # flags, header extension length (always 0 so far)
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_WIDTH = {"date": 4, "double": 8, "bigint": 8, "timestamp": 8, "digest": 32}
+_WIDTH = {"smallint": 2, "date": 4, "double": 8, "bigint": 8, "timestamp": 8, "digest": 32}
 
 
 _PAD = 32  # zero bytes after a block: every read of up to 32 bytes stays inside
@@ -52,9 +52,12 @@ def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
 
 
 def _fixed(buf: bytes, at: np.ndarray, valid: np.ndarray, wire: Wire) -> pa.Array:
-    if wire == "date":
+    if wire == "smallint":
+        values = _at(buf, at, ">i2").astype(np.int16)
+        arrow_type: pa.DataType = pa.int16()
+    elif wire == "date":
         values = _at(buf, at, ">i4").astype(np.int32) + _PG_EPOCH_DAYS
-        arrow_type: pa.DataType = pa.date32()
+        arrow_type = pa.date32()
     elif wire == "double":
         values = _at(buf, at, ">f8").astype(np.float64)
         arrow_type = pa.float64()

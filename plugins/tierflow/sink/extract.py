@@ -138,7 +138,7 @@ def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = Non
         version_time=quote(source.version_time),
         scope_now=_scope(source, "h", "w.district"),
         scope_any=_scope(source, "h", "any(:districts)"),
-        scope_before=_scope(source, "p", "c._sink_district"),
+        scope_before=_scope(source, "p", "c._sink_code"),
         still_current=(
             "true"
             if source.append_only
@@ -164,8 +164,8 @@ def latest_version(conn: Any, source: FeedSource) -> dt.datetime | None:
 def _wire_fields(plan: FeedPlan) -> list[tuple[str, Wire]]:
     """The statement's columns, in order, as they arrive in binary COPY."""
     fields: list[tuple[str, Wire]] = [
-        (DISTRICT, "text"),
-        ("op", "text"),
+        (DISTRICT, "smallint"),  # the window's ordinal
+        ("op", "smallint"),  # see OPS
         ("changed_at", "timestamp"),
     ]
     for c in plan.columns:
@@ -177,20 +177,22 @@ def _install_windows(cursor: Any, windows: Sequence[Window], pseudonymised: bool
     """The batch's districts, windows and key pads: a temporary table of this transaction."""
     cursor.execute(
         "create temp table if not exists sink_window (district text primary key,"
-        " watermark_from timestamptz not null, watermark_to timestamptz not null,"
-        " inner_pad bytea, outer_pad bytea) on commit drop"
+        " ordinal smallint not null, watermark_from timestamptz not null,"
+        " watermark_to timestamptz not null, inner_pad bytea, outer_pad bytea) on commit drop"
     )
     cursor.execute("truncate pg_temp.sink_window")
     copy_sql = (
-        "copy pg_temp.sink_window (district, watermark_from, watermark_to, inner_pad, outer_pad)"
-        " from stdin"
+        "copy pg_temp.sink_window"
+        " (district, ordinal, watermark_from, watermark_to, inner_pad, outer_pad) from stdin"
     )
     with cursor.copy(copy_sql) as copy:
-        for w in windows:
+        for ordinal, w in enumerate(windows):
             if pseudonymised and w.key is None:
                 raise ValueError("a pseudonymised feed needs the consumer key")
             pads = hmac_pads(w.key) if pseudonymised and w.key is not None else (None, None)
-            copy.write_row([w.plan.division_code, w.watermark_from or EPOCH, w.watermark_to, *pads])
+            copy.write_row(
+                [w.plan.division_code, ordinal, w.watermark_from or EPOCH, w.watermark_to, *pads]
+            )
     cursor.execute("analyze pg_temp.sink_window")  # one district or many: the right plan
 
 
@@ -330,17 +332,22 @@ class _Blocks:
             self.helper.shutdown(wait=True, cancel_futures=True)
 
 
-def _deliver(rows: pa.Table, plans: dict[str, FeedPlan], store: RowStore) -> None:
-    """A block's rows cut by district (a stable sort of small integers, not of the strings)."""
+OPS = pa.array([None, "insert", "update", "delete"])  # by the statements' op codes
+
+
+def _deliver(rows: pa.Table, plans: Sequence[FeedPlan], store: RowStore) -> None:
+    """A block's rows cut by district (a stable sort of the windows' ordinals)."""
     if not rows.num_rows:
         return
-    districts = rows.column(DISTRICT).combine_chunks().dictionary_encode()
-    grouped = pc.array_sort_indices(districts.indices)
-    runs = pc.run_end_encode(districts.indices.take(grouped))
+    ordinals = rows.column(DISTRICT).combine_chunks()
+    grouped = pc.array_sort_indices(ordinals)
+    runs = pc.run_end_encode(ordinals.take(grouped))
+    op = rows.schema.get_field_index("op")
+    rows = rows.set_column(op, "op", OPS.take(rows.column(op)))
     ordered = rows.drop_columns([DISTRICT]).take(grouped)
     start = 0
-    for code_index, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
-        plan = plans[districts.dictionary[code_index].as_py()]
+    for ordinal, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+        plan = plans[ordinal]
         store.add((plan.division_code, plan.name), _piece(ordered.slice(start, end - start), plan))
         start = end
 
@@ -370,7 +377,7 @@ def extract_batch(
     if any(batch_signature(w) != batch_signature(first) for w in windows):
         raise ValueError("the windows of a batch must share one statement")
     plan = first.plan
-    plans = {w.plan.division_code: w.plan for w in windows}
+    plans = [w.plan for w in windows]
     reader = _Blocks(_wire_fields(plan), lambda rows: _deliver(rows, plans, store))
     try:
         with conn.cursor() as cursor:
