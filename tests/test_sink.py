@@ -386,6 +386,41 @@ def test_copy_out_reports_a_failing_statement_and_leaves_the_connection_usable(c
         conn.rollback()
         assert conn.scalar(sa.text("select 7")) == 7
 
+        def failing(*_block):
+            raise RuntimeError("the reader failed")
+
+        with pytest.raises(RuntimeError, match="the reader failed"):  # the reader's error wins
+            copy_out(driver, sql.replace("3)", "2000000)"), failing, block_bytes=10)
+        conn.rollback()
+        assert conn.scalar(sa.text("select 8")) == 8
+
+
+def test_spill_files_live_in_a_private_folder_and_killed_runs_folders_go(tmp_path):
+    import pyarrow as pa
+
+    from tierflow.sink.spill import PREFIX, STALE_AFTER_SECONDS, RowStore
+
+    old, young = tmp_path / f"{PREFIX}old", tmp_path / f"{PREFIX}young"
+    for folder in (old, young):
+        folder.mkdir()
+        (folder / "500101.person.arrows").write_bytes(b"x")
+    aged = os.stat(old).st_mtime - STALE_AFTER_SECONDS - 60
+    os.utime(old, (aged, aged))
+    store = RowStore(tmp_path)
+    assert not old.exists() and young.exists()  # a live run's folder is young
+    assert store.directory is not None and store.directory.stat().st_mode & 0o777 == 0o700
+    piece = pa.table({"id_number": ["b", "a"]})
+    store.add(("500101", "person"), piece)
+    store.add(("500101", "person"), piece.slice(1))
+    assert pa.concat_tables(store.take(("500101", "person"))).column(0).to_pylist() == [
+        "b",
+        "a",
+        "a",
+    ]
+    assert store.take(("500101", "person")) == [] and not list(store.directory.iterdir())
+    store.close()
+    assert not store.directory.exists()
+
 
 @pytest.mark.postgres
 @pytest.mark.slow

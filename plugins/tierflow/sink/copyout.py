@@ -82,6 +82,24 @@ def _fail(pgconn: pq.abc.PGconn, result: Any) -> None:
     raise OperationalError(message.strip() or "COPY failed")
 
 
+def _abandon(conn: Any) -> None:
+    """The reader failed mid-COPY: cancel the statement and drain what is still coming, so
+    the connection can roll back (the caller's error is the one raised)."""
+    pgconn = conn.pgconn
+    try:
+        conn.cancel_safe()
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, selectors.EVENT_READ)
+            while (size := pgconn.get_copy_data(1)[0]) >= 0:
+                if size == 0:
+                    selector.select()
+                    pgconn.consume_input()
+        while _result(pgconn) is not None:
+            pass
+    except Exception:  # noqa: BLE001 - the connection is beyond saving: the pool discards it
+        pass
+
+
 def copy_out(conn: Any, sql: str, on_block: OnBlock, block_bytes: int = 1 << 20) -> int:
     """Run ``COPY (…) TO STDOUT`` (bound values already inlined) on the psycopg connection
     ``conn``; ``on_block`` receives whole rows joined, about ``block_bytes`` at a time, with
@@ -96,7 +114,11 @@ def copy_out(conn: Any, sql: str, on_block: OnBlock, block_bytes: int = 1 << 20)
     started = _result(pgconn)
     if started is None or started.status != pq.ExecStatus.COPY_OUT:
         _fail(pgconn, started)
-    size = _blocks(pgconn, on_block, block_bytes)
+    try:
+        size = _blocks(pgconn, on_block, block_bytes)
+    except BaseException:
+        _abandon(conn)
+        raise
     ended = _result(pgconn)
     if ended is None or ended.status != pq.ExecStatus.COMMAND_OK:
         _fail(pgconn, ended)

@@ -8,9 +8,10 @@ district's watermark to the end of an acknowledged run's windows.
 
 The work is set-based across districts: the run's publish locks are taken together, all
 windows are planned in one transaction, districts whose feeds need the same SQL share one
-statement (a few per source, not one per district and feed; rows are sorted in Arrow), and
-each district's feeds are published together (one round of fsyncs, one status update) as
-soon as its last statement has delivered.
+statement (a few per source, not one per district and feed; rows are sorted in Arrow; a
+big source's first feeds are read once, by statements over ranges of its pages, all in one
+snapshot), and each district's feeds are published together (one round of fsyncs, one
+status update) as soon as its last statement has delivered.
 """
 
 from __future__ import annotations

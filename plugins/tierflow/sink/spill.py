@@ -4,7 +4,7 @@ A big source is read by several statements over ranges of its pages, each delive
 of every district, so no district is whole until the last statement ends. Below
 :data:`SPILL_ABOVE_ROWS` rows the pieces wait in memory; above, each feed's pieces are
 appended to its own Arrow IPC file in a private temporary directory (mode 0700, removed
-when the run ends) and read back memory-mapped, so memory holds a few blocks, not the run.
+when the run ends; a killed run's is removed by a later run) and read back memory-mapped, so memory holds a few blocks, not the run.
 The pieces are already cut to one district, its planned columns and its masks (see
 ``extract.py``): a spill file holds what that district's feed holds, unsorted.
 """
@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +23,19 @@ import pyarrow as pa
 SPILL_ABOVE_ROWS = int(os.environ.get("TIERFLOW_SINK_SPILL_ABOVE_ROWS", "1000000"))
 
 FeedKey = tuple[str, str]  # (division code, feed name)
+PREFIX = ".sink-spill-"
+STALE_AFTER_SECONDS = 24 * 3600  # no run lasts a day: older spill folders are a killed run's
+
+
+def clear_stale(spill_dir: Path) -> None:
+    """Remove spill folders that killed runs left (other runs' live folders are younger)."""
+    now = time.time()
+    for stale in spill_dir.glob(f"{PREFIX}*"):
+        try:
+            if now - stale.stat().st_mtime > STALE_AFTER_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:
+            pass
 
 
 class RowStore:
@@ -31,7 +45,8 @@ class RowStore:
         self.directory = None
         if spill_dir is not None:
             spill_dir.mkdir(parents=True, exist_ok=True)
-            self.directory = Path(tempfile.mkdtemp(prefix=".sink-spill-", dir=spill_dir))
+            clear_stale(spill_dir)
+            self.directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=spill_dir))
         self.lock = threading.Lock()
         self.pieces: dict[FeedKey, list[pa.Table]] = {}
         self.writers: dict[FeedKey, tuple[threading.Lock, pa.ipc.RecordBatchStreamWriter]] = {}
