@@ -171,7 +171,7 @@ class QuarantineSink:
             self.conn.execute(sa.text(statement), {"delivery_id": self.delivery_id})
 
     def publish(self) -> None:
-        os.replace(self.partial_path, self.final_path)
+        _rename_once(self.partial_path, self.final_path)
 
     def discard(self) -> None:
         try:
@@ -289,7 +289,17 @@ def _finish_quarantine_file(path: str | None) -> None:
     final = Path(path)
     partial = final.with_suffix(".parquet.partial")
     if not final.exists() and partial.exists():
+        _rename_once(partial, final)
+
+
+def _rename_once(partial: Path, final: Path) -> None:
+    """Rename ``partial`` to ``final``; a second ingest of the same file may finish it first
+    (between this one's commit and its rename), which is as good."""
+    try:
         os.replace(partial, final)
+    except FileNotFoundError:
+        if not final.exists():
+            raise
 
 
 def _summary(row: dict[str, Any], dataset: Dataset, **extra: Any) -> dict[str, Any]:
