@@ -368,6 +368,47 @@ def test_page_ranges_and_spilled_rows_give_the_same_bytes(chain, monkeypatch):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
+def test_page_ranges_read_one_snapshot_while_a_merge_writes(chain, monkeypatch):
+    """Ranges of pages are read by separate statements; a writer committing between them moves
+    row versions from early pages to the table's end. Read in one snapshot, every record still
+    appears once: the feeds equal the base run's. (With a fresh snapshot per statement, the
+    moved rows came out twice: the test was seen failing that way.)"""
+    from tierflow.sink import run
+
+    engine, root = chain
+    monkeypatch.setattr(run, "PARALLEL_ABOVE_ROWS", 0)
+    extract = run._extract
+    person_ranges: list = []
+
+    def writer_between_ranges(eng, statement, store, snapshot):
+        extract(eng, statement, store, snapshot)
+        if statement.windows[0].plan.name == "person":
+            person_ranges.append(statement.pages)
+            if len(person_ranges) == 1:  # after the first range: rewrite every current version
+                with engine.begin() as conn:
+                    moved = conn.execute(
+                        sa.text(
+                            "update library.person_history set name = name || ''"
+                            " where valid_to is null"
+                        )
+                    ).rowcount
+                assert moved > 100
+
+    monkeypatch.setattr(run, "_extract", writer_between_ranges)
+    run.sink(run_id="concurrent", as_of=AS_OF, eng=engine, workers=1)
+    assert len(person_ranges) > 1 and person_ranges[0][0] == 0
+    compared = 0
+    for code in PILOTS:
+        for feed in (root / "feeds" / code).iterdir():
+            ranged, base = digests(feed / "concurrent"), digests(feed / "base")
+            parts = {k: v for k, v in ranged.items() if k.endswith(".parquet")}
+            assert parts == {k: v for k, v in base.items() if k.endswith(".parquet")}, feed
+            compared += len(parts)
+    assert compared > len(PILOTS)
+
+
+@pytest.mark.postgres
 def test_copy_out_reports_a_failing_statement_and_leaves_the_connection_usable(chain):
     from psycopg import OperationalError
 
