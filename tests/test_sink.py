@@ -101,6 +101,18 @@ def digests(path: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir())}
 
 
+def assert_same_parts_as_base(root: Path, run_id: str) -> None:
+    """Every pilot feed of ``run_id`` has the base run's part files, byte for byte."""
+    compared = 0
+    for code in PILOTS:
+        for feed in (root / "feeds" / code).iterdir():
+            parts = {k: v for k, v in digests(feed / run_id).items() if k.endswith(".parquet")}
+            base = {k: v for k, v in digests(feed / "base").items() if k.endswith(".parquet")}
+            assert parts == base, feed
+            compared += len(parts)
+    assert compared > len(PILOTS)
+
+
 def scalar(engine: sa.Engine, sql: str, **params):
     with engine.connect() as conn:
         return conn.scalar(sa.text(sql), params)
@@ -356,14 +368,7 @@ def test_page_ranges_and_spilled_rows_give_the_same_bytes(chain, monkeypatch):
     assert len(person) > 1 and None not in person, "the person feed was not read in ranges"
     assert person[0][0] == 0 and sorted(p[1] is None for p in person).count(True) == 1
     assert all(spills for _name, _pages, spills in seen)
-    compared = 0
-    for code in PILOTS:
-        for feed in (root / "feeds" / code).iterdir():
-            ranged, base = digests(feed / "ranges"), digests(feed / "base")
-            parts = {k: v for k, v in ranged.items() if k.endswith(".parquet")}
-            assert parts == {k: v for k, v in base.items() if k.endswith(".parquet")}, feed
-            compared += len(parts)
-    assert compared > len(PILOTS)
+    assert_same_parts_as_base(root, "ranges")
     assert not list(root.glob(".sink-spill-*")), "spill files left behind"
 
 
@@ -398,14 +403,7 @@ def test_page_ranges_read_one_snapshot_while_a_merge_writes(chain, monkeypatch):
     monkeypatch.setattr(run, "_extract", writer_between_ranges)
     run.sink(run_id="concurrent", as_of=AS_OF, eng=engine, workers=1)
     assert len(person_ranges) > 1 and person_ranges[0][0] == 0
-    compared = 0
-    for code in PILOTS:
-        for feed in (root / "feeds" / code).iterdir():
-            ranged, base = digests(feed / "concurrent"), digests(feed / "base")
-            parts = {k: v for k, v in ranged.items() if k.endswith(".parquet")}
-            assert parts == {k: v for k, v in base.items() if k.endswith(".parquet")}, feed
-            compared += len(parts)
-    assert compared > len(PILOTS)
+    assert_same_parts_as_base(root, "concurrent")
 
 
 @pytest.mark.postgres
