@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import sqlalchemy as sa
 
@@ -21,19 +22,9 @@ SERVER_URL = os.environ.get(
 )
 
 
-@contextlib.contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
+def environ(values: dict[str, str]) -> contextlib.AbstractContextManager[Any]:
     """Set environment variables for the block (and the children it starts), then restore them."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return mock.patch.dict(os.environ, values)
 
 
 @contextlib.contextmanager

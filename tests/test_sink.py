@@ -67,20 +67,16 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine,
     from tierflow.sink.run import sink
 
     root = tmp_path_factory.mktemp("sink-home")
-    saved = {k: os.environ.get(k) for k in ("TIERFLOW_HOME", "TIERFLOW_PSEUDONYM_KEY")}
-    os.environ.update(TIERFLOW_HOME=str(root), TIERFLOW_PSEUDONYM_KEY=SECRET)
-    engine = build_chain(tmp_path_factory.mktemp("extracts"))
-    try:
-        sink(run_id="base", as_of=AS_OF, eng=engine)
-        yield engine, root
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        engine.dispose()
-        drop_database(engine.info_name)  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as env:  # module scope: the monkeypatch fixture is per test
+        env.setenv("TIERFLOW_HOME", str(root))
+        env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+        engine = build_chain(tmp_path_factory.mktemp("extracts"))
+        try:
+            sink(run_id="base", as_of=AS_OF, eng=engine)
+            yield engine, root
+        finally:
+            engine.dispose()
+            drop_database(engine.info_name)  # type: ignore[attr-defined]
 
 
 def feed_dir(root: Path, code: str, feed: str, run_id: str) -> Path:

@@ -91,15 +91,12 @@ INDEX_BYTES_PER_KEY = 128
 def _indexes_outgrow_buffers(conn: Connection, plan: TablePlan, rows: int) -> bool:
     """Whether the library's indexes, with ``rows`` more keys, outgrow shared buffers: then
     writing in key order beats writing in hash order."""
-    current = conn.scalar(
-        sa.text(
-            "select pg_indexes_size(cast(:library as regclass))"
-            " + pg_indexes_size(cast(:history as regclass))"
-        ),
+    sizes = _scalar_row(
+        conn,
+        template("index_bytes.sql"),
         {"library": plan.library_table, "history": plan.history_table},
     )
-    buffers = conn.scalar(sa.text("select pg_size_bytes(current_setting('shared_buffers'))"))
-    return int(current) + rows * INDEX_BYTES_PER_KEY > int(buffers)
+    return int(sizes["index_bytes"]) + rows * INDEX_BYTES_PER_KEY > int(sizes["buffer_bytes"])
 
 
 def _merge_table(

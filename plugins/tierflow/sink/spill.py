@@ -4,7 +4,8 @@ A big source is read by several statements over ranges of its pages, each delive
 of every district, so no district is whole until the last statement ends. Below
 :data:`SPILL_ABOVE_ROWS` rows the pieces wait in memory; above, each feed's pieces are
 appended to its own Arrow IPC file in a private temporary directory (mode 0700, removed
-when the run ends; a killed run's is removed by a later run) and read back memory-mapped, so memory holds a few blocks, not the run.
+when the run ends; a killed run's is removed by a later run) and read back memory-mapped,
+so memory holds a few blocks, not the run.
 The pieces are already cut to one district, its planned columns and its masks (see
 ``extract.py``): a spill file holds what that district's feed holds, unsorted.
 """
@@ -62,8 +63,8 @@ class RowStore:
             return
         with self.lock:
             if key not in self.writers:
-                path = self.directory / f"{key[0]}.{key[1]}.arrows"
-                self.writers[key] = (threading.Lock(), pa.ipc.new_stream(path, piece.schema))
+                stream = pa.ipc.new_stream(self._path(key), piece.schema)
+                self.writers[key] = (threading.Lock(), stream)
             lock, writer = self.writers[key]
         with lock:  # one feed's file is written by one thread at a time
             writer.write_table(piece)
@@ -78,12 +79,16 @@ class RowStore:
         if entry is None:
             return []
         entry[1].close()
-        path = self.directory / f"{key[0]}.{key[1]}.arrows"
+        path = self._path(key)
         # zero-copy: the table's buffers map the file, whose pages stay readable after the
         # unlink until the table is freed
         table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
         path.unlink()
         return [table]
+
+    def _path(self, key: FeedKey) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{key[0]}.{key[1]}.arrows"
 
     def close(self) -> None:
         with self.lock:
