@@ -1,13 +1,17 @@
 """Classification masking (design §6): partial masks over Arrow, keyed pseudonyms.
 
-A field above the consumer's clearance is partially masked, vectorised with pyarrow
-compute (no per-row Python): ID numbers keep the division and the last 4
-(``500103********1234``), phones 3+4, names the surname, addresses their first 6
-characters, dates their year; anything else is withheld (null).
+A field above the consumer's clearance is partially masked: phones keep 3+4, names the
+surname, addresses their first 6 characters, dates their year; anything else is withheld
+(null). Each mask has two renderings side by side, one per path that applies it: Arrow
+compute for the feeds (vectorised, no per-row Python) and a SQL expression for the pull
+views; ``tests`` hold the two equal on generated values.
 
-Where the demand says ``pseudonymise``, the value is replaced by HMAC-SHA256 under a
-key derived per consumer from the secret, so a district can join its own feeds but two
-districts cannot link theirs. The hashing runs inside PostgreSQL (C speed,
+A level-4 identifier (ID number, licence holder, applicant) is never partially shown: its
+hidden digits are guessable from what else a consumer sees (an ID number's hidden 8 digits
+are the birth date), so above the clearance it is always a pseudonym (docs/sharing.md).
+Where the demand says ``pseudonymise``, or for such an identifier, the value is replaced
+by HMAC-SHA256 under a key derived per consumer from the secret, so a district can join
+its own feeds and views but two districts cannot link theirs. The hashing runs inside PostgreSQL (C speed,
 in the same COPY that extracts the rows) with the core ``sha256()`` function, as
 HMAC = H((K xor opad) || H((K xor ipad) || m)); no extension is needed, so the embedded
 server works too. The two padded keys reach the server through COPY into a temporary
@@ -38,7 +42,6 @@ class MissingPseudonymKey(TierflowError):
 
 
 class Mask(StrEnum):
-    id_number = "partial:keep-division-and-last-4"
     phone = "partial:keep-3+4"
     name = "partial:keep-surname"
     prefix = "partial:keep-first-6"
@@ -50,10 +53,15 @@ class Mask(StrEnum):
 _ID_LIKE = {"holder_id", "applicant_id"}
 
 
+def is_identifier(column: Column) -> bool:
+    """A column naming a person or an entity outright: only ever clear or a pseudonym."""
+    return column.semantic in (Semantic.citizen_id, Semantic.uscc) or column.name in _ID_LIKE
+
+
 def mask_for(column: Column) -> Mask:
-    """The partial mask a column gets when its level is above the consumer's clearance."""
-    if column.semantic == Semantic.citizen_id or column.name in _ID_LIKE:
-        return Mask.id_number
+    """The partial mask a non-identifier column gets above the consumer's clearance."""
+    if is_identifier(column):
+        raise ValueError(f"{column.name}: an identifier is never partially masked")
     if column.semantic == Semantic.phone:
         return Mask.phone
     if column.semantic == Semantic.person_name:
@@ -83,8 +91,6 @@ def apply_mask(values: pa.Array | pa.ChunkedArray, mask: Mask) -> pa.Array | pa.
         return pa.nulls(len(values), type=values.type)
     if mask == Mask.year:
         return pc.floor_temporal(values, unit="year")
-    if mask == Mask.id_number:
-        return _keep_ends(values, 6, 8, 4)
     if mask == Mask.phone:
         return _keep_ends(values, 3, 4, 4)
     if mask == Mask.name:
@@ -94,6 +100,29 @@ def apply_mask(values: pa.Array | pa.ChunkedArray, mask: Mask) -> pa.Array | pa.
         )
     if mask == Mask.prefix:
         return pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 6), "****", "")
+    raise ValueError(mask)
+
+
+def _sql_keep_ends(value: str, head: int, stars: int, tail: int) -> str:
+    return (
+        f"case when length({value}) < {head + tail + 1} then '{'*' * stars}'"
+        f" else left({value}, {head}) || '{'*' * stars}' || right({value}, {tail}) end"
+    )
+
+
+def mask_sql(value: str, mask: Mask, sql_type: str) -> str:
+    """SQL expression of ``mask`` over the expression ``value`` (its type: ``sql_type``):
+    the same output as :func:`apply_mask` (nulls stay null)."""
+    if mask == Mask.withhold:
+        return f"null::{sql_type}"
+    if mask == Mask.year:
+        return f"date_trunc('year', {value})::{sql_type}"
+    if mask == Mask.phone:
+        return _sql_keep_ends(value, 3, 4, 4)
+    if mask == Mask.name:
+        return f"left({value}, 1) || repeat('*', greatest(length({value}) - 1, 0))"
+    if mask == Mask.prefix:
+        return f"left({value}, 6) || '****'"
     raise ValueError(mask)
 
 

@@ -54,10 +54,25 @@ def _render_feeds(result: dict[str, Any]) -> str:
     if "problems" in result:
         return f"{result['path']}: OK, {result['rows']} rows in {result['files']} file(s)"
     moved = ", ".join(
-        f"{name} → {info['watermark']}" + ("" if info["moved"] else " (unchanged)")
+        f"{name} → {info['watermark']}"
+        + (" (purged)" if info.get("purge") else "" if info["moved"] else " (unchanged)")
         for name, info in result["feeds"].items()
     )
     return f"{result['district']} acknowledged {result['run_id']}: {moved}"
+
+
+def _share(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.sharing.views import share_refresh
+
+    return share_refresh(args.as_of)
+
+
+def _render_share(result: dict[str, Any]) -> str:
+    lines = [f"pull views as of {result['as_of']}: {result['views']} view(s)"]
+    for district in result["districts"].values():
+        revoked = f"; revoked {', '.join(district['revoked'])}" if district["revoked"] else ""
+        lines.append(f"  {district['schema']}: {', '.join(district['views']) or '(none)'}{revoked}")
+    return "\n".join(lines)
 
 
 def _aggregate(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,6 +115,11 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     f.add_argument("action", choices=["verify", "ack"])
     f.add_argument("args", nargs="+", help="verify: DIR; ack: DISTRICT RUN_ID")
     f.set_defaults(render=_render_feeds)
+
+    h = add("share", _share, "regenerate the districts' pull views and grants from the lists")
+    h.add_argument("action", choices=["refresh"])
+    h.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
+    h.set_defaults(render=_render_share)
 
     a = add("aggregate", _aggregate, "aggregate up the tiers and publish the upward report")
     a.add_argument("--run-id", default=None)

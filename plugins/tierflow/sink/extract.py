@@ -30,9 +30,9 @@ from psycopg import ClientCursor
 
 from tierflow.masking import PSEUDONYM, apply_mask, hmac_pads, pseudonym_sql
 from tierflow.pool import quote
+from tierflow.sharing.policy import SQL_TYPES, FeedPlan
 from tierflow.sink.binary import HEADER_BYTES, SIGNATURE, Wire, parse_rows
 from tierflow.sink.copyout import copy_out
-from tierflow.sink.plan import FeedPlan
 from tierflow.sink.sources import FeedSource
 from tierflow.sink.spill import RowStore
 
@@ -90,21 +90,12 @@ def _scope(source: FeedSource, alias: str, district: str) -> str:
     return f'left({alias}."division_code", 6) = {district}'
 
 
-_CAST = {
-    "text": "text",
-    "date": "date",
-    "double": "double precision",
-    "bigint": "bigint",
-    "timestamp": "timestamptz",
-}
-
-
 def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
     value = f"c.{quote(column)}"
     if treatment == PSEUDONYM:
         value = pseudonym_sql(value, "c._sink_inner", "c._sink_outer", hex_text=False)
     else:  # the binary reader expects exactly this type's wire format
-        value = f"{value}::{_CAST[kind]}"
+        value = f"{value}::{SQL_TYPES[kind]}"
     if column not in plan.source.key:
         value = f"case when c.in_scope_now then {value} end"  # delete rows carry the key only
     return value

@@ -17,6 +17,7 @@ status update) as soon as its last statement has delivered.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -38,6 +39,8 @@ from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, pseudonym_secret
+from tierflow.sharing.policy import FeedPlan, plan_feeds
+from tierflow.sharing.views import refresh_views
 from tierflow.sink.extract import (
     PageRange,
     Window,
@@ -46,8 +49,14 @@ from tierflow.sink.extract import (
     feed_table,
     latest_version,
 )
-from tierflow.sink.plan import FeedPlan, plan_feeds
 from tierflow.sink.publish import publish_feeds
+from tierflow.sink.purge import (
+    PurgeJob,
+    key_treatment,
+    plan_purges,
+    purge_manifest,
+    purge_table,
+)
 from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
 from tierflow.sink.verify import verify_feed
 
@@ -172,14 +181,16 @@ def _plan_windows(eng: Engine, jobs: list[FeedJob], run_id: str) -> None:
                     "wt": job.window[1],
                     "p": str(job.path),
                     "a": job.as_of,
+                    "d": list(job.plan.demand_ids),
+                    "k": json.dumps(key_treatment(job.plan), sort_keys=True),
                 }
             )
         if new_rows:
             conn.execute(
                 sa.text(
                     "insert into feed.run (run_id, consumer_id, feed_name, watermark_from,"
-                    " watermark_to, row_count, path, status, as_of)"
-                    " values (:r, :c, :f, :wf, :wt, 0, :p, 'writing', :a)"
+                    " watermark_to, row_count, path, status, as_of, demand_ids, key_treatment)"
+                    " values (:r, :c, :f, :wf, :wt, 0, :p, 'writing', :a, :d, cast(:k as jsonb))"
                 ),
                 new_rows,
             )
@@ -443,6 +454,48 @@ def _sink_jobs(
     return sorted(summaries, key=lambda f: order[f["division_code"]])
 
 
+def _publish_purges(
+    eng: Engine, purges: list[PurgeJob], run_id: str, secret: bytes | None
+) -> list[dict[str, Any]]:
+    """Each purge notice published; the district's watermark for that feed forgotten."""
+    summaries = []
+    for job in purges:
+        key = consumer_key(secret, job.consumer_id) if job.pseudonymised and secret else None
+        table = purge_table(eng, job, key)
+        manifest = {
+            **purge_manifest(job, run_id, job.planned_at.date(), FORMAT),
+            "ops": _op_counts(table),
+        }
+        [published] = publish_feeds([(job.path, table, manifest)])
+        with eng.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "update feed.run set status = 'published', row_count = :n,"
+                    " published_at = now() where consumer_id = :c and feed_name = :f"
+                    " and run_id = :r"
+                ),
+                {"n": published["rows"], "c": job.consumer_id, "f": job.name, "r": run_id},
+            )
+            conn.execute(
+                sa.text("delete from feed.watermark where consumer_id = :c and feed_name = :f"),
+                {"c": job.consumer_id, "f": job.name},
+            )
+        summaries.append(
+            {
+                "division_code": job.division_code,
+                "feed": job.name,
+                "path": str(job.path),
+                "rows": published["rows"],
+                "ops": published["ops"],
+                "watermark": published["watermark"],
+                "files": len(published["files"]),
+                "purge": True,
+                "reason": job.reason,
+            }
+        )
+    return summaries
+
+
 def sink(
     district: str | None = None,
     run_id: str | None = None,
@@ -451,44 +504,77 @@ def sink(
     eng: Engine | None = None,
     load: bool = True,
     workers: int | None = None,
+    cat: Catalog | None = None,
 ) -> dict[str, Any]:
-    """Publish this run's feeds for one pilot district (or all); returns a JSON-able summary."""
-    cat = catalog()
+    """Publish this run's feeds for one pilot district (or all); returns a JSON-able summary.
+
+    The compiled sharing policy of today (or ``as_of``) also regenerates every district's
+    pull views and grants, in one transaction, before any feed is written; a feed the
+    policy no longer allows to a district that received it becomes a purge notice.
+    """
+    cat = cat or catalog()
     pilots = cat.divisions.pilot_codes
     if district is not None and district not in pilots:
         raise TierflowError(f"{district} is not a pilot district (pilots: {', '.join(pilots)})")
     eng = eng or default_engine()
     started = time.perf_counter()
     run_id = safe_run_id(run_id or default_run_id())
+    policy_date = as_of or today()
+    policy = {code: plan_feeds(cat, district_consumer(cat, code), policy_date) for code in pilots}
+    secret = (
+        pseudonym_secret() if any(p.pseudonymised for ps in policy.values() for p in ps) else None
+    )
     loaded = None
     if load:
         from tierflow.sink.thematic import load_thematic
 
         loaded = load_thematic(eng)
     sync_consumers(eng, cat)
+    with eng.begin() as conn:
+        refresh_views(conn, cat, policy_date, secret=secret, plans=policy)
     consumers = [district_consumer(cat, code) for code in ([district] if district else pilots)]
-    run_dates = _run_dates(eng, [c.id for c in consumers], run_id, as_of or today())
+    run_dates = _run_dates(eng, [c.id for c in consumers], run_id, policy_date)
     jobs = [
         FeedJob(plan, run_dates[c.id], feed_path(plan.division_code, plan.name, run_id))
         for c in consumers
-        for plan in plan_feeds(cat, c, run_dates[c.id])
+        for plan in (
+            policy[c.division_code]
+            if run_dates[c.id] == policy_date
+            else plan_feeds(cat, c, run_dates[c.id])
+        )
     ]
-    secret = pseudonym_secret() if any(job.plan.pseudonymised for job in jobs) else None
+    purges = plan_purges(
+        eng,
+        cat,
+        {c.id: (c.division_code or "", c.clearance) for c in consumers},
+        {(j.plan.consumer_id, j.plan.name) for j in jobs},
+        run_id,
+        policy_date,
+        lambda code, feed: feed_path(code, feed, run_id),
+    )
+    purged = {(p.consumer_id, p.name) for p in purges}
+    jobs = [j for j in jobs if (j.plan.consumer_id, j.plan.name) not in purged]
+    if secret is None and (
+        any(j.plan.pseudonymised for j in jobs) or any(p.pseudonymised for p in purges)
+    ):
+        secret = pseudonym_secret()
     workers = max(
         1,
         workers or int(os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))),
     )
     feeds: list[dict[str, Any]] = []
-    if jobs:
+    if jobs or purges:
         # One consumer's feed is published by one process at a time: two sinks of a
         # district at once would otherwise clear each other's temp folders.
-        names = sorted({job.publish_lock for job in jobs})
+        names = sorted({job.publish_lock for job in [*jobs, *purges]})
         with eng.connect() as holder:
             locks.hold_all(holder, names)
             holder.commit()
             try:
-                _plan_windows(eng, jobs, run_id)
-                feeds = _sink_jobs(eng, jobs, run_id, secret, workers)
+                if jobs:
+                    _plan_windows(eng, jobs, run_id)
+                    feeds = _sink_jobs(eng, jobs, run_id, secret, workers)
+                feeds += _publish_purges(eng, purges, run_id, secret)
             finally:
                 locks.release_all(holder, names)
                 holder.commit()
@@ -497,6 +583,7 @@ def sink(
         "districts": sorted({f["division_code"] for f in feeds}),
         "feeds": feeds,
         "rows": sum(f["rows"] for f in feeds),
+        "purges": len(purges),
         "thematic": loaded,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -511,8 +598,12 @@ def ack_feed(district: str, run_id: str, *, eng: Engine | None = None) -> dict[s
     with eng.begin() as conn:
         runs = conn.execute(
             sa.text(
-                "select feed_name, watermark_to, status, path from feed.run"
-                " where consumer_id = :c and run_id = :r order by feed_name"
+                "select r.feed_name, r.watermark_to, r.status, r.path, r.kind,"
+                " exists (select from feed.run as p where p.consumer_id = r.consumer_id"
+                " and p.feed_name = r.feed_name and p.kind = 'purge'"
+                " and p.planned_at > r.planned_at) as purged_since"
+                " from feed.run as r"
+                " where r.consumer_id = :c and r.run_id = :r order by r.feed_name"
             ),
             {"c": consumer.id, "r": run_id},
         ).all()
@@ -527,6 +618,10 @@ def ack_feed(district: str, run_id: str, *, eng: Engine | None = None) -> dict[s
                 raise TierflowError(f"{r.path} does not verify: {'; '.join(check['problems'])}")
         feeds = {}
         for r in runs:
+            if r.kind == "purge" or r.purged_since:
+                # a purge notice ends the feed: the next approval starts from a first feed
+                feeds[r.feed_name] = {"watermark": None, "moved": False, "purge": True}
+                continue
             moved = conn.execute(
                 sa.text(
                     "insert into feed.watermark (consumer_id, feed_name, acked_run_id, acked_watermark)"

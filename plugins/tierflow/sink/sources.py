@@ -28,6 +28,16 @@ class FeedSource:
     def version_time(self) -> str:
         return "loaded_at" if self.append_only else "valid_from"
 
+    @property
+    def current_table(self) -> str:
+        """The table of current records (the pull views read it): the history's base table."""
+        return self.table.removesuffix("_history")
+
+    @property
+    def current_changed_at(self) -> str:
+        """The current table's column saying when each record last changed."""
+        return "loaded_at" if self.append_only else "changed_at"
+
     def output_name(self, column: str) -> str:
         return self.rename.get(column, column)
 

@@ -137,7 +137,3 @@ create schema share;
 create function share.current_district() returns text
     language sql stable
     as $$ select substring(current_user from '^district_(\d{6})$') $$;
-create function share.current_clearance() returns int
-    language sql stable security definer set search_path = pg_catalog, feed
-    as $$ select coalesce((select clearance from feed.consumer
-                           where division_code = share.current_district() and kind = 'district'), 1) $$;

@@ -1,9 +1,19 @@
-"""What one district receives of one feed: columns, masks, pseudonyms, demand ids.
+"""The sharing policy compiler: what one consumer receives of one feed, on every path.
 
-Built from the three lists only (``tierflow.lists``): a column is in the plan when an
-approved demand in force asks for a field that fills it, and never when any field filling
-it is on the negative list. Each column's level is the highest level among those fields;
-above the consumer's clearance it is masked, and it is pseudonymised when a demand says so.
+Built from the three lists (``tierflow.lists``), the contracts' classification levels and
+the consumer's clearance: a column is in the plan when an approved demand in force asks for
+a field that fills it, and never when any field filling it is on the negative list. Each
+column's level is the highest level among those fields. Its transform:
+
+- pseudonymised when a demand says so, or when it is a level-4 identifier (ID number,
+  licence holder, applicant) above the clearance: an identifier is never partially shown,
+  because its hidden part can be rebuilt from what else the consumer sees;
+- otherwise masked or generalised (``masking.mask_for``) above the clearance;
+- otherwise clear.
+
+The feed extraction (``tierflow.sink``) and the pull views (``tierflow.sharing.views``)
+are both generated from the :class:`FeedPlan` objects made here, and nothing else decides
+what a consumer may see.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import pyarrow as pa
 
 from tierflow.contracts import Catalog, Consumer
 from tierflow.lists import grants, negative_fields
-from tierflow.masking import PSEUDONYM, Mask, mask_for
+from tierflow.masking import PSEUDONYM, Mask, is_identifier, mask_for
 from tierflow.sink.sources import FEEDS, FeedSource, Kind
 
 CLEAR = "clear"
@@ -25,6 +35,13 @@ ARROW_TYPES: dict[Kind, pa.DataType] = {
     "double": pa.float64(),
     "bigint": pa.int64(),
     "timestamp": pa.timestamp("us", tz="UTC"),
+}
+SQL_TYPES: dict[Kind, str] = {
+    "text": "text",
+    "date": "date",
+    "double": "double precision",
+    "bigint": "bigint",
+    "timestamp": "timestamptz",
 }
 
 
@@ -101,9 +118,10 @@ def plan_feeds(cat: Catalog, consumer: Consumer, as_of: dt.date) -> list[FeedPla
                 continue
             contract_columns = [cat.dataset(ds).column(f) for ds, f in origins]
             level = max(c.level for c in contract_columns)
-            if column in pseudo:
+            above = level > consumer.clearance
+            if column in pseudo or (above and any(is_identifier(c) for c in contract_columns)):
                 treatment = PSEUDONYM
-            elif level > consumer.clearance:
+            elif above:
                 treatment = mask_for(contract_columns[0]).value
             else:
                 treatment = CLEAR

@@ -1,0 +1,196 @@
+"""Pull views generated from the compiled sharing policy, with their grants.
+
+Every pilot district gets a schema ``share_<code>`` holding one view per feed its policy
+allows (``share_500103.person`` …) and nothing else; its role ``district_<code>`` may read
+those views and no other relation. :func:`refresh_views` rebuilds every district's schema,
+views and grants in one transaction from :func:`tierflow.sharing.policy.plan_feeds` — the
+same plans the feed extractor runs — so a rejected, expired or revoked demand closes its
+view at the next refresh (every sink run, and ``tierflow share refresh``), a narrowed
+demand narrows it, and any privilege a district role holds outside its schema is revoked.
+
+Pseudonymised columns are computed in the view under the district's own key (the same
+HMAC as its feeds, so pull results join feed rows): the key's padded forms sit in
+``share_secret.consumer_key``, readable by the views' owner ``tierflow_share`` only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from importlib.resources import files
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from tierflow.contracts import Catalog, catalog
+from tierflow.db import engine as default_engine
+from tierflow.errors import TierflowError
+from tierflow.lists import district_consumer, today
+from tierflow.masking import (
+    PSEUDONYM,
+    Mask,
+    consumer_key,
+    hmac_pads,
+    mask_sql,
+    pseudonym_secret,
+    pseudonym_sql,
+)
+from tierflow.pool import quote
+from tierflow.sharing.policy import CLEAR, SQL_TYPES, FeedPlan, plan_feeds
+from tierflow.sink.share import district_role, ensure_district_roles
+
+SQL = files("tierflow") / "sql" / "sharing"
+VIEW_OWNER = "tierflow_share"
+_CODE = re.compile(r"^\d{6}$")
+
+
+def district_schema(code: str) -> str:
+    if not _CODE.match(code):
+        raise ValueError(f"not a 6-digit district code: {code!r}")
+    return f"share_{code}"
+
+
+def _qualified(table: str) -> str:
+    schema, name = table.split(".")
+    return f"{quote(schema)}.{quote(name)}"
+
+
+def _literal(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        raise ValueError(f"unexpected characters in {value!r}")
+    return f"'{value}'"
+
+
+def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
+    value = f"t.{quote(column)}"
+    if treatment == CLEAR:
+        return value
+    if treatment == PSEUDONYM:
+        return pseudonym_sql(value, "k.inner_pad", "k.outer_pad")
+    return mask_sql(value, Mask(treatment), SQL_TYPES[kind])  # type: ignore[index]
+
+
+def view_sql(plan: FeedPlan) -> str:
+    """``create view`` of one district's pull view of one feed, from its plan."""
+    source = plan.source
+    code = _literal(plan.division_code)
+    if source.scope == "geofence":
+        scope = f"t.district_code = {code}"
+    else:
+        scope = f"left(t.division_code, 6) = {code}"
+    columns = ",\n        ".join(
+        f"{_column_sql(plan, c.column, c.kind, c.treatment)} as {quote(c.output)}"
+        for c in plan.columns
+    )
+    key_join = ""
+    if plan.pseudonymised:
+        key_join = (
+            "inner join share_secret.consumer_key as k"
+            f" on k.consumer_id = {_literal(plan.consumer_id)}"
+        )
+    return (
+        (SQL / "pull_view.sql")
+        .read_text(encoding="utf-8")
+        .format(
+            view=f"{quote(district_schema(plan.division_code))}.{quote(plan.name)}",
+            source=_qualified(source.current_table),
+            scope=scope,
+            columns=columns,
+            changed_at=quote(source.current_changed_at),
+            key_join=key_join,
+        )
+    )
+
+
+def _store_keys(conn: Connection, consumer_ids: list[str], secret: bytes) -> None:
+    """The consumers' padded pseudonym keys, by COPY (never in a statement or a log)."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute("delete from share_secret.consumer_key")
+        with cursor.copy(
+            "copy share_secret.consumer_key (consumer_id, inner_pad, outer_pad) from stdin"
+        ) as copy:
+            for consumer_id in consumer_ids:
+                copy.write_row([consumer_id, *hmac_pads(consumer_key(secret, consumer_id))])
+
+
+def _revoke_strays(conn: Connection, role: str, schema: str) -> list[str]:
+    """Revoke every relation privilege ``role`` holds outside its own schema."""
+    strays = conn.execute(
+        sa.text(
+            "select distinct table_schema, table_name from information_schema.role_table_grants"
+            " where grantee = :role and table_schema <> :schema"
+        ),
+        {"role": role, "schema": schema},
+    ).all()
+    for table_schema, table_name in strays:
+        conn.execute(
+            sa.text(f"revoke all on {quote(table_schema)}.{quote(table_name)} from {quote(role)}")
+        )
+    return [f"{s}.{t}" for s, t in strays]
+
+
+def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict[str, Any]:
+    """Rebuild one district's schema, views and grants from its plans (caller's transaction)."""
+    role = district_role(code)
+    schema = quote(district_schema(code))
+    conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
+    conn.execute(sa.text(f"create schema {schema}"))
+    conn.execute(sa.text(f"revoke all on schema {schema} from public"))
+    conn.execute(sa.text(f"grant usage on schema {schema} to {quote(role)}, {VIEW_OWNER}"))
+    views = []
+    for plan in plans:
+        name = f"{schema}.{quote(plan.name)}"
+        conn.execute(sa.text(view_sql(plan)))
+        conn.execute(sa.text(f"alter view {name} owner to {VIEW_OWNER}"))
+        conn.execute(sa.text(f"revoke all on {name} from public"))
+        conn.execute(sa.text(f"grant select on {name} to {quote(role)}"))
+        views.append(plan.name)
+    revoked = _revoke_strays(conn, role, district_schema(code))
+    return {"schema": district_schema(code), "views": views, "revoked": revoked}
+
+
+def refresh_views(
+    conn: Connection,
+    cat: Catalog,
+    as_of: dt.date,
+    *,
+    secret: bytes | None = None,
+    plans: dict[str, list[FeedPlan]] | None = None,
+) -> dict[str, Any]:
+    """Every pilot district's pull views and grants, in the caller's transaction.
+
+    ``plans`` (district code → plans) lets the sink pass the plans it is about to run, so
+    the feeds and the views of one run come from one compilation.
+    """
+    codes = cat.divisions.pilot_codes
+    if plans is None:
+        plans = {code: plan_feeds(cat, district_consumer(cat, code), as_of) for code in codes}
+    # one statement at a time on a shared object is enough: refreshes queue up here
+    conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.share.refresh'))"))
+    ensure_district_roles(conn, codes)
+    pseudonymised = sorted({p.consumer_id for ps in plans.values() for p in ps if p.pseudonymised})
+    if pseudonymised:
+        _store_keys(conn, pseudonymised, secret or pseudonym_secret())
+    else:
+        conn.execute(sa.text("delete from share_secret.consumer_key"))
+    districts = {code: refresh_district(conn, plans.get(code, []), code) for code in codes}
+    return {
+        "as_of": as_of.isoformat(),
+        "districts": districts,
+        "views": sum(len(d["views"]) for d in districts.values()),
+    }
+
+
+def share_refresh(
+    as_of: dt.date | None = None, *, eng: Engine | None = None, cat: Catalog | None = None
+) -> dict[str, Any]:
+    """``tierflow share refresh``: regenerate every pull view and grant from the lists now."""
+    cat = cat or catalog()
+    eng = eng or default_engine()
+    with eng.begin() as conn:
+        try:
+            return refresh_views(conn, cat, as_of or today())
+        except sa.exc.ProgrammingError as exc:
+            raise TierflowError(f"share refresh failed: {exc.orig}") from exc
