@@ -100,9 +100,7 @@ def test_masking_follows_clearance_and_pseudonymise():
             p for p in plan_feeds(cat, district_consumer(cat, code), ON) if p.name == "legal_entity"
         )
         # a level-4 identifier above the clearance is a pseudonym, never partly shown
-        assert {c.output: c.treatment for c in entity.columns}[
-            "legal_rep_id_number"
-        ] == PSEUDONYM
+        assert {c.output: c.treatment for c in entity.columns}["legal_rep_id_number"] == PSEUDONYM
 
 
 @pytest.mark.unit

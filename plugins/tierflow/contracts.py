@@ -259,7 +259,7 @@ class Demand(Strict):
     fields: tuple[Identifier, ...] = Field(min_length=1)
     pseudonymise: tuple[Identifier, ...] = ()
     purpose: str = Field(min_length=4)
-    status: Literal["approved", "rejected", "pending"]
+    status: Literal["approved", "rejected", "pending", "revoked"]
     approved_on: dt.date | None = None
     expires_on: dt.date | None = None
 

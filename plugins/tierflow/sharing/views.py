@@ -16,6 +16,7 @@ HMAC as its feeds, so pull results join feed rows): the key's padded forms sit i
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from importlib.resources import files
 from typing import Any
@@ -116,39 +117,100 @@ def _store_keys(conn: Connection, consumer_ids: list[str], secret: bytes) -> Non
 
 
 def _revoke_strays(conn: Connection, role: str, schema: str) -> list[str]:
-    """Revoke every relation privilege ``role`` holds outside its own schema."""
-    strays = conn.execute(
+    """Revoke every privilege granted to ``role`` outside its own schema: on relations, and
+    usage on schemas other than its own and ``share`` (whose function its policies call)."""
+    relations = conn.execute(
         sa.text(
             "select distinct table_schema, table_name from information_schema.role_table_grants"
             " where grantee = :role and table_schema <> :schema"
         ),
         {"role": role, "schema": schema},
     ).all()
-    for table_schema, table_name in strays:
+    for table_schema, table_name in relations:
         conn.execute(
             sa.text(f"revoke all on {quote(table_schema)}.{quote(table_name)} from {quote(role)}")
         )
-    return [f"{s}.{t}" for s, t in strays]
+    schemas = (
+        conn.execute(
+            sa.text(
+                "select n.nspname from pg_namespace as n, aclexplode(n.nspacl) as acl"
+                " where acl.grantee = to_regrole(:role) and n.nspname not in (:schema, 'share')"
+            ),
+            {"role": role, "schema": schema},
+        )
+        .scalars()
+        .all()
+    )
+    for name in sorted(set(schemas)):
+        conn.execute(sa.text(f"revoke all on schema {quote(name)} from {quote(role)}"))
+    return [f"{s}.{t}" for s, t in relations] + [f"schema {n}" for n in sorted(set(schemas))]
+
+
+def _fingerprint(statements: list[str]) -> str:
+    return (
+        "tierflow sharing policy " + hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
+    )
+
+
+def _current_fingerprint(conn: Connection, schema: str) -> str | None:
+    return conn.scalar(
+        sa.text("select obj_description(to_regnamespace(:s), 'pg_namespace')"), {"s": schema}
+    )
+
+
+def _end_sessions_reading(conn: Connection, schema: str) -> int:
+    """End the sessions that hold a lock on the schema's views: a district that opened a
+    transaction before its policy changed must not keep reading (nor block the change)."""
+    return len(
+        conn.execute(
+            sa.text(
+                "select pg_terminate_backend(l.pid) from pg_locks as l"
+                " join pg_class as c on c.oid = l.relation"
+                " join pg_namespace as n on n.oid = c.relnamespace"
+                " where n.nspname = :s and l.pid <> pg_backend_pid()"
+                " group by l.pid"
+            ),
+            {"s": schema},
+        ).all()
+    )
 
 
 def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict[str, Any]:
-    """Rebuild one district's schema, views and grants from its plans (caller's transaction)."""
+    """One district's schema, views and grants from its plans (caller's transaction).
+
+    The schema is rebuilt only when what its plans generate differs from what it holds
+    (a fingerprint in the schema's comment), so a sink run that changes nothing for a
+    district leaves its readers alone; when it does change, sessions still reading the old
+    views are ended first.
+    """
     role = district_role(code)
-    schema = quote(district_schema(code))
-    conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
-    conn.execute(sa.text(f"create schema {schema}"))
-    conn.execute(sa.text(f"revoke all on schema {schema} from public"))
-    conn.execute(sa.text(f"grant usage on schema {schema} to {quote(role)}, {VIEW_OWNER}"))
-    views = []
-    for plan in plans:
-        name = f"{schema}.{quote(plan.name)}"
-        conn.execute(sa.text(view_sql(plan)))
-        conn.execute(sa.text(f"alter view {name} owner to {VIEW_OWNER}"))
-        conn.execute(sa.text(f"revoke all on {name} from public"))
-        conn.execute(sa.text(f"grant select on {name} to {quote(role)}"))
-        views.append(plan.name)
-    revoked = _revoke_strays(conn, role, district_schema(code))
-    return {"schema": district_schema(code), "views": views, "revoked": revoked}
+    name = district_schema(code)
+    schema = quote(name)
+    statements = [view_sql(plan) for plan in plans]
+    fingerprint = _fingerprint([role, *statements])
+    rebuilt = _current_fingerprint(conn, name) != fingerprint
+    ended = 0
+    if rebuilt:
+        ended = _end_sessions_reading(conn, name)
+        conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
+        conn.execute(sa.text(f"create schema {schema}"))
+        conn.execute(sa.text(f"revoke all on schema {schema} from public"))
+        conn.execute(sa.text(f"grant usage on schema {schema} to {quote(role)}, {VIEW_OWNER}"))
+        for plan, statement in zip(plans, statements, strict=True):
+            view = f"{schema}.{quote(plan.name)}"
+            conn.execute(sa.text(statement))
+            conn.execute(sa.text(f"alter view {view} owner to {VIEW_OWNER}"))
+            conn.execute(sa.text(f"revoke all on {view} from public"))
+            conn.execute(sa.text(f"grant select on {view} to {quote(role)}"))
+        conn.execute(sa.text(f"comment on schema {schema} is '{fingerprint}'"))
+    revoked = _revoke_strays(conn, role, name)
+    return {
+        "schema": name,
+        "views": [plan.name for plan in plans],
+        "rebuilt": rebuilt,
+        "sessions_ended": ended,
+        "revoked": revoked,
+    }
 
 
 def refresh_views(
