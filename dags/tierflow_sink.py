@@ -41,7 +41,9 @@ FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
         "Loads the thematic tables from their pools, then one mapped task per pilot district "
         "writes `feeds/<code>/<feed>/<run_id>/` (Parquet parts, `_manifest.json`, `_SUCCESS`) "
         "under the demand and negative lists, masked per the district's clearance. Districts "
-        "verify with `tierflow feeds verify DIR` and acknowledge with `tierflow feeds ack`."
+        "verify with `tierflow feeds verify DIR` and acknowledge with `tierflow feeds ack`. "
+        "`refresh_pull_views` first regenerates every district's pull views (`share_<code>`) "
+        "and grants from the same compiled policy."
     ),
 )
 def sink_dag():
@@ -52,6 +54,13 @@ def sink_dag():
         return load()
 
     @task
+    def refresh_pull_views() -> dict:
+        from tierflow.sharing.views import share_refresh
+
+        # the districts' views and grants from today's lists, once, before any feed
+        return {"views": share_refresh()["views"]}
+
+    @task
     def pilot_districts() -> list[str]:
         return list(catalog().divisions.pilot_codes)
 
@@ -59,12 +68,14 @@ def sink_dag():
     def sink_district(district: str) -> dict:
         from tierflow.sink.run import sink
 
-        result = sink(district, get_current_context()["run_id"], load=False, workers=2)
+        result = sink(
+            district, get_current_context()["run_id"], load=False, workers=2, refresh=False
+        )
         # only references go to XCom: paths and counts, never rows
         return {"district": district, "rows": result["rows"], "feeds": len(result["feeds"])}
 
     districts = pilot_districts()
-    load_thematic() >> districts
+    load_thematic() >> refresh_pull_views() >> districts
     sink_district.expand(district=districts)
 
 

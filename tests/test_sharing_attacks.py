@@ -268,10 +268,11 @@ def test_pull_views_and_feeds_carry_the_same_values_and_pseudonyms(chain):
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_row_level_security_is_a_second_wall_and_strays_are_revoked(chain):
-    from tierflow.sharing.views import share_refresh
+def test_row_level_security_is_a_second_wall_and_strays_are_revoked(chain, monkeypatch, capsys):
+    from tierflow.cli import main
 
     engine, _root = chain
+    monkeypatch.setattr("tierflow.sharing.views.default_engine", lambda: engine)
     with engine.begin() as conn:  # an operator's mistake: another district's view granted
         conn.execute(sa.text("grant usage on schema share_500104 to district_500103"))
         conn.execute(sa.text("grant select on share_500104.person to district_500103"))
@@ -281,7 +282,9 @@ def test_row_level_security_is_a_second_wall_and_strays_are_revoked(chain):
         assert conn.scalar(sa.text("select count(*) from share_500104.person")) == 0
         # no policy lets a district role read the table itself: row-level security denies all
         assert conn.scalar(sa.text("select count(*) from library.person")) == 0
-    result = share_refresh(AS_OF, eng=engine)
+    assert main(["share", "refresh", "--as-of", AS_OF.isoformat(), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["districts"]["500103"]["rebuilt"] is False  # its policy did not change
     assert set(result["districts"]["500103"]["revoked"]) == {
         "library.person",
         "share_500104.person",

@@ -505,6 +505,7 @@ def sink(
     load: bool = True,
     workers: int | None = None,
     cat: Catalog | None = None,
+    refresh: bool = True,
 ) -> dict[str, Any]:
     """Publish this run's feeds for one pilot district (or all); returns a JSON-able summary.
 
@@ -530,8 +531,9 @@ def sink(
 
         loaded = load_thematic(eng)
     sync_consumers(eng, cat)
-    with eng.begin() as conn:
-        refresh_views(conn, cat, policy_date, secret=secret, plans=policy)
+    if refresh:
+        with eng.begin() as conn:
+            refresh_views(conn, cat, policy_date, secret=secret, plans=policy)
     consumers = [district_consumer(cat, code) for code in ([district] if district else pilots)]
     run_dates = _run_dates(eng, [c.id for c in consumers], run_id, policy_date)
     jobs = [
