@@ -223,3 +223,81 @@ def test_a_configured_url_wins_and_a_bad_one_fails_in_one_line(tmp_path):
     assert done.stderr.count("\n") == 1 and "cannot connect to" in done.stderr
     assert "s3cret" not in done.stderr
     assert not (tmp_path / "pg").exists()
+
+
+def test_a_fresh_configured_database_says_in_one_line_to_run_db_upgrade(tmp_path):
+    name, engine = create_database("tierflow_fresh")
+    env = dict(
+        os.environ,
+        TIERFLOW_HOME=str(tmp_path),
+        TIERFLOW_DATABASE_URL=engine.url.render_as_string(hide_password=False),
+    )
+    try:
+        for args in (["merge", "--library", "person"], ["sink"], ["quality", "report"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "tierflow.cli", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 2, (args, done.stderr)
+            assert done.stderr.count("\n") == 1, done.stderr
+            assert "has no tierflow schema" in done.stderr
+            assert "run `tierflow db upgrade`" in done.stderr
+        assert migrate.current(engine) is None  # nothing was created behind the operator's back
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_a_history_kept_in_alembic_version_moves_to_tierflows_own_table():
+    """Databases migrated before the split: their revision moves; Airflow's row stays."""
+    name, engine = create_database("tierflow_legacy_version")
+    try:
+        migrate.upgrade("0006", eng=engine)
+        with engine.begin() as conn:  # as the old env.py left it
+            conn.execute(sa.text("alter table tierflow_alembic_version rename to alembic_version"))
+            conn.execute(
+                sa.text(
+                    "alter table alembic_version drop constraint if exists tierflow_alembic_version_pkc"
+                )
+            )
+        assert migrate.current(engine) == "0006"
+        assert migrate.upgrade(eng=engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("select to_regclass('public.alembic_version')")) is None
+            assert conn.scalar(sa.text("select version_num from tierflow_alembic_version")) == HEAD
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_airflow_and_tierflow_migrate_one_database_side_by_side():
+    """The two Alembic histories no longer collide: `airflow db migrate` on tierflow's database."""
+    name, engine = create_database("tierflow_shared_with_airflow")
+    try:
+        assert migrate.upgrade(eng=engine) == HEAD
+        url = engine.url.set(drivername="postgresql+psycopg2")
+        env = dict(
+            os.environ,
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=url.render_as_string(hide_password=False),
+        )
+        done = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "airflow"), "db", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert migrate.current(engine) == HEAD
+        assert migrate.upgrade(eng=engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("select count(*) from public.alembic_version")) == 1
+            assert conn.scalar(sa.text("select to_regclass('public.dag_run')")) is not None
+    finally:
+        engine.dispose()
+        drop_database(name)

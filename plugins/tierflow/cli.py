@@ -138,11 +138,25 @@ def _register_pipeline_commands(add: Callable, sub: Any) -> None:
     cli_pipeline.register(add, sub)
 
 
+# Commands that read or write the warehouse: its schema must be this tierflow's first.
+WAREHOUSE_COMMANDS = {"ingest", "merge", "sink", "aggregate", "audit", "run", "quality", "share"}
+
+
+def _needs_warehouse(args: argparse.Namespace) -> bool:
+    if args.command == "feeds":
+        return args.action == "ack"
+    return args.command in WAREHOUSE_COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = os.environ.get("TIERFLOW_DEBUG") == "1"
     try:
+        if _needs_warehouse(args):
+            from tierflow import db, migrate
+
+            migrate.require_current(embedded=not db.is_configured())
         result = args.handler(args)
     except TierflowError as exc:
         print(f"tierflow {args.command}: error: {exc}", file=sys.stderr)

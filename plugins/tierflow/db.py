@@ -91,6 +91,11 @@ def stop_embedded() -> bool:
     return True
 
 
+def is_configured() -> bool:
+    """A database URL was given (environment or Airflow connection): not the embedded one."""
+    return bool(os.environ.get("TIERFLOW_DATABASE_URL") or _airflow_connection_url())
+
+
 def database_url() -> URL:
     configured = os.environ.get("TIERFLOW_DATABASE_URL") or _airflow_connection_url()
     if configured:

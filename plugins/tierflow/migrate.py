@@ -1,29 +1,85 @@
-"""Alembic migrations driven from code (``tierflow db upgrade|downgrade|current``)."""
+"""Alembic migrations driven from code (``tierflow db upgrade|downgrade|current``).
+
+tierflow's migration history lives in its own version table, ``public.tierflow_alembic_version``,
+so Airflow's metadata (whose Alembic uses ``public.alembic_version``) may share the database.
+A database migrated before that keeps working: its tierflow revision is moved out of
+``alembic_version`` on the next upgrade (Airflow's own row, if any, stays).
+
+A command that needs the warehouse checks its revision first (:func:`require_current`):
+the embedded zero-setup server is migrated on first use; a configured database is never
+migrated behind its operator's back: the command stops with one line saying to run
+``tierflow db upgrade``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Engine
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
 
 from tierflow.db import engine as default_engine
+from tierflow.errors import TierflowError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "tierflow_alembic_version"
+LEGACY_VERSION_TABLE = "alembic_version"
 
 
-def _config(connection) -> Config:
+class WarehouseNotMigrated(TierflowError):
+    """The database's schema is older than this tierflow (or absent)."""
+
+
+def _config(connection: Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["version_table"] = VERSION_TABLE
     return cfg
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(_config()).get_current_head() or ""
+
+
+def _adopt_legacy_version(conn: Connection) -> None:
+    """Move a tierflow revision recorded in ``public.alembic_version`` to tierflow's table."""
+    if conn.scalar(sa.text(f"select to_regclass('public.{VERSION_TABLE}')")) is not None:
+        return
+    if conn.scalar(sa.text(f"select to_regclass('public.{LEGACY_VERSION_TABLE}')")) is None:
+        return
+    ours = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
+    recorded = conn.scalars(sa.text("select version_num from public.alembic_version"))
+    mine = [v for v in recorded if v in ours]
+    if not mine:
+        return
+    conn.execute(
+        sa.text(
+            "create table public.tierflow_alembic_version (version_num varchar(32) not null,"
+            " constraint tierflow_alembic_version_pkc primary key (version_num))"
+        )
+    )
+    conn.execute(
+        sa.text("insert into public.tierflow_alembic_version (version_num) values (:v)"),
+        {"v": mine[0]},
+    )
+    conn.execute(
+        sa.text("delete from public.alembic_version where version_num = any(:vs)"), {"vs": mine}
+    )
+    if not conn.scalar(sa.text("select count(*) from public.alembic_version")):
+        conn.execute(sa.text("drop table public.alembic_version"))
 
 
 def upgrade(target: str = "head", eng: Engine | None = None) -> str | None:
     eng = eng or default_engine()
     with eng.begin() as conn:
+        # one migrating process at a time (two first commands on a fresh embedded server)
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.migrate'))"))
+        _adopt_legacy_version(conn)
         command.upgrade(_config(conn), target)
     return current(eng)
 
@@ -31,6 +87,7 @@ def upgrade(target: str = "head", eng: Engine | None = None) -> str | None:
 def downgrade(target: str = "base", eng: Engine | None = None) -> str | None:
     eng = eng or default_engine()
     with eng.begin() as conn:
+        _adopt_legacy_version(conn)
         command.downgrade(_config(conn), target)
     return current(eng)
 
@@ -38,4 +95,31 @@ def downgrade(target: str = "base", eng: Engine | None = None) -> str | None:
 def current(eng: Engine | None = None) -> str | None:
     eng = eng or default_engine()
     with eng.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        revision = context.get_current_revision()
+        if revision is None:  # migrated before the history moved to its own table
+            legacy = MigrationContext.configure(conn).get_current_revision()
+            ours = {r.revision for r in ScriptDirectory.from_config(_config()).walk_revisions()}
+            return legacy if legacy in ours else None
+        return revision
+
+
+def require_current(eng: Engine | None = None, *, embedded: bool = False) -> str:
+    """The warehouse at this tierflow's head revision, or one line saying what to do.
+
+    ``embedded``: the zero-setup server, which is brought up to date instead.
+    """
+    from tierflow.db import describe
+
+    eng = eng or default_engine()
+    wanted = head()
+    have = current(eng)
+    if have == wanted:
+        return have
+    if embedded:
+        return upgrade(eng=eng) or wanted
+    state = "has no tierflow schema" if have is None else f"is at revision {have}"
+    raise WarehouseNotMigrated(
+        f"the warehouse {describe(eng.url)} {state}, this tierflow needs {wanted}:"
+        " run `tierflow db upgrade`"
+    )
