@@ -14,6 +14,15 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from tierflow.contracts import Catalog, Consumer, Demand, Frequency, Responsibility
+from tierflow.errors import TierflowError
+
+
+class UnknownConsumer(TierflowError, KeyError):
+    """No such consumer (or no district consumer for a code) in the demand list."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -63,14 +72,17 @@ def consumer(cat: Catalog, consumer_id: str) -> Consumer:
     for c in cat.demand.consumers:
         if c.id == consumer_id:
             return c
-    raise KeyError(f"unknown consumer {consumer_id!r}")
+    raise UnknownConsumer(f"unknown consumer {consumer_id!r}")
 
 
 def district_consumer(cat: Catalog, division_code: str) -> Consumer:
     for c in cat.demand.consumers:
         if c.kind == "district" and c.division_code == division_code:
             return c
-    raise KeyError(f"no consumer in the demand list for district {division_code}")
+    raise UnknownConsumer(
+        f"{division_code} is not a district of the demand list"
+        f" (districts: {', '.join(c.division_code or '' for c in cat.demand.consumers if c.kind == 'district')})"
+    )
 
 
 def grants(cat: Catalog, consumer_id: str, on: dt.date) -> dict[str, Grant]:

@@ -21,8 +21,8 @@ from tierflow import config, locks
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.lists import today
+from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sink.publish import publish_table
-from tierflow.sink.run import default_run_id, safe_run_id
 
 SQL = files("tierflow") / "sql" / "aggregate"
 SUBJECTS = ("population", "legal_entity", "e_license", "service_case", "truck_gps")

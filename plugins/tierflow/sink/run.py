@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -39,6 +38,7 @@ from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, pseudonym_secret
+from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sharing.policy import FeedPlan, plan_feeds
 from tierflow.sharing.views import refresh_views
 from tierflow.sink.extract import (
@@ -61,20 +61,7 @@ from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
 from tierflow.sink.verify import verify_feed
 
 log = logging.getLogger(__name__)
-_RUN_ID = re.compile(r"[^A-Za-z0-9._-]+")
 FORMAT = "tierflow-feed/1"
-
-
-def safe_run_id(run_id: str) -> str:
-    """A run id usable as a directory name (Airflow's contain ':' and '+')."""
-    cleaned = _RUN_ID.sub("_", run_id).strip("._")
-    if not cleaned:
-        raise TierflowError(f"run id {run_id!r} has no usable characters")
-    return cleaned
-
-
-def default_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def feed_path(division_code: str, feed: str, run_id: str) -> Path:
