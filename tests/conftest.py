@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
 SERVER_URL = os.environ.get(
     "TIERFLOW_TEST_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

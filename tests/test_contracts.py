@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 BROKEN = Path(__file__).parent / "broken_contracts"
 SHARED_TOWNSHIPS = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "chongqing_townships.csv"
+    Path(__file__).resolve().parents[1] / "schemas" / "reference" / "chongqing_townships.csv"
 )
 MODELS = {
     "dataset": c.Dataset,

