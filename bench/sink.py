@@ -118,9 +118,9 @@ def copy_out_floor(eng: sa.Engine, pilots: list[str]) -> tuple[float, int, int]:
 
 def library_tables() -> list[str]:
     """library.person and every other table a feed reads (the person feed reads its history)."""
-    from tierflow.sink.sources import FEEDS
+    from tierflow.sink.sources import feeds
 
-    return ["library.person", *(s.table for s in FEEDS if s.name != "person")]
+    return ["library.person", *(s.table for s in feeds() if s.name != "person")]
 
 
 def copy_out_library(eng: sa.Engine) -> tuple[float, int, int]:

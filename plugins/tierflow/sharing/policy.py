@@ -26,7 +26,7 @@ import pyarrow as pa
 from tierflow.contracts import Catalog, Consumer
 from tierflow.lists import grants, negative_fields
 from tierflow.masking import PSEUDONYM, Mask, is_identifier, mask_for
-from tierflow.sink.sources import FEEDS, FeedSource, Kind
+from tierflow.sink.sources import FeedSource, Kind, feeds
 
 CLEAR = "clear"
 ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -93,7 +93,7 @@ def plan_feeds(cat: Catalog, consumer: Consumer, as_of: dt.date) -> list[FeedPla
     granted = grants(cat, consumer.id, as_of)
     negative = negative_fields(cat)
     plans = []
-    for source in FEEDS:
+    for source in feeds():
         asked = {ds: g for ds, g in granted.items() if ds in source.fields}
         if not asked:
             continue
@@ -101,8 +101,8 @@ def plan_feeds(cat: Catalog, consumer: Consumer, as_of: dt.date) -> list[FeedPla
         pseudo: set[str] = set()
         for dataset, grant in asked.items():
             mapping = source.fields[dataset]
-            wanted.update(mapping[f] for f in grant.fields if f in mapping)
-            pseudo.update(mapping[f] for f in grant.pseudonymise if f in mapping)
+            wanted.update(c for f in grant.fields if f in mapping for c in mapping[f])
+            pseudo.update(c for f in grant.pseudonymise if f in mapping for c in mapping[f])
         withheld: dict[str, str] = {}
         columns = []
         for column, kind in source.columns.items():

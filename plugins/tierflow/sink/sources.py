@@ -1,14 +1,36 @@
 """Where each district feed comes from: a library or thematic table and the dataset fields it carries.
 
-A feed is named after its table (``person``, ``legal_entity`` …). Demands name dataset
-fields (``psb.household.name``); ``fields`` maps them onto the table's columns, so the
-demand and negative lists, stated per dataset, apply to the columns they end up in.
+Feeds are data: one file per feed under ``schemas/feeds/`` (strict model, unknown keys
+refused), naming a library table of the survivorship rules or a thematic dataset. Its
+columns, their kinds and which dataset fields fill each column are derived, never written
+twice: from the survivorship rules (``schemas/survivorship/``: key + every field with
+sources, in rule order) or from the dataset's contract (every column but ``updated_at``).
+Demands name dataset fields (``psb.household.name``); ``fields`` maps them onto the
+table's columns, so the demand and negative lists, stated per dataset, apply to the
+columns they end up in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Literal
+
+from pydantic import ValidationError, model_validator
+
+from tierflow.config import schemas_dir
+from tierflow.contracts import (
+    Catalog,
+    ColumnType,
+    ContractError,
+    Identifier,
+    Library,
+    Strict,
+    _read_yaml,
+    catalog,
+)
+from tierflow.errors import TierflowError
 
 Kind = Literal["text", "date", "double", "bigint", "timestamp"]
 
@@ -19,7 +41,7 @@ class FeedSource:
     table: str  # schema-qualified, unquoted: the versions read (history or append-only table)
     key: tuple[str, ...]
     columns: dict[str, Kind]  # table column → value kind, in output order
-    fields: dict[str, dict[str, str]]  # dataset id → {dataset field: table column}
+    fields: dict[str, dict[str, tuple[str, ...]]]  # dataset id → {dataset field: table columns}
     scope: Literal["division", "geofence"] = "division"
     append_only: bool = False  # rows never change once loaded: every change is an insert
     rename: dict[str, str] = field(default_factory=dict)  # table column → name in the feed
@@ -46,217 +68,134 @@ class FeedSource:
         return [
             (dataset, f)
             for dataset, mapping in self.fields.items()
-            for f, col in mapping.items()
-            if col == column
+            for f, cols in mapping.items()
+            if column in cols
         ]
 
 
-def _same(*names: str) -> dict[str, str]:
-    return {n: n for n in names}
+KINDS: dict[ColumnType, Kind] = {
+    ColumnType.string: "text",
+    ColumnType.integer: "bigint",
+    ColumnType.decimal: "double",
+    ColumnType.date: "date",
+    ColumnType.timestamp: "timestamp",
+}
 
 
-FEEDS: tuple[FeedSource, ...] = (
-    FeedSource(
-        name="person",
-        table="library.person_history",
-        key=("id_number",),
-        columns={
-            "id_number": "text",
-            "name": "text",
-            "gender": "text",
-            "ethnicity": "text",
-            "birth_date": "date",
-            "division_code": "text",
-            "address": "text",
-            "status": "text",
-            "death_date": "date",
-            "phone": "text",
-            "employer_uscc": "text",
-            "insurance_status": "text",
-        },
-        fields={
-            "psb.household": _same(
-                "id_number",
-                "name",
-                "gender",
-                "ethnicity",
-                "birth_date",
-                "division_code",
-                "address",
-                "status",
-            ),
-            "nhc.vital_event": {"id_number": "id_number", "event_date": "death_date"},
-            "hrss.social_insurance": {
-                "id_number": "id_number",
-                "employer_uscc": "employer_uscc",
-                "status": "insurance_status",
-                "phone": "phone",
-            },
-        },
-    ),
-    FeedSource(
-        name="legal_entity",
-        table="library.legal_entity_history",
-        key=("uscc",),
-        columns={
-            "uscc": "text",
-            "name": "text",
-            "entity_type": "text",
-            "legal_rep_name": "text",
-            "legal_rep_id_number": "text",
-            "registered_capital": "double",
-            "established_on": "date",
-            "status": "text",
-            "division_code": "text",
-            "address": "text",
-            "industry_code": "text",
-            "tax_status": "text",
-            "credit_grade": "text",
-        },
-        fields={
-            "samr.enterprise": _same(
-                "uscc",
-                "name",
-                "entity_type",
-                "legal_rep_name",
-                "legal_rep_id_number",
-                "registered_capital",
-                "established_on",
-                "status",
-                "division_code",
-                "address",
-                "industry_code",
-            ),
-            "mca.social_org": _same(
-                "uscc", "name", "legal_rep_name", "legal_rep_id_number", "division_code", "address"
-            ),
-            "tax.taxpayer": _same("uscc", "tax_status", "credit_grade"),
-        },
-    ),
-    FeedSource(
-        name="e_license",
-        table="library.e_license_history",
-        key=("license_type_code", "license_number"),
-        columns={
-            "license_type_code": "text",
-            "license_number": "text",
-            "holder_kind": "text",
-            "holder_id": "text",
-            "issuing_authority": "text",
-            "issued_on": "date",
-            "effective_from": "date",
-            "effective_until": "date",
-            "status": "text",
-            "division_code": "text",
-        },
-        fields={
-            "lic.issuance": {
-                **_same(
-                    "license_type_code",
-                    "license_number",
-                    "holder_kind",
-                    "holder_id",
-                    "issuing_authority",
-                    "issued_on",
-                    "status",
-                    "division_code",
-                ),
-                "valid_from": "effective_from",
-                "valid_until": "effective_until",
-            }
-        },
-        rename={"effective_from": "valid_from", "effective_until": "valid_until"},
-    ),
-    FeedSource(
-        name="address",
-        table="library.address_history",
-        key=("address_id",),
-        columns={
-            "address_id": "text",
-            "full_address": "text",
-            "division_code": "text",
-            "longitude": "double",
-            "latitude": "double",
-        },
-        fields={
-            "mnr.address": _same(
-                "address_id", "full_address", "division_code", "longitude", "latitude"
-            )
-        },
-    ),
-    FeedSource(
-        name="land_parcel",
-        table="library.land_parcel_history",
-        key=("parcel_id",),
-        columns={
-            "parcel_id": "text",
-            "land_use_code": "text",
-            "area_m2": "double",
-            "geometry_wkt": "text",
-            "division_code": "text",
-        },
-        fields={
-            "mnr.land_parcel": _same(
-                "parcel_id", "land_use_code", "area_m2", "geometry_wkt", "division_code"
-            )
-        },
-    ),
-    FeedSource(
-        name="service_case",
-        table="thematic.service_case_history",
-        key=("case_id",),
-        columns={
-            "case_id": "text",
-            "item_code": "text",
-            "applicant_kind": "text",
-            "applicant_id": "text",
-            "department_code": "text",
-            "division_code": "text",
-            "accepted_at": "timestamp",
-            "completed_at": "timestamp",
-            "status": "text",
-            "rating": "bigint",
-        },
-        fields={
-            "gov.service_case": _same(
-                "case_id",
-                "item_code",
-                "applicant_kind",
-                "applicant_id",
-                "department_code",
-                "division_code",
-                "accepted_at",
-                "completed_at",
-                "status",
-                "rating",
-            )
-        },
-    ),
-    FeedSource(
-        name="truck_gps",
-        table="thematic.truck_gps",
-        key=("plate_number", "recorded_at"),
-        columns={
-            "plate_number": "text",
-            "recorded_at": "timestamp",
-            "longitude": "double",
-            "latitude": "double",
-            "speed_kmh": "double",
-            "heading": "bigint",
-        },
-        fields={
-            "trans.truck_gps": _same(
-                "plate_number", "recorded_at", "longitude", "latitude", "speed_kmh", "heading"
-            )
-        },
-        scope="geofence",
-        append_only=True,
-    ),
-)
+class FeedFile(Strict):
+    """One ``schemas/feeds/<name>.yaml``: a library table or a thematic dataset's table."""
+
+    name: Identifier
+    library: Library | None = None  # with ``table``: a table of that library's rules
+    dataset: str | None = None  # with ``table``: the schema-qualified versions table
+    table: str
+    scope: Literal["division", "geofence"] = "division"
+    append_only: bool = False
+    rename: dict[Identifier, Identifier] = {}
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> FeedFile:
+        if (self.library is None) == (self.dataset is None):
+            raise ValueError("a feed names either a library or a dataset")
+        if self.dataset is not None and "." not in self.table:
+            raise ValueError("a dataset feed names its schema-qualified table")
+        return self
+
+
+def _library_source(spec: FeedFile, cat: Catalog) -> FeedSource:
+    from tierflow.merge.survivorship import load_rules
+
+    rules = load_rules(spec.library.value)  # type: ignore[union-attr]
+    if spec.table not in rules.tables:
+        raise ContractError(f"feed {spec.name}: library {spec.library} has no table {spec.table!r}")
+    table = rules.tables[spec.table]
+    fields: dict[str, dict[str, list[str]]] = {}
+    kinds: dict[str, Kind] = {}
+
+    def fill(alias: str, column: str, target: str) -> None:
+        dataset = cat.dataset(table.dataset_of(alias))
+        kinds.setdefault(target, KINDS[dataset.column(column).type])
+        targets = fields.setdefault(dataset.id, {}).setdefault(column, [])
+        if target not in targets:
+            targets.append(target)
+
+    for alias in table.sources:
+        for own, column in zip(table.key, table.source_key(alias), strict=True):
+            fill(alias, column, own)
+    for name, rule in table.fields.items():
+        for ref in rule.sources:
+            alias, _, column = ref.rpartition(".")
+            if column not in table.sources[alias].constants:
+                fill(alias, column, name)
+    order = [*table.key, *(n for n, r in table.fields.items() if n in kinds and r.sources)]
+    return FeedSource(
+        name=spec.name,
+        table=f"library.{spec.table}_history",
+        key=tuple(table.key),
+        columns={c: kinds[c] for c in order},
+        fields={d: {f: tuple(cols) for f, cols in m.items()} for d, m in fields.items()},
+        scope=spec.scope,
+        append_only=spec.append_only,
+        rename=dict(spec.rename),
+    )
+
+
+def _dataset_source(spec: FeedFile, cat: Catalog) -> FeedSource:
+    dataset = cat.dataset(spec.dataset)  # type: ignore[arg-type]
+    columns = [c for c in dataset.columns if c.name != dataset.updated_at]
+    return FeedSource(
+        name=spec.name,
+        table=spec.table,
+        key=tuple(dataset.key),
+        columns={c.name: KINDS[c.type] for c in columns},
+        fields={dataset.id: {c.name: (c.name,) for c in columns}},
+        scope=spec.scope,
+        append_only=spec.append_only,
+        rename=dict(spec.rename),
+    )
+
+
+def load_feed_file(
+    path: Path, cat: Catalog | None = None, *, check_name: bool = True
+) -> FeedSource:
+    """One feed file; any problem raises ContractError with a one-line message.
+
+    ``check_name=False`` skips the file-name check (broken-file fixtures have their own names).
+    """
+    try:
+        spec = FeedFile.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ContractError(f"{path.name}: {where}: {message}") from None
+    if check_name and path.stem != spec.name:
+        raise ContractError(f"{path.name}: file name must be the feed's name {spec.name!r}.yaml")
+    cat = cat or catalog()
+    try:
+        source = _library_source(spec, cat) if spec.library else _dataset_source(spec, cat)
+    except (KeyError, TierflowError) as exc:
+        message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+        raise ContractError(f"{path.name}: {message.removeprefix(f'feed {spec.name}: ')}") from None
+    unknown = set(spec.rename) - set(source.columns)
+    if unknown:
+        raise ContractError(f"{path.name}: rename names unknown column {sorted(unknown)[0]!r}")
+    return source
+
+
+def load_feeds(root: Path | None = None, cat: Catalog | None = None) -> tuple[FeedSource, ...]:
+    folder = (root or schemas_dir()) / "feeds"
+    return tuple(load_feed_file(p, cat) for p in sorted(folder.glob("*.yaml")))
+
+
+@cache
+def feeds() -> tuple[FeedSource, ...]:
+    """The project's feeds, loaded once per process (file-name order)."""
+    return load_feeds()
 
 
 def feed_source(name: str) -> FeedSource:
-    for source in FEEDS:
+    for source in feeds():
         if source.name == name:
             return source
-    raise KeyError(f"unknown feed {name!r} (known: {', '.join(s.name for s in FEEDS)})")
+    raise KeyError(f"unknown feed {name!r} (known: {', '.join(s.name for s in feeds())})")
