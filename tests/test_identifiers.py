@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import plain_identifiers as plain
 from tierflow import identifiers as ids
 from tierflow.checks import masks
 from tierflow.checks.rules import Rule, RuleContext, evaluate, evaluate_with_reasons
@@ -222,33 +223,7 @@ def test_quarantine_reasons_name_the_fault():
     assert set(named) <= set(rule.reasons)
 
 
-# --- an independent plain-Python reading of design §4, against the vectorised code -----------
-
-
-def reference_faults(value: str, today: dt.date) -> set[str]:
-    if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
-        return {"format"}
-    found = set()
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    if (
-        "10X98765432"[sum(int(c) * w for c, w in zip(value[:17], weights, strict=True)) % 11]
-        != value[17]
-    ):
-        found.add("check_char")
-    try:
-        born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        found.add("date_not_calendar")
-    else:
-        if born < dt.date(1900, 1, 1):
-            found.add("date_before_1900")
-        if born > today:
-            found.add("date_in_future")
-    if int(value[:2]) not in PROVINCES:
-        found.add("province_unknown")
-    if value.startswith("5099"):
-        found.add("internal_zone_code")
-    return found
+# --- the vectorised code against a plain-Python reading of design §4 ----------------------
 
 
 def _id_from_parts(parts: tuple) -> str:
@@ -275,7 +250,7 @@ id_like = st.tuples(
 def test_vectorised_citizen_id_agrees_with_a_plain_reading(values):
     flags = ids.citizen_id_faults(pa.array(values, pa.string()), TODAY)
     got = [{f.reason for f in ids.ID_FAULTS if int(v) & f} for v in flags]
-    assert got == [reference_faults(v, TODAY) for v in values]
+    assert got == [plain.citizen_id_faults(v, TODAY) for v in values]
 
 
 @settings(max_examples=200, deadline=None)
@@ -294,18 +269,15 @@ def test_vectorised_uscc_agrees_with_a_plain_reading(values):
         else v
         for i, v in enumerate(values)
     ]
-    expected = []
-    for v in fixed:
-        if len(v) != 18 or any(c not in ids.USCC_CHARSET for c in v) or not v[2:8].isdigit():
-            expected.append(False)
-            continue
-        expected.append(
-            ids.uscc_check_char(v[:17]) == v[17]
-            and ids.org_code_check_char(v[8:16]) == v[16]
-            and int(v[2:4]) in PROVINCES
-            and not v[2:8].startswith("5099")
-        )
-    assert ids.uscc_valid_mask(pa.array(fixed)).tolist() == expected
+    flags = ids.uscc_faults(pa.array(fixed))
+    got = [{f.reason for f in ids.USCC_FAULTS if int(v) & f} for v in flags]
+    assert got == [plain.uscc_faults(v) for v in fixed]
+
+
+def test_the_plain_reading_follows_the_design_text():
+    assert plain.PROVINCES == PROVINCES
+    assert plain.citizen_id_faults("500103199002301231", TODAY) == {"date_not_calendar"}
+    assert plain.uscc_faults("91110000600037341L") == set()
 
 
 def test_calendar_arithmetic_agrees_with_datetime():
