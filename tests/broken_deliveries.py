@@ -220,6 +220,19 @@ def out_of_range_dates(d: Path) -> Path:
     return _write(d, "household.csv", csv_text(rows).encode())
 
 
+def impossible_id_content(d: Path) -> Path:
+    """Issue #13: right check characters, impossible content (design §4, to the letter)."""
+    rows = [
+        # Feb 30, delivered with the date Arrow's strptime once rolled it over to
+        person(1, id_number=citizen_id("500103", "19900230", 123), birth_date="1990-03-02"),
+        person(2, id_number=citizen_id("990101", "19900101", 123), birth_date="1990-01-01"),
+        person(3, id_number=citizen_id("509901", "19900101", 123), birth_date="1990-01-01"),
+        person(4, id_number=citizen_id("500103", "18991231", 123), birth_date="1899-12-31"),
+        person(5),
+    ]
+    return _write(d, "household.csv", csv_text(rows).encode())
+
+
 def timestamps_in_2099(d: Path) -> Path:
     rows = [person(1, updated_at="2099-01-01T00:00:00"), person(2)]
     return _write(d, "household.csv", csv_text(rows).encode())
@@ -345,6 +358,21 @@ CASES: dict[str, tuple[str, Writer, Reject | Take]] = {
         "psb.household",
         out_of_range_dates,
         Take(quarantined=3, reasons=frozenset({"birth_date:parse", "updated_at:parse"})),
+    ),
+    "impossible_id_content": (
+        "psb.household",
+        impossible_id_content,
+        Take(
+            quarantined=4,
+            reasons=frozenset(
+                {
+                    "id_number:citizen_id:date_not_calendar",
+                    "id_number:citizen_id:province_unknown",
+                    "id_number:citizen_id:internal_zone_code",
+                    "id_number:citizen_id:date_before_1900",
+                }
+            ),
+        ),
     ),
     "timestamps_in_2099": (
         "psb.household",

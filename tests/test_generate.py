@@ -23,13 +23,14 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
+from tests import plain_identifiers as plain
+from tierflow.checks.rules import rules_for
 from tierflow.contracts import ColumnType, Dataset, PairRule, Semantic, catalog
 from tierflow.generate import SPECS, defect_classes, generate
 from tierflow.geo import CITY_BOX, district_boundaries, locate_points
 from tierflow.identifiers import (
     citizen_id_parts,
     citizen_id_valid_mask,
-    is_valid_citizen_id,
     is_valid_uscc,
     uscc_valid_mask,
 )
@@ -158,10 +159,10 @@ def violations(ds: Dataset, row: list[str | None], known_districts: set[str]) ->
             later = p > end_of_day if isinstance(p, dt.datetime) else p > AS_OF
             if later:
                 found.add(f"{col.name}:not_future")
-        if col.semantic == Semantic.citizen_id and not is_valid_citizen_id(value):
-            found.add(f"{col.name}:citizen_id")
-        if col.semantic == Semantic.uscc and not is_valid_uscc(value):
-            found.add(f"{col.name}:uscc")
+        if col.semantic == Semantic.citizen_id:
+            found |= {f"{col.name}:citizen_id:{f}" for f in plain.citizen_id_faults(value, AS_OF)}
+        if col.semantic == Semantic.uscc:
+            found |= {f"{col.name}:uscc:{f}" for f in plain.uscc_faults(value)}
         if col.semantic == Semantic.division_code and not (
             re.fullmatch(r"\d{12}", value)
             and value[:6] in known_districts
@@ -188,7 +189,7 @@ def violations(ds: Dataset, row: list[str | None], known_districts: set[str]) ->
         ):
             continue
         if check.rule in (PairRule.birth_date_matches_id, PairRule.gender_matches_id):
-            if not is_valid_citizen_id(values[b]):
+            if plain.citizen_id_faults(values[b], AS_OF):
                 continue
             id_number = values[b]
             if check.rule == PairRule.birth_date_matches_id:
@@ -198,7 +199,8 @@ def violations(ds: Dataset, row: list[str | None], known_districts: set[str]) ->
         elif check.rule == PairRule.not_before:
             ok = parsed[a] >= parsed[b]
         elif check.rule == PairRule.holder_id_matches_kind:
-            is_id, is_uscc = is_valid_citizen_id(values[a]), is_valid_uscc(values[a])
+            is_id = not plain.citizen_id_faults(values[a], AS_OF)
+            is_uscc = not plain.uscc_faults(values[a])
             ok = not (
                 (values[b] == "person" and is_uscc and not is_id)
                 or (values[b] == "entity" and is_id)
@@ -345,7 +347,26 @@ def test_every_applicable_class_appears(run: dict) -> None:
         (t["defect"], t["severity"]) for t in gt if t["dataset"] == "hrss.social_insurance"
     }
     assert ("phone:pattern", "warn") in severities
-    assert ("superseded", "none") in severities and ("id_number:citizen_id", "block") in severities
+    assert ("superseded", "none") in severities
+    assert ("id_number:citizen_id:check_char", "block") in severities
+
+
+def test_every_reason_of_the_identifier_rules_is_a_defect_class() -> None:
+    """Each fault an ID number or credit code can have is injected (and so proven caught)."""
+    known = tuple(d.code for d in catalog().divisions.divisions)
+    for ds in catalog().datasets:
+        classes = {c.rule for c in defect_classes(ds, "csv")}
+        for rule in rules_for(ds, known):
+            if rule.kind in ("citizen_id", "uscc"):
+                assert set(rule.reasons) <= classes, (ds.id, rule.rule_id)
+    household = {c.rule for c in defect_classes(catalog().dataset("psb.household"), "csv")}
+    assert {
+        "id_number:citizen_id:date_not_calendar",
+        "id_number:citizen_id:province_unknown",
+        "id_number:citizen_id:internal_zone_code",
+    } <= household
+    # a future birth date can no longer fail alone: no valid ID encodes one
+    assert "birth_date:not_future" not in household
 
 
 def test_parse_and_ragged_only_in_text_formats() -> None:
@@ -364,7 +385,13 @@ def test_clean_identifiers_and_consistency(run: dict) -> None:
     birth, gender = citizen_id_parts(ids)
     assert [b.isoformat() for b in birth.to_pylist()] == [r[4] for r in rows]
     assert gender.to_pylist() == [r[2] for r in rows]
-    assert all(r[0][:6] == r[5][:6] for r in rows)  # ID prefix is the person's district
+    # the ID prefix is the person's district; a functional zone's residents carry the GB/T 2260
+    # code of the zone's host district (design §4), and never an internal 5099xx code
+    host = {d.code: d.host_district or d.code for d in catalog().divisions.divisions}
+    assert all(r[0][:6] == host[r[5][:6]] for r in rows)
+    in_zones = [r for r in rows if r[5].startswith("5099")]
+    assert in_zones and {r[0][:6] for r in in_zones} == {"500112", "500107", "500110"}
+    assert not [r for r in rows if r[0].startswith("5099")]
     assert all(r[4] <= AS_OF.isoformat() for r in rows)
     assert Counter(r[3] for r in rows).most_common(1)[0][0] == "01"
     recent = [dt.datetime.fromisoformat(r[8]) for r in rows]
@@ -374,9 +401,10 @@ def test_clean_identifiers_and_consistency(run: dict) -> None:
     ) > 0.8 * len(rows)
     _, firms = clean_rows(run, "samr.enterprise")
     assert uscc_valid_mask(pa.array([r[0] for r in firms])).all()
-    assert all(r[0][0] == "9" and r[0][2:8] == r[8][:6] for r in firms)
+    assert all(r[0][0] == "9" and r[0][2:8] == host[r[8][:6]] for r in firms)
+    assert [r for r in firms if r[8].startswith("5099")]  # zones' firms, with their host's code
     _, orgs = clean_rows(run, "mca.social_org")
-    assert all(r[0][0] == "5" and is_valid_uscc(r[0]) for r in orgs)
+    assert all(r[0][0] == "5" and is_valid_uscc(r[0]) and r[0][2:8] == host[r[5][:6]] for r in orgs)
 
 
 def test_joins_hold(run: dict) -> None:

@@ -312,13 +312,27 @@ AGREEMENT_CASES = [
         "expect_column_values_to_be_valid_citizen_id",
         {},
         masks.citizen_id,
-        [pa.array([MAN, WOMAN, BAD_ID, None, "", "50010319900101001", MAN.lower() + "x"], S)],
+        [
+            pa.array(
+                [MAN, WOMAN, BAD_ID, None, "", "50010319900101001", MAN.lower() + "x"]
+                # checked to the letter: Feb 30, province 99, zone code, 1899, the far future
+                + [cid("50010319900230123"), cid("99010119900101123"), cid("50990119900101123")]
+                + [cid("50010318991231123"), cid("50010329990101123"), cid("11010520000229123")],
+                S,
+            )
+        ],
     ),
     (
         "expect_column_values_to_be_valid_uscc",
         {},
         masks.uscc,
-        [pa.array([FIRM, ORG, BAD_USCC, None, "91500103MA01B2C3I0", "short"], S)],
+        [
+            pa.array(
+                [FIRM, ORG, BAD_USCC, None, "91500103MA01B2C3I0", "short"]
+                + [uscc("91990103", "MA01B2C3"), uscc("91509901", "MA01B2C3")],
+                S,
+            )
+        ],
     ),
     (
         "expect_column_values_to_be_known_division_code",

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tierflow.config import schemas_dir
 from tierflow.errors import TierflowError
+from tierflow.identifiers import INTERNAL_ZONE_PREFIX
 
 
 class ContractError(TierflowError, ValueError):
@@ -203,6 +204,13 @@ class Division(Strict):
         default=None,
         description="approximate (longitude, latitude) seat; seeds generated boundaries",
     )
+    host_district: Annotated[str, Field(pattern=r"^\d{6}$")] | None = Field(
+        default=None,
+        description=(
+            "functional zones only: the GB/T 2260 district the zone lies in, whose code its "
+            "residents' ID numbers and its enterprises' credit codes carry (design §4)"
+        ),
+    )
 
 
 class DivisionReference(Strict):
@@ -217,10 +225,33 @@ class DivisionReference(Strict):
         codes = [d.code for d in self.divisions]
         if len(set(codes)) != len(codes):
             raise ValueError("division codes are not unique")
+        by_code = {d.code: d for d in self.divisions}
         for d in self.divisions:
             if (d.tier == "zone") != d.functional_zone:
                 raise ValueError(f"division {d.code}: tier 'zone' and functional_zone must agree")
+            internal = d.code.startswith(INTERNAL_ZONE_PREFIX)
+            if d.functional_zone != internal:
+                raise ValueError(
+                    f"division {d.code}: internal codes {INTERNAL_ZONE_PREFIX}xx are for "
+                    "functional zones only, and every functional zone has one"
+                )
+            if not d.functional_zone:
+                if d.host_district is not None:
+                    raise ValueError(f"division {d.code}: only a functional zone has a host")
+                continue
+            host = by_code.get(d.host_district or "")
+            if host is None or host.functional_zone:
+                raise ValueError(
+                    f"functional zone {d.code}: host_district must name a district or county "
+                    f"of this reference, not {d.host_district!r}"
+                )
         return self
+
+    def id_code(self, code: str) -> str:
+        """The division code ID numbers and credit codes carry for ``code``: a functional
+        zone's host district, any other division's own code."""
+        division = next(d for d in self.divisions if d.code == code)
+        return division.host_district or division.code
 
     @property
     def pilot_codes(self) -> tuple[str, ...]:

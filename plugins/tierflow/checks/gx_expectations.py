@@ -261,20 +261,27 @@ class _PairRule(_Rendered, ColumnPairMapExpectation):
 
 
 class ExpectColumnValuesToBeValidCitizenId(_ColumnRule):
-    """Values are GB 11643-1999 citizen ID numbers with a correct check character."""
+    """Values are GB 11643-1999 citizen ID numbers, checked to the letter (design §4).
+
+    Check character right; the birth date a real calendar date from 1900-01-01 to today
+    (Asia/Shanghai); the division part under a GB/T 2260 province and not an internal zone code.
+    """
 
     map_metric = "column_values.tierflow_valid_citizen_id"
     sentence: ClassVar[str] = (
-        "values must be GB 11643-1999 citizen ID numbers with a valid check character."
+        "values must be GB 11643-1999 citizen ID numbers with a valid check character, "
+        "a real birth date from 1900-01-01 to today and a GB/T 2260 province code, "
+        "never an internal zone code (5099xx)."
     )
 
 
 class ExpectColumnValuesToBeValidUscc(_ColumnRule):
-    """Values are GB 32100-2015 unified social credit codes with valid check characters."""
+    """Values are GB 32100-2015 unified social credit codes, checked to the letter (design §4)."""
 
     map_metric = "column_values.tierflow_valid_uscc"
     sentence: ClassVar[str] = (
-        "values must be GB 32100-2015 unified social credit codes with valid check characters."
+        "values must be GB 32100-2015 unified social credit codes with valid check characters "
+        "and a division part under a GB/T 2260 province, never an internal zone code (5099xx)."
     )
 
 

@@ -56,23 +56,45 @@ def max_length(values: pa.Array, max_value: int) -> np.ndarray:
 class IdFacts(NamedTuple):
     """What an ID-number column says, computed once per batch and shared by the rules using it."""
 
-    valid: np.ndarray
+    faults: np.ndarray  # identifiers.Fault flags per row, 0 = valid to the letter
     birth_date: pa.Array
     gender: pa.Array
 
+    @property
+    def valid(self) -> np.ndarray:
+        return self.faults == 0
 
-def id_facts(id_number: pa.Array) -> IdFacts:
+
+def id_facts(id_number: pa.Array, today: dt.date | None = None) -> IdFacts:
     birth, gender = identifiers.citizen_id_parts(id_number)
-    return IdFacts(identifiers.citizen_id_valid_mask(id_number), birth, gender)
+    return IdFacts(identifiers.citizen_id_faults(id_number, today), birth, gender)
 
 
-def citizen_id(values: pa.Array, facts: IdFacts | None = None) -> np.ndarray:
-    valid = facts.valid if facts is not None else identifiers.citizen_id_valid_mask(values)
-    return present(values) & ~valid
+def citizen_id(
+    values: pa.Array, facts: IdFacts | None = None, today: dt.date | None = None
+) -> np.ndarray:
+    """GB 11643 ID numbers checked to the letter (``identifiers.citizen_id_faults``)."""
+    faults = facts.faults if facts is not None else identifiers.citizen_id_faults(values, today)
+    return present(values) & (faults != 0)
 
 
-def uscc(values: pa.Array) -> np.ndarray:
-    return present(values) & ~identifiers.uscc_valid_mask(values)
+def uscc(values: pa.Array, faults: np.ndarray | None = None) -> np.ndarray:
+    """GB 32100 codes checked to the letter (``identifiers.uscc_faults``)."""
+    faults = faults if faults is not None else identifiers.uscc_faults(values)
+    return present(values) & (faults != 0)
+
+
+def fault_masks(
+    values: pa.Array, faults: np.ndarray, kinds: tuple[identifiers.Fault, ...]
+) -> list[tuple[identifiers.Fault, np.ndarray]]:
+    """One failing-row mask per fault kind that occurs (nulls never fail, as above)."""
+    is_present = present(values)
+    out = []
+    for kind in kinds:
+        mask = is_present & ((faults & kind) != 0)
+        if mask.any():
+            out.append((kind, mask))
+    return out
 
 
 def division_code(
@@ -130,7 +152,7 @@ def wkt_polygon(values: pa.Array, box: dict[str, float] = CITY_BOX) -> np.ndarra
 
 def not_future(values: pa.Array, now: dt.datetime) -> np.ndarray:
     if pa.types.is_date(values.type):
-        today = now.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+        today = identifiers.platform_today(now)
         return _np(pc.greater(values, pa.scalar(today, type=values.type)))
     limit = pa.scalar(now.astimezone(dt.UTC), type=pa.timestamp("us", tz="UTC"))
     return _np(pc.greater(pc.cast(values, pa.timestamp("us", tz="UTC")), limit))
@@ -139,7 +161,10 @@ def not_future(values: pa.Array, now: dt.datetime) -> np.ndarray:
 def birth_date_matches_id(
     birth_date: pa.Array, id_number: pa.Array, facts: IdFacts | None = None
 ) -> np.ndarray:
-    """Evaluated only where the ID itself is valid and a birth date was given."""
+    """Evaluated only where the ID itself is valid and a birth date was given.
+
+    The ID's date comes from ``identifiers.citizen_id_parts``, which never rolls a date over.
+    """
     facts = facts or id_facts(id_number)
     differs = _np(pc.not_equal(pc.cast(birth_date, pa.date32()), facts.birth_date))
     return facts.valid & present(birth_date) & differs
@@ -158,10 +183,13 @@ def not_before(later: pa.Array, earlier: pa.Array) -> np.ndarray:
     return _np(pc.less(later, earlier))
 
 
-def holder_id_matches_kind(holder_id: pa.Array, kind: pa.Array) -> np.ndarray:
+def holder_id_matches_kind(
+    holder_id: pa.Array, kind: pa.Array, today: dt.date | None = None
+) -> np.ndarray:
+    """A person's holder id is an ID number, an entity's a USCC, both valid to the letter."""
     person = _np(pc.equal(kind, "person"))
     entity = _np(pc.equal(kind, "entity"))
-    valid_id = identifiers.citizen_id_valid_mask(holder_id)
+    valid_id = identifiers.citizen_id_valid_mask(holder_id, today)
     valid_uscc = identifiers.uscc_valid_mask(holder_id)
     return present(holder_id) & ((person & ~valid_id) | (entity & ~valid_uscc))
 

@@ -2,7 +2,11 @@
 
 Each rule is one Great Expectations expectation (built-in where GX has one, a custom
 tierflow expectation where it does not) with a stable ``rule_id`` (``<column>:<kind>``)
-used for quarantine reasons, quality history and the generator's ground truth.
+used for quality history. A quarantine reason (and the generator's ground-truth defect) is
+the rule id, except for the identifier rules, whose failures say which part of the rule
+failed: ``<column>:citizen_id:<fault>`` / ``<column>:uscc:<fault>`` with a fault of
+``identifiers.Fault`` (e.g. ``id_number:citizen_id:date_not_calendar``); the GX expectation
+and the quality tally count the rule once per failing row.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tierflow import identifiers
 from tierflow.checks import masks
 from tierflow.contracts import ColumnType, Dataset, PairRule, Semantic, Severity
 
@@ -39,6 +44,11 @@ EXPECTATION_TYPES = {
 # Reader-level rules: a value that cannot be parsed into its contract type, a ragged line.
 PARSE_TYPE = "tierflow_value_parses_as_contract_type"
 RAGGED_TYPE = "tierflow_line_has_header_field_count"
+# Rules whose failing rows are reported per fault (the reason names the part that failed).
+FAULT_KINDS: dict[str, tuple[identifiers.Fault, ...]] = {
+    "citizen_id": identifiers.ID_FAULTS,
+    "uscc": identifiers.USCC_FAULTS,
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,16 @@ class Rule:
     @property
     def expectation_type(self) -> str:
         return EXPECTATION_TYPES[self.kind]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Every quarantine reason this rule can give."""
+        if self.kind in FAULT_KINDS:
+            return tuple(self.fault_reason(f) for f in FAULT_KINDS[self.kind])
+        return (self.rule_id,)
+
+    def fault_reason(self, fault: identifiers.Fault) -> str:
+        return f"{self.rule_id}:{fault.reason}"
 
     def gx_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the GX expectation, as they appear in the suite JSON."""
@@ -71,6 +91,11 @@ class RuleContext:
     known_districts: tuple[str, ...]
     township_prefixes: tuple[str, ...] = ()
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @property
+    def today(self) -> dt.date:
+        """The platform's today (Asia/Shanghai) at ``now``: the latest date an ID may encode."""
+        return identifiers.platform_today(self.now)
 
 
 def rules_for(dataset: Dataset, known_districts: tuple[str, ...]) -> list[Rule]:
@@ -139,7 +164,19 @@ def evaluate(
     """Failing-row mask of one rule over a parsed, normalised table, and how many rows it evaluated.
 
     ``shared`` (one dict per batch) lets the rules reading the same ID-number column compute its
-    validity, birth date and gender once instead of once per rule.
+    faults, birth date and gender once instead of once per rule.
+    """
+    fail, evaluated, _ = evaluate_with_reasons(rule, table, ctx, shared)
+    return fail, evaluated
+
+
+def evaluate_with_reasons(
+    rule: Rule, table: pa.Table, ctx: RuleContext, shared: dict[str, masks.IdFacts] | None = None
+) -> tuple[np.ndarray, int, list[tuple[str, np.ndarray]]]:
+    """``evaluate`` plus the quarantine reasons: ``(reason, failing-row mask)`` pairs.
+
+    The reason is the rule id, or for the identifier rules one reason per fault found (a row
+    may have several, e.g. a wrong check character and an impossible date).
     """
     cols = [
         table.column(name).combine_chunks()
@@ -150,14 +187,16 @@ def evaluate(
     n = table.num_rows
     kind = rule.kind
     if kind == "exists":
-        return np.zeros(n, dtype=bool), n
+        return np.zeros(n, dtype=bool), n, []
     if kind == "not_null":
-        return masks.not_null(cols[0]), n
+        fail = masks.not_null(cols[0])
+        return fail, n, [(rule.rule_id, fail)]
     evaluated = (
         int(masks.present(cols[0]).sum())
         if len(cols) == 1
         else int((masks.present(cols[0]) & masks.present(cols[1])).sum())
     )
+    faults: np.ndarray | None = None
     match kind:
         case "in_set":
             fail = masks.in_set(cols[0], rule.kwargs["value_set"])
@@ -168,9 +207,12 @@ def evaluate(
         case "max_length":
             fail = masks.max_length(cols[0], rule.kwargs["max_value"])
         case "citizen_id":
-            fail = masks.citizen_id(cols[0], _facts(shared, rule.columns[0], cols[0]))
+            facts = _facts(shared, rule.columns[0], cols[0], ctx)
+            faults = facts.faults
+            fail = masks.citizen_id(cols[0], facts)
         case "uscc":
-            fail = masks.uscc(cols[0])
+            faults = identifiers.uscc_faults(cols[0])
+            fail = masks.uscc(cols[0], faults)
         case "division_code":
             fail = masks.division_code(
                 cols[0], list(ctx.known_districts), list(ctx.township_prefixes) or None
@@ -181,28 +223,31 @@ def evaluate(
             fail = masks.not_future(cols[0], ctx.now)
         case PairRule.birth_date_matches_id:
             fail = masks.birth_date_matches_id(
-                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1])
+                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1], ctx)
             )
         case PairRule.gender_matches_id:
             fail = masks.gender_matches_id(
-                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1])
+                cols[0], cols[1], _facts(shared, rule.columns[1], cols[1], ctx)
             )
         case PairRule.not_before:
             fail = masks.not_before(cols[0], cols[1])
         case PairRule.holder_id_matches_kind:
-            fail = masks.holder_id_matches_kind(cols[0], cols[1])
+            fail = masks.holder_id_matches_kind(cols[0], cols[1], ctx.today)
         case PairRule.in_city_box:
             fail = masks.in_city_box(cols[0], cols[1])
         case _:
             raise ValueError(f"unknown rule kind {kind!r}")
-    return fail, evaluated
+    if faults is None:
+        return fail, evaluated, [(rule.rule_id, fail)]
+    found = masks.fault_masks(cols[0], faults, FAULT_KINDS[kind])
+    return fail, evaluated, [(rule.fault_reason(fault), mask) for fault, mask in found]
 
 
 def _facts(
-    shared: dict[str, masks.IdFacts] | None, column: str, values: pa.Array
-) -> masks.IdFacts | None:
+    shared: dict[str, masks.IdFacts] | None, column: str, values: pa.Array, ctx: RuleContext
+) -> masks.IdFacts:
     if shared is None:
-        return None
+        return masks.id_facts(values, ctx.today)
     if column not in shared:
-        shared[column] = masks.id_facts(values)
+        shared[column] = masks.id_facts(values, ctx.today)
     return shared[column]

@@ -52,7 +52,13 @@ def known_districts() -> tuple[str, ...]:
 
 def _expectation(dataset: Dataset, rule: Rule) -> dict[str, Any]:
     label = " / ".join(dataset.column(name).label for name in rule.columns)
-    meta = {"rule_id": rule.rule_id, "severity": rule.severity.value, "label": label}
+    meta: dict[str, Any] = {
+        "rule_id": rule.rule_id,
+        "severity": rule.severity.value,
+        "label": label,
+    }
+    if rule.reasons != (rule.rule_id,):  # identifier rules: the reasons a failing row can get
+        meta["quarantine_reasons"] = list(rule.reasons)
     return {"type": rule.expectation_type, "kwargs": rule.gx_kwargs(), "meta": meta}
 
 

@@ -1,10 +1,11 @@
 """Defect classes derived from a contract, and their injection into text columns.
 
-A defect class is exactly the rule id the checker reports (``<column>:<rule>``,
-``<first column>:<pair rule>``, ``_row:ragged``), derived from the contract alone:
-a new dataset contract gets its defects without code. Each injected value trips
-its own rule and no other one, which is why several injectors also touch a
-partner column (e.g. a future birth date gets an ID number that encodes it).
+A defect class is exactly the reason the checker reports (``<column>:<rule>``,
+``<first column>:<pair rule>``, ``_row:ragged``, and for the identifier rules one class
+per fault, ``<column>:citizen_id:date_not_calendar`` ...), derived from the contract
+alone: a new dataset contract gets its defects without code. Each injected value trips
+its own rule and no other one, which is why several injectors also touch a partner
+column (e.g. an ID number's check character is recomputed after its date is broken).
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ from tierflow.contracts import Column, ColumnType, Dataset, PairRule, Semantic
 from tierflow.generate import ids, text
 from tierflow.generate.context import Context
 from tierflow.geo import LON_MAX, LON_MIN
-from tierflow.identifiers import ID_CHECK_CHARS, USCC_CHARSET
+from tierflow.identifiers import (
+    ID_CHECK_CHARS,
+    ID_FAULTS,
+    INTERNAL_ZONE_PREFIX,
+    PROVINCE_CODES,
+    USCC_CHARSET,
+    USCC_FAULTS,
+    Fault,
+)
 
 TEXT_FORMATS = ("csv", "jsonl")
 UNKNOWN_PREFIXES = ("500199", "500300", "500999", "510000")
 FUTURE_YEAR = "2099"
+# Two-digit prefixes that are no GB/T 2260 province (00, 99 as in the issue, and the gaps).
+NOT_PROVINCES = tuple(f"{p:02d}" for p in range(100) if p not in PROVINCE_CODES)
 
 
 @dataclass(frozen=True)
@@ -35,11 +46,18 @@ class DefectClass:
     column: str | None
     severity: str
     partner: str | None = None  # second column of a pair check
+    fault: Fault | None = None  # identifier rules: the one fault the class injects
 
 
 def defect_classes(ds: Dataset, fmt: str) -> list[DefectClass]:
     """Every defect class that applies to ``ds`` written as ``fmt``, in contract order."""
     in_pairs = {name for check in ds.checks for name in check.columns}
+    # A birth date that must match a valid ID number cannot be in the future on its own: no
+    # valid ID encodes a future date (design §4), so the class would always trip a second
+    # rule. The future date inside the ID is the class <id column>:citizen_id:date_in_future.
+    matched_to_id = {
+        check.columns[0] for check in ds.checks if check.rule == PairRule.birth_date_matches_id
+    }
     out: list[DefectClass] = []
     for col in ds.columns:
         sev = col.severity.value
@@ -65,14 +83,14 @@ def defect_classes(ds: Dataset, fmt: str) -> list[DefectClass]:
             and col.name not in ds.key
         ):
             add("max_length")
-        if col.semantic in (
-            Semantic.citizen_id,
-            Semantic.uscc,
-            Semantic.division_code,
-            Semantic.wkt_polygon,
-        ):
+        if col.semantic in (Semantic.citizen_id, Semantic.uscc):
+            kind = col.semantic.value
+            for fault in ID_FAULTS if col.semantic == Semantic.citizen_id else USCC_FAULTS:
+                rule = f"{col.name}:{kind}:{fault.reason}"
+                out.append(DefectClass(rule, kind, col.name, sev, fault=fault))
+        if col.semantic in (Semantic.division_code, Semantic.wkt_polygon):
             add(col.semantic.value)
-        if col.not_future:
+        if col.not_future and col.name not in matched_to_id:
             add("not_future")
         if fmt in TEXT_FORMATS and col.type != ColumnType.string:
             add("parse")
@@ -221,19 +239,135 @@ def _max_length(ctx, ds, cls, rows, rng) -> Updates:
     return {cls.column: pc.utf8_rpad(values, width=(col.max_length or 0) + 5, padding="X")}
 
 
+_ID_CHECK_BYTES = np.frombuffer(ID_CHECK_CHARS.encode(), dtype=np.uint8)
+_USCC_BYTES = np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)
+# a digit misread as the letter it looks like (0->O, 1->I, 2->Z, 5->S, 8->B, ...)
+_LOOKALIKE = np.frombuffer(b"OIZEASGTBQ", dtype=np.uint8)
+_NOT_IN_USCC_SET = np.frombuffer(b"IOSVZ", dtype=np.uint8)
+
+
+def _digits_of(matrix: np.ndarray, start: int, stop: int) -> np.ndarray:
+    powers = 10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int64)
+    return (matrix[:, start:stop].astype(np.int64) - ord("0")) @ powers
+
+
+def _put_digits(matrix: np.ndarray, start: int, stop: int, values: np.ndarray) -> None:
+    powers = 10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int64)
+    matrix[:, start:stop] = (values[:, None] // powers % 10 + ord("0")).astype(np.uint8)
+
+
+def _put_text(matrix: np.ndarray, start: int, values: np.ndarray) -> None:
+    """Write fixed-width ASCII strings (a numpy ``U`` array of one width) at ``start``."""
+    width = int(values.dtype.itemsize // 4)
+    encoded = np.frombuffer(values.astype(f"S{width}").tobytes(), dtype=np.uint8)
+    matrix[:, start : start + width] = encoded.reshape(len(values), width)
+
+
+def _is_leap(year: np.ndarray) -> np.ndarray:
+    return (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+
+
+def _impossible_dates(matrix: np.ndarray, rng: np.random.Generator) -> None:
+    """Chars 7-14 become a date that does not exist; the year stays.
+
+    Feb 30 (what Arrow's strptime rolled over to 1 or 2 March), Feb 29 of a non-leap year,
+    day 31 of a 30-day month, day 00, and month + 12 (13-24). Rows the first four would make
+    equal to another injected row get month + 12, which is one-to-one: no key repeats.
+    """
+    k = len(matrix)
+    year, month, day = (
+        _digits_of(matrix, 6, 10),
+        _digits_of(matrix, 10, 12),
+        _digits_of(matrix, 12, 14),
+    )
+    variant = rng.integers(0, 5, k)
+    short_month = np.array([4, 6, 9, 11])[rng.integers(0, 4, k)]
+    new_year = np.where((variant == 1) & _is_leap(year), year + 1, year)  # never two in a row
+    new_month = np.select(
+        [variant <= 1, variant == 2, variant == 3], [2, short_month, month], month + 12
+    )
+    new_day = np.select(
+        [variant == 0, variant == 1, variant == 2, variant == 3], [30, 29, 31, 0], day
+    )
+    moved = matrix.copy()
+    _put_digits(moved, 6, 10, new_year)
+    _put_digits(moved, 10, 12, new_month)
+    _put_digits(moved, 12, 14, new_day)
+    _, first = np.unique(moved[:, :17].copy().view("S17"), return_index=True)
+    repeated = np.ones(k, dtype=bool)
+    repeated[first] = False
+    if repeated.any():
+        fallback = matrix[repeated].copy()
+        _put_digits(fallback, 10, 12, month[repeated] + 12)
+        moved[repeated] = fallback
+    matrix[:] = moved
+
+
+def _with_id_check(matrix: np.ndarray) -> np.ndarray:
+    matrix[:, 17] = _ID_CHECK_BYTES[
+        ((matrix[:, :17].astype(np.int64) - ord("0")) @ ids.ID_WEIGHTS) % 11
+    ]
+    return matrix
+
+
 def _citizen_id(ctx, ds, cls, rows, rng) -> Updates:
+    """One GB 11643 fault per value; the check character is recomputed after a content fault,
+    so the value breaks exactly that part of the rule. Every change is one-to-one (distinct
+    keys stay distinct): the year moves by 400 (the Gregorian calendar repeats every 400
+    years, so a real date stays real), a prefix is swapped whole."""
     matrix = ids.string_matrix(rows[cls.column], 18)
-    check = np.frombuffer(ID_CHECK_CHARS.encode(), dtype=np.uint8)
-    position = np.searchsorted(np.sort(check), matrix[:, 17])  # any fixed shift of the true char
-    matrix[:, 17] = np.sort(check)[(position + 1 + rng.integers(0, 9, len(matrix))) % 11]
-    return {cls.column: ids.from_matrix(matrix)}
+    k = len(matrix)
+    match cls.fault:
+        case Fault.FORMAT:  # a digit misread as a letter
+            where = rng.integers(0, 17, k)
+            rows_ = np.arange(k)
+            matrix[rows_, where] = _LOOKALIKE[matrix[rows_, where] - ord("0")]
+            return {cls.column: ids.from_matrix(matrix)}
+        case Fault.CHECK_CHAR:  # any fixed shift of the true character
+            check = np.sort(_ID_CHECK_BYTES)
+            position = np.searchsorted(check, matrix[:, 17])
+            matrix[:, 17] = check[(position + 1 + rng.integers(0, 9, k)) % 11]
+            return {cls.column: ids.from_matrix(matrix)}
+        case Fault.DATE_NOT_CALENDAR:
+            _impossible_dates(matrix, rng)
+        case Fault.DATE_BEFORE_1900:
+            _put_digits(matrix, 6, 10, _digits_of(matrix, 6, 10) - 400)
+        case Fault.DATE_IN_FUTURE:
+            _put_digits(matrix, 6, 10, _digits_of(matrix, 6, 10) + 400)
+        case Fault.PROVINCE_UNKNOWN:  # e.g. 990101...: no such province
+            _put_text(matrix, 0, np.array(NOT_PROVINCES)[rng.integers(0, len(NOT_PROVINCES), k)])
+        case Fault.INTERNAL_ZONE_CODE:
+            # 50xxyy -> 5099yy, the bureau's internal range (509901-509903 are the zones); the
+            # last two digits of Chongqing's codes are distinct, so this is one-to-one too
+            _put_text(matrix, 0, np.full(k, INTERNAL_ZONE_PREFIX))
+        case _:
+            raise ValueError(f"no injector for ID fault {cls.fault!r}")
+    return {cls.column: ids.from_matrix(_with_id_check(matrix))}
 
 
 def _uscc(ctx, ds, cls, rows, rng) -> Updates:
+    """One GB 32100 fault per value (the organisation codes make every code distinct)."""
     matrix = ids.string_matrix(rows[cls.column], 18)
-    charset = np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)
-    position = np.searchsorted(charset, matrix[:, 17])
-    matrix[:, 17] = charset[(position + 1 + rng.integers(0, 29, len(matrix))) % 31]
+    k = len(matrix)
+    match cls.fault:
+        case Fault.FORMAT:  # a letter GB 32100 leaves out (I O S V Z) inside the org code
+            matrix[np.arange(k), rng.integers(8, 16, k)] = _NOT_IN_USCC_SET[rng.integers(0, 5, k)]
+            return {cls.column: ids.from_matrix(matrix)}
+        case Fault.CHECK_CHAR:
+            position = np.searchsorted(_USCC_BYTES, matrix[:, 17])
+            matrix[:, 17] = _USCC_BYTES[(position + 1 + rng.integers(0, 29, k)) % 31]
+            return {cls.column: ids.from_matrix(matrix)}
+        case Fault.ORG_CHECK_CHAR:  # another organisation-code check character
+            org_checks = np.frombuffer(b"0123456789X", dtype=np.uint8)
+            position = np.searchsorted(org_checks, matrix[:, 16])
+            matrix[:, 16] = org_checks[(position + 1 + rng.integers(0, 10, k)) % 11]
+        case Fault.PROVINCE_UNKNOWN:
+            _put_text(matrix, 2, np.array(NOT_PROVINCES)[rng.integers(0, len(NOT_PROVINCES), k)])
+        case Fault.INTERNAL_ZONE_CODE:
+            _put_text(matrix, 2, np.full(k, INTERNAL_ZONE_PREFIX))
+        case _:
+            raise ValueError(f"no injector for USCC fault {cls.fault!r}")
+    matrix[:, 17] = ids.uscc_check_bytes(matrix[:, :17])
     return {cls.column: ids.from_matrix(matrix)}
 
 
@@ -296,24 +430,6 @@ def _not_future(ctx, ds, cls, rows, rng) -> Updates:
     updates: Updates = {cls.column: _future(rows[cls.column])}
     for check in ds.checks:
         first, second = check.columns
-        if check.rule == PairRule.birth_date_matches_id and first == cls.column:
-            # A future birth date only passes the match if the ID encodes it too; +400 years
-            # keeps leap days valid and the new ID unique (years map one-to-one).
-            matrix = ids.string_matrix(rows[second], 18)
-            year = (matrix[:, 6:10].astype(np.int64) - ord("0")) @ np.array(
-                [1000, 100, 10, 1]
-            ) + 400
-            matrix[:, 6:10] = (
-                (year[:, None] // np.array([1000, 100, 10, 1])) % 10 + ord("0")
-            ).astype(np.uint8)
-            digits = matrix[:, :17].astype(np.int64) - ord("0")
-            matrix[:, 17] = np.frombuffer(ID_CHECK_CHARS.encode(), dtype=np.uint8)[
-                (digits @ ids.ID_WEIGHTS) % 11
-            ]
-            updates[second] = ids.from_matrix(matrix)
-            updates[cls.column] = text.join(
-                text.integer(year), pc.utf8_slice_codeunits(rows[cls.column], 4, 10)
-            )
         if check.rule == PairRule.not_before and second == cls.column and ds.column(first).nullable:
             updates[first] = text.nulls(len(rows[first]))  # a later 'first' would need a future too
     return updates

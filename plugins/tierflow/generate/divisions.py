@@ -91,6 +91,15 @@ class Tier:
     township_names: np.ndarray  # name of each village's township
     first_village: np.ndarray  # per district: index of its first village
     village_count: np.ndarray  # per district: number of villages
+    # per district: index of the district whose GB/T 2260 code its residents' ID numbers and
+    # its enterprises' credit codes carry: itself, or for a functional zone its host district
+    # (internal 5099xx codes never appear inside an ID or a USCC, design §4)
+    id_district: np.ndarray
+
+    @property
+    def id_codes(self) -> np.ndarray:
+        """Per district: the 6-digit code (int64) inside its people's IDs and its firms' USCCs."""
+        return self.codes.astype(np.int64)[self.id_district]
 
     def district_names(self, district: np.ndarray) -> pa.Array:
         return text.pick(self.names.tolist(), district)
@@ -124,6 +133,10 @@ def build_tier(reference: DivisionReference, townships_csv: Path | None = None) 
                 township_names.append(name)
         count.append(len(villages) - first[-1])
     codes = np.array([d.code for d in reference.divisions])
+    position = {d.code: i for i, d in enumerate(reference.divisions)}
+    id_district = np.array(
+        [position[d.host_district or d.code] for d in reference.divisions], dtype=np.int64
+    )
     weights = np.array(
         [POPULATION.get(c, DEFAULT_POPULATION) * (1.5 if c in URBAN else 1.0) for c in codes],
         dtype=np.float64,
@@ -139,6 +152,7 @@ def build_tier(reference: DivisionReference, townships_csv: Path | None = None) 
         township_names=np.array(township_names),
         first_village=np.array(first, dtype=np.int64),
         village_count=np.array(count, dtype=np.int64),
+        id_district=id_district,
     )
 
 

@@ -121,10 +121,10 @@ def enterprise(
     district, village = _district_and_village(ctx, rng, n)
     kind = np.array(ENTITY_TYPES)[weighted_index(rng.random(n), ENTITY_WEIGHTS)]
     individual = kind == "individual_business"
-    uscc = ids.uscc_strings(
+    uscc = ids.uscc_strings(  # a zone's firms: its host district's code (design §4)
         "9",
         np.where(individual, "2", "1"),
-        ctx.tier.codes.astype(np.int64)[district],
+        ctx.tier.id_codes[district],
         start + np.arange(n),
         ctx.seed,
     )
@@ -190,7 +190,7 @@ def social_org(
     t_index = np.argmax(org_type[:, None] == np.array(ORG_TYPES), axis=1)
     kind_char = np.array([ORG_KIND_CHAR[t] for t in ORG_TYPES])[t_index]
     uscc = ids.uscc_strings(
-        "5", kind_char, ctx.tier.codes.astype(np.int64)[district], start + np.arange(n), ctx.seed
+        "5", kind_char, ctx.tier.id_codes[district], start + np.arange(n), ctx.seed
     )
     suffix_options = np.array([s for t in ORG_TYPES for s in ORG_SUFFIX[t]])
     offsets = np.cumsum([0] + [len(ORG_SUFFIX[t]) for t in ORG_TYPES])

@@ -6,6 +6,8 @@ people costs 8 bytes each; the check character is recomputed when rendering.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,10 +80,11 @@ def uscc_strings(
     matrix[:, 8:16] = org_digits + ord("0")
     matrix[:, 16] = org_char
     matrix[:, 17] = uscc_check_bytes(matrix[:, :17])
-    # An all-digit code can also pass as a GB 11643 ID number (~3% do); that would make
+    # An all-digit code can also pass as a GB 11643 ID number; that would make
     # holder_id_matches_kind ambiguous. Map the first org digit to a letter there instead
-    # (0->A ... 9->K, skipping I): still unique, and no longer 17 digits.
-    ambiguous = citizen_id_valid_mask(_fixed_strings(matrix))
+    # (0->A ... 9->K, skipping I): still unique, and no longer 17 digits. "Could pass" on any
+    # day (no upper bound on the date), so the bytes do not depend on the day they are made.
+    ambiguous = citizen_id_valid_mask(_fixed_strings(matrix), today=dt.date.max)
     if ambiguous.any():
         rows = matrix[ambiguous]
         rows[:, 8] = np.frombuffer(b"ABCDEFGHJK", dtype=np.uint8)[rows[:, 8] - ord("0")]

@@ -73,9 +73,12 @@ def household(
     age_days = ((band * 5 + rng.random(n) * 5) * 365.2425).astype(np.int64)
     birth_day = ctx.today - age_days
     male = rng.random(n) < 0.51
-    # Unique ID numbers by construction: a running serial per (district, birth day, sex)
+    # The ID carries the GB/T 2260 code of the district: a functional zone's residents get
+    # its host district's (the record's division_code still names the zone's village).
+    id_district = tier.id_district[district]
+    # Unique ID numbers by construction: a running serial per (ID district, birth day, sex)
     # cell, permuted within the cell so sequences do not look like counters.
-    cell = (district * MAX_AGE_DAYS + age_days) * 2 + male
+    cell = (id_district * MAX_AGE_DAYS + age_days) * 2 + male
     serial = _counter(ctx, len(tier.codes)).take(cell)
     if serial.max(initial=0) >= 500:
         raise ValueError(
@@ -84,7 +87,7 @@ def household(
     sequence = (
         (serial * 137 + (splitmix64(cell, 7) % np.uint64(500)).astype(np.int64)) % 500
     ) * 2 + male
-    bodies = ids.id_body(tier.codes.astype(np.int64)[district], yyyymmdd(birth_day), sequence)
+    bodies = ids.id_body(tier.codes.astype(np.int64)[id_district], yyyymmdd(birth_day), sequence)
 
     age = age_days / 365.2425
     p_dead = np.where(age > 80, 0.06, np.where(age > 60, 0.01, 0.001))
@@ -134,6 +137,7 @@ def vital_event(
     event_day = np.where(
         is_birth, days_from_yyyymmdd(ids.body_birth(person)), ctx.today - rng.integers(0, 60, n)
     )
+    # recorded in the district the ID names (for a zone's resident: the host district)
     district = ids.body_district(person)
     district_index = np.searchsorted(ctx.tier.codes.astype(np.int64), district)
     village = ctx.tier.villages_of(district_index, rng.random(n))

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tierflow.contracts import Column, ColumnType, Dataset, Semantic
+from tierflow.identifiers import days_since_epoch, is_calendar_date
 
 SHANGHAI_OFFSET_MINUTES = 8 * 60
 MIN_YEAR, MAX_YEAR = 1800, 2999
@@ -99,7 +100,6 @@ _DATE_PATTERNS = (  # the contract's date forms: ISO, with slashes, compact
     r"^(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})$",
     r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$",
 )
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def _digits(values: pa.Array, start: int = 0, stop: int | None = None) -> np.ndarray:
@@ -112,20 +112,7 @@ def _digits(values: pa.Array, start: int = 0, stop: int | None = None) -> np.nda
 
 def _valid_date(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     """A real calendar day in a sane year (MIN_YEAR..MAX_YEAR), as a mask."""
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_ok = (month >= 1) & (month <= 12)
-    last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
-    return month_ok & (day >= 1) & (day <= last_day) & (year >= MIN_YEAR) & (year <= MAX_YEAR)
-
-
-def _days_since_epoch(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Proleptic Gregorian day number, 1970-01-01 = 0 (H. Hinnant's days_from_civil)."""
-    y = year - (month <= 2)
-    era = np.floor_divide(y, 400)
-    year_of_era = y - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
+    return is_calendar_date(year, month, day) & (year >= MIN_YEAR) & (year <= MAX_YEAR)
 
 
 # Dates and times are checked and converted with integer arithmetic on their digits: the
@@ -145,7 +132,7 @@ def _parse_date(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
             )
             matched |= hit
     ok = matched & _valid_date(year, month, day)
-    days = np.where(ok, _days_since_epoch(year, month, day), 0).astype(np.int32)
+    days = np.where(ok, days_since_epoch(year, month, day), 0).astype(np.int32)
     dates = pa.array(days, pa.date32(), mask=~ok)
     return dates, _np(pc.is_valid(text)) & ~ok
 
@@ -167,7 +154,7 @@ def _parse_timestamp(text: pa.Array) -> tuple[pa.Array, np.ndarray]:
     offset = np.where(_np(pc.starts_with(tz, "-")), -offset, offset)
     offset = np.where(_np(pc.equal(tz, "Z")), 0, offset)
     offset = np.where(_np(pc.equal(tz, "")), SHANGHAI_OFFSET_MINUTES, offset)
-    seconds = _days_since_epoch(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
+    seconds = days_since_epoch(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
     utc = (seconds - offset * 60) * 1_000_000 + micros
     stamps = pa.array(np.where(ok, utc, 0), pa.timestamp("us", tz="UTC"), mask=~ok)
     return stamps, _np(pc.is_valid(text)) & ~ok

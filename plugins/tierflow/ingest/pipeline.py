@@ -25,7 +25,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tierflow import config, locks
-from tierflow.checks.rules import PARSE_TYPE, RAGGED_TYPE, Rule, RuleContext, evaluate, rules_for
+from tierflow.checks.rules import (
+    PARSE_TYPE,
+    RAGGED_TYPE,
+    Rule,
+    RuleContext,
+    evaluate_with_reasons,
+    rules_for,
+)
 from tierflow.contracts import Catalog, Dataset, Severity, catalog
 from tierflow.db import engine as default_engine
 from tierflow.divisions import official_township_prefixes
@@ -98,7 +105,7 @@ def delivery_date_of(path: Path) -> dt.date | None:
 
 
 def _reasons(fail_masks: list[tuple[str, np.ndarray]], rows: np.ndarray) -> pa.Array:
-    """'; '-joined rule ids per selected row, vectorised per rule (not per row)."""
+    """'; '-joined reasons (rule ids, or rule id + fault) per selected row, vectorised per reason."""
     reasons = pa.array([""] * int(rows.sum()), pa.string())
     for rule_id, mask in fail_masks:
         selected = mask[rows]
@@ -205,17 +212,18 @@ def _check_batch(
         )
     id_facts: dict = {}  # per batch: ID-number facts shared by the rules reading that column
     for rule in rules:
-        fail, evaluated = evaluate(rule, parsed.table, ctx, id_facts)
+        fail, evaluated, reasons = evaluate_with_reasons(rule, parsed.table, ctx, id_facts)
         if rule.kind == "not_null" and rule.columns[0] in parsed.parse_failures:
             fail = (
                 fail & ~parsed.parse_failures[rule.columns[0]]
             )  # reported once, as a parse failure
+            reasons = [(rule.rule_id, fail)]
         failed = int(fail.sum())
         tally.count(
             rule.rule_id, rule.expectation_type, rule.columns[0], rule.severity, evaluated, failed
         )
         if failed:
-            failing.append((rule.rule_id, fail))
+            failing.extend(reasons)  # the rule id, or one reason per fault (identifier rules)
             if rule.severity == Severity.block:
                 blocked |= fail
             else:
