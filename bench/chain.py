@@ -78,8 +78,8 @@ DAG_PROBES = (
     "tierflow.sink.thematic:load_thematic",
     "tierflow.sink.run:sink",
     "tierflow.aggregate.tiers:aggregate",
-    "tierflow.aggregate.audit:audit_deliveries",
-    "tierflow.aggregate.audit:check_deliveries",
+    "tierflow.quality.audit:audit_deliveries",
+    "tierflow.quality.audit:check_deliveries",
 )
 # what tierflow.chain.run_chain calls (it imports them inside the function, so patching holds)
 DIRECT_PROBES = (
@@ -87,7 +87,7 @@ DIRECT_PROBES = (
     "tierflow.merge.run:merge_library",
     "tierflow.sink:sink",
     "tierflow.aggregate:aggregate",
-    "tierflow.aggregate.audit:audit_deliveries",
+    "tierflow.quality.audit:audit_deliveries",
 )
 
 

@@ -14,7 +14,7 @@ from tierflow.orchestration import TIMEZONE, default_args
 
 
 def late_delivery_alert(context: dict) -> None:
-    from tierflow.aggregate.audit import late_delivery_callback
+    from tierflow.quality.audit import late_delivery_callback
 
     late_delivery_callback(context)
 
@@ -38,13 +38,13 @@ def late_delivery_alert(context: dict) -> None:
 def audit_dag():
     @task
     def audit() -> dict:
-        from tierflow.aggregate.audit import audit_deliveries
+        from tierflow.quality.audit import audit_deliveries
 
         return audit_deliveries()
 
     @task(retries=0, on_failure_callback=late_delivery_alert)
     def check_deliveries(result: dict) -> None:
-        from tierflow.aggregate.audit import check_deliveries as check
+        from tierflow.quality.audit import check_deliveries as check
 
         check(result)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
 
@@ -18,9 +17,10 @@ from tierflow.orchestration import (
     pool_asset_uri,
     responsibility_for,
 )
+from tierflow.settings import settings
 
-DEADLINE_ALERTS = os.environ.get("TIERFLOW_DEADLINE_ALERTS", "1") != "0"
-POKE_SECONDS = int(os.environ.get("TIERFLOW_SENSOR_POKE_SECONDS", "300"))
+DEADLINE_ALERTS = settings().deadline_alerts
+POKE_SECONDS = settings().sensor_poke_seconds
 
 
 def build_ingest_dag(dataset_id: str):

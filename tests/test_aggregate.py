@@ -110,7 +110,8 @@ def _delivery(
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_audit_finds_late_and_missing_deliveries_and_raises_the_alert(chain):  # noqa: F811
-    from tierflow.aggregate.audit import (
+    from tierflow.clock import SHANGHAI
+    from tierflow.quality.audit import (
         LateDeliveries,
         audit_deliveries,
         audit_report,
@@ -118,22 +119,22 @@ def test_audit_finds_late_and_missing_deliveries_and_raises_the_alert(chain):  #
         late_delivery_callback,
         record_alert,
     )
-    from tierflow.lists import SHANGHAI
 
     engine, _root = chain
     day = dt.date(2026, 4, 7)  # a Tuesday: only the daily datasets are due
+    dated = day - dt.timedelta(days=1)  # a daily extract dated D is due on D + 1
     with engine.begin() as conn:
         _delivery(
             conn,
             "psb.household",
             "psb",
             dt.datetime(2026, 4, 7, 5, 0, tzinfo=SHANGHAI),
-            day,
+            dated,
             100,
             7,
         )
         _delivery(
-            conn, "samr.enterprise", "samr", dt.datetime(2026, 4, 7, 9, 15, tzinfo=SHANGHAI), day
+            conn, "samr.enterprise", "samr", dt.datetime(2026, 4, 7, 9, 15, tzinfo=SHANGHAI), dated
         )
     result = audit_deliveries(
         day, day, now=dt.datetime(2026, 4, 8, 9, 0, tzinfo=SHANGHAI), eng=engine
@@ -143,7 +144,7 @@ def test_audit_finds_late_and_missing_deliveries_and_raises_the_alert(chain):  #
     assert status["samr.enterprise"] == "late"  # due 06:30, came 09:15
     assert status["gov.service_case"] == "missing"
     assert result["due"] == 6 and result["on_time"] == 1 and result["late"] == 1
-    stored = rows(engine, "select * from quality.delivery_audit where period_end = :d", d=day)
+    stored = rows(engine, "select * from quality.delivery_audit where period_end = :d", d=dated)
     assert len(stored) == 6
     late = next(r for r in stored if r["dataset"] == "samr.enterprise")
     assert late["late_seconds"] == 9 * 3600 + 15 * 60 - (6 * 3600 + 30 * 60)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierflow.contracts import Demand, catalog
-from tierflow.lists import demand_in_force, district_consumer, expected_deliveries, grants
+from tierflow.lists import demand_in_force, district_consumer, grants
 from tierflow.masking import (
     PSEUDONYM,
     Mask,
@@ -27,6 +27,7 @@ from tierflow.masking import (
     pseudonym_secret,
     pseudonym_sql,
 )
+from tierflow.quality.calendar import due_date_for, expected_deliveries
 from tierflow.sharing.policy import CLEAR, plan_feeds
 
 ON = dt.date(2026, 3, 1)
@@ -112,10 +113,20 @@ def test_responsibility_list_drives_the_delivery_calendar():
         by_dataset.setdefault(due.dataset, []).append(due)
     assert len(by_dataset["psb.household"]) == 7
     assert [d.due_at.weekday() for d in by_dataset["mnr.address"]] == [0]
-    assert by_dataset["mnr.address"][0].period_start == dt.date(2026, 2, 24)
+    # a delivery belongs to the first due date after its date: periods end the day before
+    weekly = by_dataset["mnr.address"][0]
+    assert (weekly.period_start, weekly.period_end) == (dt.date(2026, 2, 23), dt.date(2026, 3, 1))
+    daily = by_dataset["psb.household"][0]
+    assert daily.period_start == daily.period_end == daily.due_at.date() - dt.timedelta(days=1)
     assert "hrss.social_insurance" in by_dataset  # monthly, due on the 5th
     monthly = by_dataset["hrss.social_insurance"][0]
-    assert monthly.period_end == dt.date(2026, 3, 5) and monthly.period_start == dt.date(2026, 2, 6)
+    assert (monthly.period_start, monthly.period_end) == (dt.date(2026, 2, 5), dt.date(2026, 3, 4))
+    responsibility = {r.dataset: r for r in cat.responsibility.responsibilities}
+    assert due_date_for(responsibility["psb.household"], dt.date(2026, 3, 1)) == dt.date(2026, 3, 2)
+    assert due_date_for(responsibility["mnr.address"], dt.date(2026, 3, 2)) == dt.date(2026, 3, 9)
+    assert due_date_for(responsibility["hrss.social_insurance"], dt.date(2026, 3, 5)) == dt.date(
+        2026, 4, 5
+    )
     assert by_dataset["trans.truck_gps"][0].due_at.hour == 4
     assert str(by_dataset["psb.household"][0].due_at.tzinfo) == "Asia/Shanghai"
 

@@ -258,9 +258,14 @@ def test_dataset_page_json_and_data_docs(api, seeded):
 @pytest.mark.unit
 def test_expected_deliveries_follow_the_responsibility_list():
     from tierflow.contracts import catalog
-    from tierflow.ui.queries import expected_deliveries
+    from tierflow.quality.audit import due_by
 
     now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=SH)  # a Tuesday, after every due time
+
+    def expected_deliveries(cat, now, days):
+        last = now.date()
+        return due_by(cat, last - dt.timedelta(days=days), last, now)
+
     expected = expected_deliveries(catalog(), now, days=7)
     daily = [e for e in expected if e.dataset == "samr.enterprise"]
     assert [e.due_at.date().day for e in daily] == list(range(3, 11))

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import datetime as dt
 import json
-import os
 import urllib.request
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,9 +27,10 @@ from typing import Any
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference
 
+from tierflow.settings import settings
+
 WEBHOOK_CONN_ID = "tierflow_alert_webhook"
 SMTP_CONN_ID = "tierflow_smtp"
-DEFAULT_GRACE = dt.timedelta(minutes=int(os.environ.get("TIERFLOW_LATE_GRACE_MINUTES", "30")))
 
 FAILURE_TEXT = (
     "tierflow: task {{ ti.task_id }} of {{ ti.dag_id }} failed "
@@ -166,7 +166,7 @@ class AlertEmailNotifier(SmtpNotifier):
         if self.to:
             return
         extra = _get_connection(self.smtp_conn_id).extra_dejson or {}
-        recipients = extra.get("alert_to") or os.environ.get("TIERFLOW_ALERT_EMAIL_TO", "")
+        recipients = extra.get("alert_to") or settings().alert_email_to
         if isinstance(recipients, str):
             recipients = [r.strip() for r in recipients.replace(";", ",").split(",") if r.strip()]
         if not recipients:
@@ -258,16 +258,20 @@ def notify_late_delivery(dataset_id: str, due: str, **kwargs: Any) -> dict[str, 
 
 
 def delivery_deadline(
-    dataset_id: str, grace: dt.timedelta = DEFAULT_GRACE, *, due: str | None = None
+    dataset_id: str, grace: dt.timedelta | None = None, *, due: str | None = None
 ) -> DeadlineAlert:
     """A Deadline Alert for an ingest DAG: alert when its run has not finished ``grace`` after due.
 
     The ingest DAGs run on a ``CronTriggerTimetable`` at the due time, so the run's logical
-    date *is* the due time and the deadline is ``logical_date + grace``.
+    date *is* the due time and the deadline is ``logical_date + grace`` — the grace of the
+    one delivery calendar (``tierflow.quality.calendar``) unless given.
     """
+    from tierflow.quality.calendar import grace as calendar_grace
+
+    grace = grace if grace is not None else calendar_grace()
     if due is None:
         from tierflow.contracts import catalog
-        from tierflow.orchestration import responsibility_for
+        from tierflow.quality.calendar import responsibility_for
 
         cat = catalog()
         entry = responsibility_for(cat, cat.dataset(dataset_id))

@@ -47,9 +47,9 @@ MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers."""
     from tierflow.aggregate import aggregate
-    from tierflow.aggregate.audit import audit_deliveries
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
+    from tierflow.quality.audit import audit_deliveries
     from tierflow.sink import sink
 
     started = time.perf_counter()

@@ -3,17 +3,16 @@
 - Demand list: only approved demands that are in force on the run's date flow.
 - Negative list: a listed field (or a whole listed dataset) never flows, whatever a
   demand says; it wins over every demand.
-- Responsibility list: the calendar of deliveries each department owes (the audit's input).
+(The responsibility list's calendar is ``tierflow.quality.calendar``.)
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from tierflow.contracts import Catalog, Consumer, Demand, Frequency, Responsibility
+from tierflow.clock import today
+from tierflow.contracts import Catalog, Consumer, Demand
 from tierflow.errors import TierflowError
 
 
@@ -24,12 +23,7 @@ class UnknownConsumer(TierflowError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def today() -> dt.date:
-    """The platform's calendar day (Asia/Shanghai), whatever the machine's time zone."""
-    return dt.datetime.now(SHANGHAI).date()
+__all__ = ["Grant", "consumer", "demand_in_force", "district_consumer", "grants", "today"]
 
 
 def demand_in_force(demand: Demand, on: dt.date) -> bool:
@@ -112,54 +106,3 @@ def grants(cat: Catalog, consumer_id: str, on: dt.date) -> dict[str, Grant]:
             withheld={f: negative[f] for f in order if f in fields and f in negative},
         )
     return out
-
-
-@dataclass(frozen=True)
-class DueDelivery:
-    department: str
-    dataset: str
-    frequency: str
-    due_at: dt.datetime  # aware, Asia/Shanghai
-    period_start: dt.date  # deliveries dated in [period_start, period_end] count for it
-    period_end: dt.date
-
-
-def _due_dates(entry: Responsibility, start: dt.date, end: dt.date) -> list[dt.date]:
-    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    if entry.frequency == Frequency.daily:
-        return days
-    if entry.frequency == Frequency.weekly:
-        return [d for d in days if d.weekday() == entry.due_weekday]
-    return [
-        d for d in days if d.day == min(entry.due_day or 1, calendar.monthrange(d.year, d.month)[1])
-    ]
-
-
-def _period_start(entry: Responsibility, due: dt.date) -> dt.date:
-    if entry.frequency == Frequency.daily:
-        return due
-    if entry.frequency == Frequency.weekly:
-        return due - dt.timedelta(days=6)
-    previous_month_end = due.replace(day=1) - dt.timedelta(days=1)
-    return previous_month_end.replace(day=min(due.day, previous_month_end.day)) + dt.timedelta(
-        days=1
-    )
-
-
-def expected_deliveries(cat: Catalog, start: dt.date, end: dt.date) -> list[DueDelivery]:
-    """Every delivery the responsibility list makes due on a day in [start, end]."""
-    out = []
-    for entry in cat.responsibility.responsibilities:
-        hour, minute = (int(p) for p in entry.due_time.split(":"))
-        for due in _due_dates(entry, start, end):
-            out.append(
-                DueDelivery(
-                    department=entry.department,
-                    dataset=entry.dataset,
-                    frequency=entry.frequency.value,
-                    due_at=dt.datetime.combine(due, dt.time(hour, minute), tzinfo=SHANGHAI),
-                    period_start=_period_start(entry, due),
-                    period_end=due,
-                )
-            )
-    return sorted(out, key=lambda d: (d.due_at, d.dataset))

@@ -6,9 +6,12 @@ and YAML only) but never pandas, pyarrow, Great Expectations or a database drive
 
 from __future__ import annotations
 
-from tierflow.contracts import Catalog, Dataset, Frequency, Responsibility
+from tierflow.clock import TIMEZONE
+from tierflow.contracts import Catalog, Dataset
+from tierflow.quality.calendar import ingest_cron, responsibility_for
+from tierflow.settings import settings
 
-TIMEZONE = "Asia/Shanghai"
+__all__ = ["TIMEZONE", "ingest_cron", "responsibility_for"]
 
 
 def pool_asset_name(dataset: Dataset) -> str:
@@ -17,26 +20,6 @@ def pool_asset_name(dataset: Dataset) -> str:
 
 def pool_asset_uri(dataset: Dataset) -> str:
     return f"tierflow://pool/{dataset.table_name}"
-
-
-def responsibility_for(cat: Catalog, dataset: Dataset) -> Responsibility | None:
-    for entry in cat.responsibility.responsibilities:
-        if entry.dataset == dataset.id:
-            return entry
-    return None
-
-
-def ingest_cron(entry: Responsibility | None) -> str:
-    """Cron (Asia/Shanghai) at which the delivery is due: the ingest run starts waiting then."""
-    if entry is None:
-        return "0 6 * * *"
-    hour, minute = (int(part) for part in entry.due_time.split(":"))
-    if entry.frequency == Frequency.daily:
-        return f"{minute} {hour} * * *"
-    if entry.frequency == Frequency.weekly:
-        cron_weekday = (entry.due_weekday + 1) % 7  # contract: Monday = 0; cron: Sunday = 0
-        return f"{minute} {hour} * * {cron_weekday}"
-    return f"{minute} {hour} {entry.due_day} * *"
 
 
 def ingest_doc(cat: Catalog, dataset: Dataset) -> str:
@@ -67,7 +50,6 @@ def default_args(owner: str = "tierflow") -> dict:
     ``TIERFLOW_RETRY_DELAY_SECONDS`` shortens the first retry delay (tests retry in seconds).
     """
     import datetime as dt
-    import os
 
     from tierflow.alerts import failure_notifiers
 
@@ -75,9 +57,7 @@ def default_args(owner: str = "tierflow") -> dict:
         "owner": owner,
         "on_failure_callback": failure_notifiers(),
         "retries": 2,
-        "retry_delay": dt.timedelta(
-            seconds=int(os.environ.get("TIERFLOW_RETRY_DELAY_SECONDS", "120"))
-        ),
+        "retry_delay": dt.timedelta(seconds=settings().retry_delay_seconds),
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=30),
         "execution_timeout": dt.timedelta(hours=2),

@@ -1,4 +1,5 @@
-"""Aggregation up the tiers (village → township → district → city) and the delivery audit."""
+"""Aggregation up the tiers (village → township → district → city); the delivery audit lives in
+``tierflow.quality``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,4 @@ def aggregate(run_id: str | None = None, **kwargs: Any) -> dict[str, Any]:
     return run_aggregate(run_id, **kwargs)
 
 
-def audit_report(**kwargs: Any) -> dict[str, Any]:
-    from tierflow.aggregate.audit import audit_report as run_report
-
-    return run_report(**kwargs)
-
-
-__all__ = ["aggregate", "audit_report"]
+__all__ = ["aggregate"]

@@ -90,7 +90,7 @@ def _render_aggregate(result: dict[str, Any]) -> str:
 
 
 def _audit(args: argparse.Namespace) -> dict[str, Any]:
-    from tierflow.aggregate.audit import audit_deliveries
+    from tierflow.quality.audit import audit_deliveries
 
     return audit_deliveries(args.start, args.end)
 

@@ -7,24 +7,21 @@ tests read the same figures. SQL lives in ``tierflow/sql/ui``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import defaultdict
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tierflow.contracts import Catalog, Frequency, Responsibility
+from tierflow.clock import SHANGHAI
+from tierflow.contracts import Catalog
+from tierflow.quality.audit import due_by, judge
+from tierflow.quality.calendar import grace
 
 SQL = files("tierflow") / "sql" / "ui"
-LOCAL = ZoneInfo("Asia/Shanghai")
-# The ingest sensor polls every few minutes, so a file that was on time is seen a little after
-# its due time; only arrivals later than this count as late.
-DEFAULT_GRACE_MINUTES = int(os.environ.get("TIERFLOW_LATE_GRACE_MINUTES", "30"))
+LOCAL = SHANGHAI  # the pages format times in the platform's zone
 
 
 def _sql(name: str) -> sa.TextClause:
@@ -69,76 +66,22 @@ def quarantine_reasons(eng: Engine, top: int = 8) -> dict[str, dict[str, Any]]:
 # --- per department: the responsibility list against quality.delivery -------------------------
 
 
-@dataclass(frozen=True)
-class ExpectedDelivery:
-    dataset: str
-    department: str
-    period_start: dt.date  # first as-of date that belongs to this due date
-    period_end: dt.date  # last one (the day before the due date)
-    due_at: dt.datetime
-
-
-def _due_dates(entry: Responsibility, first: dt.date, last: dt.date) -> list[dt.date]:
-    days = (first + dt.timedelta(days=n) for n in range((last - first).days + 1))
-    if entry.frequency == Frequency.daily:
-        return list(days)
-    if entry.frequency == Frequency.weekly:
-        return [d for d in days if d.weekday() == entry.due_weekday]
-    return [d for d in days if d.day == entry.due_day]
-
-
-def expected_deliveries(cat: Catalog, now: dt.datetime, days: int) -> list[ExpectedDelivery]:
-    """Every delivery the responsibility list made due in the last ``days`` days, up to ``now``.
-
-    Periods are chained: a due date's period starts on the previous due date, so a weekly or
-    monthly extract may be dated any day of its period.
-    """
-    today = now.astimezone(LOCAL).date()
-    # look back one extra period so the oldest due date in the window knows its period start
-    lookback = today - dt.timedelta(days=days + 31)
-    expected: list[ExpectedDelivery] = []
-    for entry in cat.responsibility.responsibilities:
-        hour, minute = (int(p) for p in entry.due_time.split(":"))
-        dues = _due_dates(entry, lookback, today)
-        for previous, due in zip(dues, dues[1:], strict=False):
-            due_at = dt.datetime.combine(due, dt.time(hour, minute), tzinfo=LOCAL)
-            if due < today - dt.timedelta(days=days) or due_at > now:
-                continue
-            expected.append(
-                ExpectedDelivery(
-                    dataset=entry.dataset,
-                    department=entry.department,
-                    period_start=previous,
-                    period_end=due - dt.timedelta(days=1),
-                    due_at=due_at,
-                )
-            )
-    return expected
-
-
 def delivery_audit(
     eng: Engine,
     cat: Catalog,
     *,
     days: int = 14,
     now: dt.datetime | None = None,
-    grace_minutes: int = DEFAULT_GRACE_MINUTES,
 ) -> dict[str, Any]:
-    """Per department: on-time / late / missing / rejected counts and the late or missing items."""
+    """Per department: on-time / late / missing / rejected counts and the late or missing items.
+
+    The same judgement as ``tierflow audit`` (``tierflow.quality.audit.judge``) over the
+    deliveries due in the last ``days`` days up to ``now``.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    expected = expected_deliveries(cat, now, days)
-    rows = _rows(
-        eng,
-        "delivery_audit",
-        {
-            "datasets": [e.dataset for e in expected],
-            "departments": [e.department for e in expected],
-            "period_starts": [e.period_start for e in expected],
-            "period_ends": [e.period_end for e in expected],
-            "due_ats": [e.due_at for e in expected],
-            "grace_minutes": grace_minutes,
-        },
-    )
+    last = now.astimezone(SHANGHAI).date()
+    with eng.connect() as conn:
+        rows = judge(conn, due_by(cat, last - dt.timedelta(days=days), last, now))
     owners = {d.department: d.owner for d in cat.datasets}
     departments: dict[str, dict[str, Any]] = {}
     for entry in cat.responsibility.responsibilities:
@@ -162,7 +105,7 @@ def delivery_audit(
             dept["problems"].append(row)
     return {
         "days": days,
-        "grace_minutes": grace_minutes,
+        "grace_minutes": int(grace().total_seconds() // 60),
         "now": now,
         "departments": sorted(departments.values(), key=lambda d: d["department"]),
     }

@@ -1,4 +1,5 @@
-"""Sharing policy: pull views generated per district, pseudonym key pads, purge notices.
+"""Sharing policy: pull views generated per district, pseudonym key pads, purge notices;
+rejected deliveries in the responsibility audit.
 
 Revision ID: 0007
 Revises: 0006

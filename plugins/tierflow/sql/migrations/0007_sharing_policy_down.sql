@@ -18,3 +18,7 @@ alter table feed.run
     drop column if exists key_treatment,
     drop column if exists purge_reason,
     drop column if exists planned_at;
+delete from quality.delivery_audit where status = 'rejected';
+alter table quality.delivery_audit drop constraint if exists delivery_audit_status_check;
+alter table quality.delivery_audit add constraint delivery_audit_status_check
+    check (status in ('on_time', 'late', 'missing'));

@@ -35,3 +35,8 @@ alter table feed.run
     add column key_treatment jsonb,
     add column purge_reason text,
     add column planned_at timestamptz not null default now();
+
+-- One delivery calendar (tierflow.quality): the audit also records rejected deliveries.
+alter table quality.delivery_audit drop constraint if exists delivery_audit_status_check;
+alter table quality.delivery_audit add constraint delivery_audit_status_check
+    check (status in ('on_time', 'late', 'missing', 'rejected'));

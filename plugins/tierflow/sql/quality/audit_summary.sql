@@ -1,4 +1,4 @@
--- Per department over a window of due dates: due, on time, late, missing; and the
+-- Per department over a window of due dates: due, on time, late, missing, rejected; and the
 -- department's quarantine rate over the same days.
 with audited as (
     select department, status
@@ -12,7 +12,8 @@ deliveries as (
         count(*) as due,
         count(*) filter (where status = 'on_time') as on_time,
         count(*) filter (where status = 'late') as late,
-        count(*) filter (where status = 'missing') as missing
+        count(*) filter (where status = 'missing') as missing,
+        count(*) filter (where status = 'rejected') as rejected
     from audited
     group by department
 ),
@@ -31,6 +32,7 @@ final as (
         coalesce(d.on_time, 0) as on_time,
         coalesce(d.late, 0) as late,
         coalesce(d.missing, 0) as missing,
+        coalesce(d.rejected, 0) as rejected,
         coalesce(q.rows_in, 0) as rows_in,
         coalesce(q.rows_quarantined, 0) as rows_quarantined,
         case when coalesce(q.rows_in, 0) > 0

@@ -1,11 +1,12 @@
-"""Responsibility audit: which deliveries were due and missing or late, per department,
-and quarantine rates over time; stored in ``quality.delivery_audit`` and
-``quality.quarantine_rate`` and summarised by ``audit_report``.
+"""Responsibility audit: which deliveries were due and on time, late, missing or rejected,
+per department, and quarantine rates over time.
 
-A due delivery (from the responsibility list's calendar, ``tierflow.lists``) is met by
-the first loaded delivery dated within its period: on time if it arrived by the due
-instant, late otherwise; missing when none arrived. Due instants still in the future are
-not judged yet.
+Every path judges with :func:`judge`: the calendar of ``tierflow.quality.calendar`` (which
+due date a delivery dated D counts for, the grace) and one statement,
+``sql/quality/delivery_outcomes.sql``. ``audit_deliveries`` (``tierflow audit``, the audit
+DAG) stores the outcomes in ``quality.delivery_audit``; the operations console shows the
+same outcomes live (``tierflow.ui.queries.delivery_audit``). Due instants still in the
+future are not judged yet.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from tierflow.contracts import catalog
+from tierflow.clock import SHANGHAI, today
+from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
-from tierflow.lists import SHANGHAI, expected_deliveries, today
+from tierflow.quality.calendar import Due, expected_deliveries, grace
 
 log = logging.getLogger(__name__)
-SQL = files("tierflow") / "sql" / "aggregate"
+SQL = files("tierflow") / "sql" / "quality"
 
 
 class LateDeliveries(TierflowError):
@@ -36,73 +38,73 @@ def _sql(name: str) -> str:
     return (SQL / name).read_text(encoding="utf-8")
 
 
+def judge(conn: Connection, dues: list[Due]) -> list[dict[str, Any]]:
+    """Each due delivery's outcome: on_time, late, missing or rejected, with what arrived."""
+    if not dues:
+        return []
+    rows = conn.execute(
+        sa.text(_sql("delivery_outcomes.sql")),
+        {
+            "datasets": [d.dataset for d in dues],
+            "departments": [d.department for d in dues],
+            "frequencies": [d.frequency for d in dues],
+            "period_starts": [d.period_start for d in dues],
+            "period_ends": [d.period_end for d in dues],
+            "due_ats": [d.due_at for d in dues],
+            "grace_minutes": int(grace().total_seconds() // 60),
+        },
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+def due_by(cat: Catalog, start: dt.date, end: dt.date, now: dt.datetime) -> list[Due]:
+    """The deliveries due on a day in [start, end] whose due instant has passed at ``now``."""
+    return [d for d in expected_deliveries(cat, start, end) if d.due_at <= now]
+
+
 def audit_deliveries(
     start: dt.date | None = None,
     end: dt.date | None = None,
     *,
     now: dt.datetime | None = None,
     eng: Engine | None = None,
+    cat: Catalog | None = None,
 ) -> dict[str, Any]:
     """Judge every delivery due in [start, end] (default: yesterday) and store the outcome."""
     eng = eng or default_engine()
     now = now or dt.datetime.now(SHANGHAI)
     end = end or today() - dt.timedelta(days=1)
     start = start or end
-    due = [d for d in expected_deliveries(catalog(), start, end) if d.due_at <= now]
-    outcomes = []
     with eng.begin() as conn:
-        if due:
-            period_start = min(d.period_start for d in due)
-            delivered = conn.execute(
-                sa.text(_sql("audit_deliveries.sql")),
-                {"period_start": period_start, "period_end": end},
-            ).all()
-        else:
-            delivered = []
-        for item in due:
-            first = next(
-                (
-                    r
-                    for r in delivered
-                    if r.dataset == item.dataset
-                    and item.period_start <= r.delivered_for <= item.period_end
-                ),
-                None,
-            )
-            if first is None:
-                status, late_by = "missing", None
-            else:
-                late_by = int((first.started_at - item.due_at).total_seconds())
-                status = "on_time" if late_by <= 0 else "late"
-            outcome = {
-                "dataset": item.dataset,
-                "department": item.department,
-                "frequency": item.frequency,
-                "due_at": item.due_at,
-                "period_start": item.period_start,
-                "period_end": item.period_end,
-                "status": status,
-                "delivery_id": first.delivery_id if first else None,
-                "delivered_at": first.started_at if first else None,
-                "late_seconds": max(late_by, 0) if late_by is not None else None,
-            }
+        outcomes = judge(conn, due_by(cat or catalog(), start, end, now))
+        for outcome in outcomes:
             conn.execute(sa.text(_sql("audit_store.sql")), outcome)
-            outcomes.append(outcome)
         conn.execute(sa.text(_sql("quarantine_rate.sql")))
-    problems = [o for o in outcomes if o["status"] != "on_time"]
+    problems = [o for o in outcomes if o["outcome"] != "on_time"]
+    count = {k: sum(o["outcome"] == k for o in outcomes) for k in ("on_time", "late", "missing")}
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
         "due": len(outcomes),
-        "on_time": sum(o["status"] == "on_time" for o in outcomes),
-        "late": sum(o["status"] == "late" for o in outcomes),
-        "missing": sum(o["status"] == "missing" for o in outcomes),
+        **count,
+        "rejected": sum(o["outcome"] == "rejected" for o in outcomes),
+        "outcomes": [
+            {
+                "dataset": o["dataset"],
+                "department": o["department"],
+                "due_at": o["due_at"].isoformat(),
+                "status": o["outcome"],
+                "delivery_id": o["delivery_id"],
+                "late_seconds": o["late_seconds"],
+            }
+            for o in outcomes
+        ],
         "problems": [
             {
                 "dataset": o["dataset"],
                 "department": o["department"],
                 "due_at": o["due_at"].isoformat(),
-                "status": o["status"],
+                "status": o["outcome"],
                 "late_seconds": o["late_seconds"],
             }
             for o in problems
@@ -125,21 +127,14 @@ def audit_report(
         recent = [
             dict(r._mapping)
             for r in conn.execute(
-                sa.text(
-                    "select dataset, department, due_at, status, late_seconds from quality.delivery_audit"
-                    " where status <> 'on_time' and period_end between :s and :e"
-                    " order by due_at desc, dataset limit 50"
-                ),
+                sa.text(_sql("audit_problems.sql")),
                 {"s": start, "e": end},
             )
         ]
         rates = [
             dict(r._mapping)
             for r in conn.execute(
-                sa.text(
-                    "select department, dataset, day, rows_in, rows_quarantined, rate"
-                    " from quality.quarantine_rate where day between :s and :e order by day, dataset"
-                ),
+                sa.text(_sql("quarantine_rates.sql")),
                 {"s": start, "e": end},
             )
         ]
@@ -171,9 +166,12 @@ def record_alert(kind: str, detail: dict[str, Any], *, eng: Engine | None = None
 
 def check_deliveries(result: dict[str, Any]) -> None:
     """Raise LateDeliveries when an audit found late or missing deliveries."""
-    if result["late"] or result["missing"]:
+    if result["late"] or result["missing"] or result["rejected"]:
         names = ", ".join(f"{p['dataset']} {p['status']}" for p in result["problems"][:10])
-        raise LateDeliveries(f"{result['late']} late, {result['missing']} missing: {names}")
+        raise LateDeliveries(
+            f"{result['late']} late, {result['missing']} missing, {result['rejected']} rejected:"
+            f" {names}"
+        )
 
 
 def late_delivery_callback(context: dict[str, Any]) -> None:

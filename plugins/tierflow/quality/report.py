@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from importlib.resources import files
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tierflow.clock import SHANGHAI
 from tierflow.db import engine as default_engine
 
 SQL = files("tierflow") / "sql" / "quality"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def report(
@@ -34,7 +33,7 @@ def report(
                 sa.text((SQL / "expectation_pass_rates.sql").read_text()), params
             ).mappings()
         ]
-    from tierflow.aggregate import audit_report
+    from tierflow.quality.audit import audit_report
 
     return {
         "deliveries": deliveries,

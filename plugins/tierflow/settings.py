@@ -1,0 +1,96 @@
+"""Every environment variable tierflow reads, parsed once, typed, in one place.
+
+``settings()`` returns a frozen model; it is parsed again only when one of the variables
+below changes (tests and the CLI set them), so callers never read ``os.environ`` themselves.
+A malformed value is a one-line error naming the variable. Secrets (the pseudonym and
+signing keys) are not settings: ``tierflow.secrets`` looks them up when needed, so they
+never sit in an object that could be printed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tierflow.errors import TierflowError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# variable → field; defaults live on the fields
+VARIABLES = {
+    "TIERFLOW_HOME": "home",
+    "TIERFLOW_SCHEMAS_DIR": "schemas_dir",
+    "TIERFLOW_EXPECTATIONS_DIR": "expectations_dir",
+    "TIERFLOW_DATABASE_URL": "database_url",
+    "TIERFLOW_LATE_GRACE_MINUTES": "late_grace_minutes",
+    "TIERFLOW_RETRY_DELAY_SECONDS": "retry_delay_seconds",
+    "TIERFLOW_SENSOR_POKE_SECONDS": "sensor_poke_seconds",
+    "TIERFLOW_DEADLINE_ALERTS": "deadline_alerts",
+    "TIERFLOW_ALERT_EMAIL_TO": "alert_email_to",
+    "TIERFLOW_FEED_ROWS_PER_PART": "feed_rows_per_part",
+    "TIERFLOW_SINK_SPILL_ABOVE_ROWS": "sink_spill_above_rows",
+    "TIERFLOW_SINK_ROWS_PER_STATEMENT": "sink_rows_per_statement",
+    "TIERFLOW_SINK_STATEMENTS_PER_WORKER": "sink_statements_per_worker",
+    "TIERFLOW_SINK_WORKERS": "sink_workers",
+    "TIERFLOW_BLOCK_BYTES": "block_bytes",
+    "TIERFLOW_GX_SAMPLE_ROWS": "gx_sample_rows",
+    "TIERFLOW_KILL_AT": "kill_at",
+    "TIERFLOW_FAIL_AT": "fail_at",
+    "TIERFLOW_FAIL_MARKER": "fail_marker",
+    "TIERFLOW_DEBUG": "debug",
+}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Path(".tierflow")  # data root: landing/, quarantine/, feeds/, docs/
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
+    expectations_dir: Path = PROJECT_ROOT / "expectations"
+    database_url: str | None = None  # else an Airflow connection, else the embedded server
+    late_grace_minutes: int = Field(30, ge=0)
+    retry_delay_seconds: int = Field(120, ge=0)
+    sensor_poke_seconds: int = Field(300, ge=1)
+    deadline_alerts: bool = True
+    alert_email_to: str = ""
+    feed_rows_per_part: int = Field(1_000_000, ge=1)
+    sink_spill_above_rows: int = Field(1_000_000, ge=0)
+    sink_rows_per_statement: int = Field(1_000_000, ge=1)
+    sink_statements_per_worker: int = Field(2, ge=1)
+    sink_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 2), ge=1)
+    block_bytes: int = Field(16 << 20, ge=1024)
+    gx_sample_rows: int = Field(100_000, ge=0)
+    kill_at: str | None = None  # fault injection for the reliability tests
+    fail_at: str | None = None
+    fail_marker: Path = Path(".tierflow-fault-fired")
+    debug: bool = False
+
+
+class BadSetting(TierflowError):
+    """An environment variable holds a value tierflow cannot use."""
+
+
+@lru_cache(maxsize=8)
+def _parse(values: tuple[str | None, ...]) -> Settings:
+    given = {
+        field: value
+        for field, value in zip(VARIABLES.values(), values, strict=True)
+        if value not in (None, "")
+    }
+    for flag in ("deadline_alerts", "debug"):
+        if flag in given:
+            given[flag] = given[flag] not in ("0", "false", "no")
+    try:
+        return Settings.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = next(k for k, v in VARIABLES.items() if v == first["loc"][0])
+        raise BadSetting(f"{name}={given.get(first['loc'][0])!r}: {first['msg']}") from None
+
+
+def settings() -> Settings:
+    """The settings of the current environment (parsed once per distinct environment)."""
+    return _parse(tuple(os.environ.get(name) for name in VARIABLES))
