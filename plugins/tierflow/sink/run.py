@@ -37,7 +37,7 @@ from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
-from tierflow.masking import consumer_key, pseudonym_secret
+from tierflow.masking import consumer_key
 from tierflow.sink.extract import (
     PageRange,
     Window,
@@ -48,6 +48,7 @@ from tierflow.sink.extract import (
 )
 from tierflow.sink.plan import FeedPlan, plan_feeds
 from tierflow.sink.publish import publish_feeds
+from tierflow.sink.signing import Signer, feed_secrets
 from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
 from tierflow.sink.verify import verify_feed
 
@@ -325,7 +326,12 @@ def _extract(eng: Engine, statement: Statement, store: RowStore, snapshot: str) 
 
 
 def _publish_district(
-    eng: Engine, jobs: list[FeedJob], run_id: str, started: float, store: RowStore
+    eng: Engine,
+    jobs: list[FeedJob],
+    run_id: str,
+    started: float,
+    store: RowStore,
+    signer: Signer,
 ) -> list[dict[str, Any]]:
     """One district's feeds: published together, then marked published in one transaction."""
     items = []
@@ -334,7 +340,7 @@ def _publish_district(
         table = feed_table(store.take((job.plan.division_code, job.plan.name)), job.plan)
         manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(table))
         items.append((job.path, table, manifest))
-    manifests = publish_feeds(items)
+    manifests = publish_feeds(items, signer=signer)
     del items
     with eng.begin() as conn:
         conn.execute(
@@ -370,7 +376,12 @@ def _publish_district(
 
 
 def _sink_jobs(
-    eng: Engine, jobs: list[FeedJob], run_id: str, secret: bytes | None, workers: int
+    eng: Engine,
+    jobs: list[FeedJob],
+    run_id: str,
+    secret: bytes | None,
+    workers: int,
+    signer: Signer,
 ) -> list[dict[str, Any]]:
     """Extract every job's rows and publish each district as soon as it is whole.
 
@@ -423,6 +434,7 @@ def _sink_jobs(
                                                 run_id,
                                                 started,
                                                 store,
+                                                signer,
                                             )
                                         )
 
@@ -453,6 +465,7 @@ def sink(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Publish this run's feeds for one pilot district (or all); returns a JSON-able summary."""
+    secret, signer = feed_secrets()  # both secrets first: a missing one fails before any work
     cat = catalog()
     pilots = cat.divisions.pilot_codes
     if district is not None and district not in pilots:
@@ -473,7 +486,6 @@ def sink(
         for c in consumers
         for plan in plan_feeds(cat, c, run_dates[c.id])
     ]
-    secret = pseudonym_secret() if any(job.plan.pseudonymised for job in jobs) else None
     workers = max(
         1,
         workers or int(os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))),
@@ -488,7 +500,7 @@ def sink(
             holder.commit()
             try:
                 _plan_windows(eng, jobs, run_id)
-                feeds = _sink_jobs(eng, jobs, run_id, secret, workers)
+                feeds = _sink_jobs(eng, jobs, run_id, secret, workers, signer)
             finally:
                 locks.release_all(holder, names)
                 holder.commit()
