@@ -145,7 +145,11 @@ def _render_demo(result: dict[str, Any]) -> str:
         (".venv/bin/tierflow quality report", "pass rates per expectation, the delivery audit"),
         (
             ".venv/bin/tierflow feeds verify DIR"
-            + (f" --public-key {result['public_key_file']}" if result.get("public_key_file") else ""),
+            + (
+                f" --public-key {result['public_key_file']}"
+                if result.get("public_key_file")
+                else ""
+            ),
             "checks a delivered feed (signature, folder, hashes, counts, _SUCCESS)",
         ),
         ("make db-stop", "stops the embedded PostgreSQL"),
