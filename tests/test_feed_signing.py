@@ -422,3 +422,132 @@ def test_the_console_script_exits_0_for_a_clean_feed_and_2_for_a_forged_one(chai
     assert ok.returncode == 0 and f"signed by key {PLATFORM.key_id}" in ok.stdout, ok.stderr
     assert bad.returncode == 2 and bad.stdout == ""
     assert one_line(bad.stderr) == f"tierflow feeds: error: {forged}: {BAD_SIGNATURE}"
+
+
+# --- the keys and the signature, without a database ------------------------------------------
+
+
+@pytest.mark.unit
+def test_one_lookup_rule_for_both_secrets_env_then_file_then_airflow_connection(
+    tmp_path, monkeypatch
+):
+    from tierflow.masking import MissingPseudonymKey, pseudonym_secret
+    from tierflow.secrets import MissingSecret
+
+    for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY"):
+        for suffix in ("", "_FILE"):
+            monkeypatch.delenv(name + suffix, raising=False)
+    with pytest.raises(signing.MissingSigningKey) as no_key:
+        signing.configured_signer()
+    with pytest.raises(MissingPseudonymKey) as no_secret:
+        pseudonym_secret()
+    assert str(no_key.value) == (
+        "no signing key: set TIERFLOW_SIGNING_KEY (or TIERFLOW_SIGNING_KEY_FILE) or the password"
+        " of the Airflow connection 'tierflow_signing'"
+    )
+    assert str(no_secret.value) == str(no_key.value).replace("signing", "pseudonym").replace(
+        "SIGNING", "PSEUDONYM"
+    )
+    with pytest.raises(MissingSecret) as both:
+        signing.feed_secrets()
+    assert str(both.value) == f"{no_secret.value}; {no_key.value}"
+    # the Airflow connection's password
+    attacker_seed = base64.b64encode(hashlib.sha256(b"attacker").digest()).decode()
+    connection = json.dumps({"conn_type": "generic", "password": attacker_seed})
+    monkeypatch.setenv("AIRFLOW_CONN_TIERFLOW_SIGNING", connection)
+    assert signing.configured_signer().key_id == ATTACKER.key_id
+    # a file (trailing newline stripped) wins over the connection, the value over the file
+    key_file = tmp_path / "signing.key"
+    key_file.write_bytes(PLATFORM.private_pem() + b"\n")
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY_FILE", str(key_file))
+    assert signing.configured_signer().key_id == PLATFORM.key_id
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", attacker_seed)
+    assert signing.configured_signer().key_id == ATTACKER.key_id
+    monkeypatch.delenv("TIERFLOW_SIGNING_KEY")
+    key_file.unlink()
+    with pytest.raises(signing.MissingSigningKey, match=f"_FILE={key_file} cannot be read"):
+        signing.configured_signer()
+
+
+@pytest.mark.unit
+def test_private_keys_are_pem_pkcs8_or_base64_seeds_and_errors_hold_no_key_material(monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = PLATFORM.private_pem().decode()
+    assert signing.parse_private_key(pem).public_key() == PLATFORM.public_key
+    assert signing.Signer(signing.parse_private_key(SIGNING_KEY)).key_id == PLATFORM.key_id
+    urlsafe = base64.urlsafe_b64encode(base64.b64decode(SIGNING_KEY)).decode()
+    assert signing.Signer(signing.parse_private_key(urlsafe)).key_id == PLATFORM.key_id
+    expected_id = hashlib.sha256(signing.raw_public(PLATFORM.public_key)).hexdigest()[:16]
+    assert PLATFORM.key_id == expected_id and PLATFORM.key_id not in repr(PLATFORM._key)
+    assert repr(PLATFORM) == f"Signer(key_id={PLATFORM.key_id!r})"
+    encrypted = ATTACKER_KEY.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pass"),
+    ).decode()
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    for bad, reason in [
+        (encrypted, "is encrypted"),
+        (other.decode(), "is not an Ed25519 key"),
+        (base64.b64encode(b"short").decode(), "neither a PEM PKCS8 Ed25519 private key"),
+        ("not base64 at all!", "neither a PEM PKCS8 Ed25519 private key"),
+    ]:
+        monkeypatch.setenv("TIERFLOW_SIGNING_KEY", bad)
+        with pytest.raises(signing.BadKey, match=reason) as err:
+            signing.configured_signer()
+        body = bad.strip().splitlines()[1:-1] or [bad]  # a PEM's base64 lines, or the value
+        assert "\n" not in str(err.value) and not any(line in str(err.value) for line in body)
+
+
+@pytest.mark.unit
+def test_the_whole_manifest_is_signed_deterministically_whatever_fields_it_holds():
+    keys = {PLATFORM.key_id: PLATFORM.public_key}
+    manifest = {"format": "tierflow-feed/1", "run_id": "r", "purge": True, "reason": "D-1 expired"}
+    signed = PLATFORM.sign(manifest)
+    assert signed == PLATFORM.sign(manifest) == PLATFORM.sign(signed)  # deterministic, idempotent
+    assert (
+        signed[signing.KEY_ID] == PLATFORM.key_id and signing.signature_problems(signed, keys) == []
+    )
+    round_trip = json.loads(manifest_bytes(signed))
+    assert signing.signature_problems(round_trip, keys) == []
+    for field, value in [
+        ("purge", False),
+        ("reason", "D-2"),
+        ("extra", 1),
+        (signing.KEY_ID, "0" * 16),
+    ]:
+        tampered = {**signed, field: value}
+        assert signing.signature_problems(tampered, keys), field
+    assert signing.signature_problems({**signed, "signature": "!!"}, keys) == [BAD_SIGNATURE]
+    assert signing.signature_problems(signed, {}) == [signing.NO_PUBLIC_KEY]
+
+
+@pytest.mark.unit
+def test_keygen_writes_a_0600_key_never_over_another_and_public_keys_combine(
+    tmp_path, capsys, monkeypatch
+):
+    code, out, _err = cli(capsys, "feeds", "keygen", "--out", str(tmp_path), "--json")
+    made = json.loads(out)
+    private = Path(made["private_key_file"])
+    assert code == 0 and private.stat().st_mode & 0o777 == 0o600
+    assert private.name == f"tierflow-signing-{made['key_id']}.key"
+    key = signing.parse_private_key(private.read_text())
+    assert signing.key_id(key.public_key()) == made["key_id"]
+    assert signing.parse_public_key(made["public_key_file"]).public_bytes_raw() == base64.b64decode(
+        made["public_key"]
+    )
+    assert not any(n in out.encode() for n in private_needles(key))
+    with pytest.raises(signing.TierflowError, match="exists: not overwriting a key"):
+        signing.write_key_pair(signing.Signer(ATTACKER_KEY), private, tmp_path / "x.pub")
+    monkeypatch.delenv("TIERFLOW_SIGNING_KEY", raising=False)
+    monkeypatch.setenv(signing.PUBLIC_KEYS_ENV, f" {made['public_key_file']} ,")
+    keys = signing.verification_keys([signing.public_key_text(PLATFORM.public_key)])
+    assert sorted(keys) == sorted([made["key_id"], PLATFORM.key_id])
+    monkeypatch.setenv(signing.PUBLIC_KEYS_ENV, "nonsense")
+    with pytest.raises(signing.BadKey, match="TIERFLOW_FEED_PUBLIC_KEYS item 1 is neither"):
+        signing.verification_keys()
