@@ -551,3 +551,24 @@ def test_keygen_writes_a_0600_key_never_over_another_and_public_keys_combine(
     monkeypatch.setenv(signing.PUBLIC_KEYS_ENV, "nonsense")
     with pytest.raises(signing.BadKey, match="TIERFLOW_FEED_PUBLIC_KEYS item 1 is neither"):
         signing.verification_keys()
+
+
+@pytest.mark.unit
+def test_the_demo_provisions_its_own_signing_key_once_like_its_pseudonym_key(tmp_path, monkeypatch):
+    from tierflow.cli_pipeline import _demo_signing_key
+
+    monkeypatch.delenv("TIERFLOW_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("TIERFLOW_SIGNING_KEY_FILE", raising=False)
+    public = _demo_signing_key(tmp_path)
+    key_file = tmp_path / "secrets" / "signing.key"
+    assert public == tmp_path / "secrets" / "signing.pub"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+    first = signing.configured_signer().key_id
+    assert signing.key_id(signing.parse_public_key(str(public))) == first
+    monkeypatch.delenv("TIERFLOW_SIGNING_KEY_FILE")
+    _demo_signing_key(tmp_path)  # a second demo keeps the key (its feeds still verify)
+    assert signing.configured_signer().key_id == first
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)  # a configured key wins
+    assert _demo_signing_key(tmp_path / "elsewhere") is None
+    assert not (tmp_path / "elsewhere").exists()
