@@ -190,6 +190,18 @@ ATTACKS: dict[str, tuple[Callable[[Path, Path], Path], list[str]]] = {
         ["the manifest is not signed (no signature field)"],
     ),
     "unlisted extra part": (_unlisted_part, ["part-00001.parquet: not in the manifest"]),
+    "newlines planted in the manifest": (
+        _edited(
+            lambda m: (
+                m["files"][0].update(path="x\ntierflow feeds: OK"),
+                m.update({signing.KEY_ID: "a\nb"}),
+            )
+        ),
+        [
+            "the manifest's signing_key_id is missing or not 16 hex digits",
+            "x\\ntierflow feeds: OK: missing",
+        ],
+    ),
 }
 
 

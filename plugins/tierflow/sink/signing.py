@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -249,8 +250,8 @@ def signature_problems(
     kid = manifest.get(KEY_ID)
     if not isinstance(signature, str) or not signature:
         return ["the manifest is not signed (no signature field)"]
-    if not isinstance(kid, str) or not kid:
-        return [f"the manifest names no {KEY_ID}"]
+    if not isinstance(kid, str) or not re.fullmatch(r"[0-9a-f]{16}", kid):
+        return [f"the manifest's {KEY_ID} is missing or not 16 hex digits"]
     if not keys:
         return [NO_PUBLIC_KEY]
     public = keys.get(kid)

@@ -92,8 +92,13 @@ def verify_feed(
         "run_id": manifest.get("run_id"),
         "watermark": manifest.get("watermark"),
         KEY_ID: manifest.get(KEY_ID),
-        "problems": problems,
+        "problems": [_printable(p) for p in problems],
     }
+
+
+def _printable(problem: str) -> str:
+    """One line whatever a forged manifest holds: control characters escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in problem)
 
 
 def _check_files(path: Path, manifest: dict[str, Any], problems: list[str]) -> int:
