@@ -41,8 +41,10 @@ in-process run prints its estimate of that per-process cost; ``--mode cli`` meas
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -332,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     from tierflow.generate import generate
 
     os.environ.setdefault("TIERFLOW_PSEUDONYM_KEY", "bench-chain-pseudonym-key")
+    # the feed signing key: base64 of a fixed 32-byte Ed25519 seed (a bench key, public here)
+    os.environ.setdefault(
+        "TIERFLOW_SIGNING_KEY",
+        base64.b64encode(hashlib.sha256(b"bench-chain-signing-key").digest()).decode(),
+    )
     tmp = Path(tempfile.mkdtemp(prefix="tierflow-bench-chain-"))
     databases: list[str] = []
     began = time.perf_counter()

@@ -21,7 +21,9 @@ In one run, on a temporary database of the local PostgreSQL server:
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
@@ -168,6 +170,11 @@ def main() -> None:
         f" (nearest seat + confirm: {geo['seat_then_confirm_points_per_s']:,} points/s), agree={geo['agree']}"
     )
     os.environ.setdefault("TIERFLOW_PSEUDONYM_KEY", "bench-secret")
+    # the feed signing key: base64 of a fixed 32-byte Ed25519 seed (a bench key, public here)
+    os.environ.setdefault(
+        "TIERFLOW_SIGNING_KEY",
+        base64.b64encode(hashlib.sha256(b"bench-signing-key").digest()).decode(),
+    )
     os.environ["TIERFLOW_HOME"] = tempfile.mkdtemp(prefix="tierflow-bench-sink-")
     from tierflow import db
     from tierflow.contracts import catalog

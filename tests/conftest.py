@@ -6,6 +6,8 @@ fail with a message saying how to start it (they are not skipped).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,6 +24,9 @@ START_HINT = (
     "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 )
 AIRFLOW_DB = f"airflow_test_{uuid.uuid4().hex[:10]}"
+# The feed signing key of tests that run the sink, set beside their pseudonym secret:
+# TIERFLOW_SIGNING_KEY as base64 of a fixed 32-byte Ed25519 seed (a test key, public here).
+SIGNING_KEY = base64.b64encode(hashlib.sha256(b"tierflow test signing key").digest()).decode()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,6 +113,13 @@ def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("TIERFLOW_HOME", str(root))
     return root
+
+
+@pytest.fixture()
+def signing_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """TIERFLOW_SIGNING_KEY for a test that runs the sink or verifies its feeds in-process."""
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
+    return SIGNING_KEY
 
 
 @pytest.fixture(scope="session")

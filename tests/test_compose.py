@@ -55,3 +55,16 @@ def test_the_image_is_built_from_the_pinned_requirements():
     dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
     assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
     assert "requirements.txt" in dockerfile
+
+
+def test_the_platform_secrets_are_generated_once_by_init_and_handed_over_as_files():
+    data = "/opt/tierflow/data/secrets/"
+    for name, service in COMPOSE["services"].items():
+        if name.startswith("airflow-"):
+            env = service["environment"]
+            assert env["TIERFLOW_PSEUDONYM_KEY_FILE"] == data + "pseudonym.key", name
+            assert env["TIERFLOW_SIGNING_KEY_FILE"] == data + "signing.key", name
+            assert not {"TIERFLOW_PSEUDONYM_KEY", "TIERFLOW_SIGNING_KEY"} & set(env), name
+    init = COMPOSE["services"]["airflow-init"]["command"][-1]
+    assert 'if [ ! -s "$$file" ]' in init and "umask 077" in init and "chmod 0600" in init
+    assert "echo" not in init and "cat " not in init  # never printed

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import SIGNING_KEY
 from tierflow.generate import generate
 from tierflow.ingest.pipeline import ingest_file
 
@@ -35,7 +36,11 @@ def _state(warehouse) -> str:
 
 
 def _cli(*args: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TIERFLOW_PSEUDONYM_KEY="reliability-test-secret")
+    env = dict(
+        os.environ,
+        TIERFLOW_PSEUDONYM_KEY="reliability-test-secret",
+        TIERFLOW_SIGNING_KEY=SIGNING_KEY,
+    )
     if kill_at:
         env["TIERFLOW_KILL_AT"] = kill_at
     return subprocess.run(
@@ -101,7 +106,7 @@ def test_a_merge_while_an_ingest_loads_sees_all_of_it_or_none(warehouse, data_ro
 
 
 def test_two_sinks_for_one_district_at_once_publish_one_consistent_feed(
-    warehouse, data_root, tmp_path
+    warehouse, data_root, signing_key, tmp_path
 ):
     from tierflow.merge.run import merge_library
     from tierflow.sink import verify_feed

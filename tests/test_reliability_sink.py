@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SIGNING_KEY
 from tierflow.generate import generate
 from tierflow.ingest.pipeline import ingest_file
 from tierflow.merge.run import merge_library
@@ -20,7 +21,11 @@ DISTRICT = "500103"
 
 
 def _sink(run_id: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TIERFLOW_PSEUDONYM_KEY="reliability-test-secret")
+    env = dict(
+        os.environ,
+        TIERFLOW_PSEUDONYM_KEY="reliability-test-secret",
+        TIERFLOW_SIGNING_KEY=SIGNING_KEY,
+    )
     if kill_at:
         env["TIERFLOW_KILL_AT"] = kill_at
     return subprocess.run(
@@ -62,7 +67,7 @@ def _visible_feeds(root: Path, run_id: str) -> list[Path]:
 
 @pytest.mark.parametrize("point", ["sink.after_parts", "sink.before_rename", "sink.after_rename"])
 def test_killed_sink_is_invisible_or_complete_and_the_rerun_finishes(
-    point, warehouse, data_root, tmp_path
+    point, warehouse, data_root, signing_key, tmp_path
 ):
     summary = generate(
         out=tmp_path, scale=1500, seed=60 + len(point), defect_rate=0.0, datasets=["psb.household"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import SIGNING_KEY
 from tierflow.generate import generate
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
@@ -125,6 +126,7 @@ def test_sink_task_retried_after_an_injected_failure_publishes_complete_feeds(
     merge_library("person")
     marker = tmp_path / "fired"
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "retry-test-secret")
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
     monkeypatch.setenv("TIERFLOW_FAIL_AT", "sink.before_rename")
     monkeypatch.setenv("TIERFLOW_FAIL_MARKER", str(marker))
     run = _dag("sink__districts").test()

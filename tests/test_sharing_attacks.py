@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.attacks import id_candidates, looks_partly_masked, rebuild_id
-from tests.conftest import drop_database
+from tests.conftest import SIGNING_KEY, drop_database
 from tests.test_sink import AS_OF, SECRET, build_chain
 from tierflow.contracts import Catalog, Demand, DemandList, NegativeEntry, NegativeList, catalog
 from tierflow.lists import district_consumer
@@ -46,6 +46,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine,
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TIERFLOW_HOME", str(root))
         env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+        env.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
         engine = build_chain(tmp_path_factory.mktemp("attack-extracts"))
         try:
             sink(run_id="base", as_of=AS_OF, eng=engine)
@@ -351,6 +352,7 @@ def test_the_demand_lifecycle_closes_views_and_sends_purge_notices(chain, monkey
     engine, root = chain
     monkeypatch.setenv("TIERFLOW_HOME", str(root))
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
     changed = changed_lists(catalog())
     with district_login(engine, "500104") as early:  # a session opened before the decision
         assert early.scalar(sa.text("select count(*) from share_500104.person")) > 0

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import SIGNING_KEY, create_database, drop_database
 from tierflow import migrate
 from tierflow.contracts import catalog
 from tierflow.masking import consumer_key, pseudonym
@@ -71,6 +71,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine,
     with pytest.MonkeyPatch.context() as env:  # module scope: the monkeypatch fixture is per test
         env.setenv("TIERFLOW_HOME", str(root))
         env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+        env.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
         engine = build_chain(tmp_path_factory.mktemp("extracts"))
         try:
             sink(run_id="base", as_of=AS_OF, eng=engine)
@@ -325,6 +326,7 @@ def test_a_half_written_feed_is_invisible_and_the_re_run_completes_it(chain, mon
     assert not verify_feed(person / "killed")["ok"]
     monkeypatch.undo()
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
     sink("500103", "killed", as_of=AS_OF, eng=engine)
     assert not [p for p in person.iterdir() if p.name.startswith(".")]
     for feed in (root / "feeds" / "500103").iterdir():
@@ -599,7 +601,7 @@ def test_verify_catches_tampering_and_the_cli_exits_non_zero(chain, tmp_path):
     from tierflow.sink import cli
 
     _engine, root = chain
-    copy = tmp_path / "feed"
+    copy = feed_dir(tmp_path, "500103", "person", "base")  # where it belongs: its folders' names
     shutil.copytree(feed_dir(root, "500103", "person", "base"), copy)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")

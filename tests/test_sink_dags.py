@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.conftest import SIGNING_KEY
 from tests.test_dags import _dagbag
 from tierflow.contracts import catalog
 
@@ -61,6 +62,7 @@ def test_sink_dag_publishes_every_pilot_under_dag_test(
     from tierflow.sink.verify import verify_feed
 
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "dag-test-secret")
+    monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
     # trust auth ignores it, but the password travels every code path the tasks take
     from tierflow import db
 
@@ -96,12 +98,13 @@ def test_sink_dag_publishes_every_pilot_under_dag_test(
         assert verify_feed(Path(path))["ok"]
     print(f"dag.test() of sink__districts: {time.perf_counter() - started:.1f}s")
     _assert_secret_never_leaked(run, data_root, "dag-test-secret")
+    _assert_secret_never_leaked(run, data_root, SIGNING_KEY)
     _assert_secret_never_leaked(run, data_root, "db-password-never-leaks")
     db.engine.cache_clear()
 
 
 def _assert_secret_never_leaked(run, data_root: Path, secret: str) -> None:
-    """The pseudonym secret appears in no task log, XCom, asset event, manifest or feed file."""
+    """The secret (pseudonym, signing key) is in no task log, XCom, asset event, manifest or feed."""
     import os
 
     from airflow.models.asset import AssetEvent

@@ -87,7 +87,7 @@ def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "STACK_REDIS_DB": str(redis_db),
         "STACK_ADMIN_USER": "ops",
         "STACK_ADMIN_PASSWORD": "ops-password",
-        "TIERFLOW_PSEUDONYM_KEY": "stack-test-pseudonym-secret",
+        # no TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY: the stack provisions both itself
     }
     logs = airflow_home / "logs" / "stack"
     info = {"env": env, "home": tmp_path / "home", "logs": logs, "base": f"http://127.0.0.1:{port}"}
@@ -197,8 +197,20 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
         feeds_published, RUN_TIMEOUT, "district feeds from the asset-driven chain", logs, 5
     )
     from tierflow.sink import verify_feed
+    from tierflow.sink.signing import key_id, parse_private_key
 
-    assert all(verify_feed(p.parent)["ok"] for p in published[:10])
+    # the stack generated its secrets once, 0600, and its processes got only their paths
+    airflow_home = Path(stack["env"]["AIRFLOW_HOME"])
+    secrets = {name: airflow_home / "secrets" / f"{name}.key" for name in ("pseudonym", "signing")}
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in secrets.values())
+    public = parse_private_key(secrets["signing"].read_text()).public_key()
+    keys = {key_id(public): public}
+    assert all(verify_feed(p.parent, keys)["ok"] for p in published[:10])
+    needles = [f.read_text().strip().encode() for f in secrets.values()]
+    for path in airflow_home.rglob("*"):  # logs, stack.env, configs: never a secret's value
+        if path.is_file() and path.parent.name != "secrets":
+            content = path.read_bytes()
+            assert not any(n in content for n in needles), f"a secret is in {path}"
     assert {p.parts[-4] for p in published} <= set(cat.divisions.pilot_codes)
 
     with warehouse.connect() as conn:

@@ -16,8 +16,11 @@
 #   STACK_LOG_PORT      [8793]               log servers: worker1 this, worker2 +1, triggerer +2
 #   STACK_ADMIN_USER / STACK_ADMIN_PASSWORD [admin / admin]  the UI login (simple auth manager)
 #   STACK_WORKER_CONCURRENCY [2]             task slots per Celery worker
-# Everything a process gets is written to $AIRFLOW_HOME/stack.env: `source` it to use the
-# `airflow` CLI against the running stack.
+#   TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY (or their _FILE variants)  the platform's
+#                       secrets; when unset, generated once under $AIRFLOW_HOME/secrets/ (0600)
+# Everything a process gets is written to $AIRFLOW_HOME/stack.env (mode 0600): `source` it to
+# use the `airflow` CLI against the running stack, or `tierflow feeds public-key` to print the
+# public key districts verify the feeds with.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -73,6 +76,24 @@ secret() {
     cat "$file"
 }
 
+# The platform's secrets (pseudonym key, feed signing key): generated once per AIRFLOW_HOME,
+# kept 0600 under $AIRFLOW_HOME/secrets/, handed to every process as NAME_FILE: only the
+# file's path is in stack.env, never the secret. A caller's NAME or NAME_FILE wins (NAME
+# reaches the processes through the environment and is not written anywhere).
+platform_secret() {
+    local name="$1" file="$AIRFLOW_HOME/secrets/$2" make="$3" ref="${1}_FILE"
+    [[ -z "${!name:-}" ]] || return 0
+    if [[ -n "${!ref:-}" ]]; then
+        printf "export %s='%s'\n" "$ref" "${!ref}"
+        return 0
+    fi
+    if [[ ! -s "$file" ]]; then
+        (umask 077; mkdir -p "${file%/*}"; "$BIN/python" -c "$make" >"$file.tmp" && mv "$file.tmp" "$file")
+        log "generated $name in $file (mode 0600)"
+    fi
+    printf "export %s='%s'\n" "$ref" "$file"
+}
+
 write_env() {
     local warehouse="${TIERFLOW_DATABASE_URL:-postgresql://$PG/tierflow}"
     local tierflow_home="${TIERFLOW_HOME:-$ROOT/.tierflow}"
@@ -87,8 +108,16 @@ path, user, password = sys.argv[1:]
 with open(path, "w") as f:
     json.dump({user: password}, f)
 PY
+    local pseudonym signing
+    pseudonym="$(platform_secret TIERFLOW_PSEUDONYM_KEY pseudonym.key 'import secrets; print(secrets.token_hex(32))')"
+    # base64 of a random 32-byte Ed25519 seed: the form TIERFLOW_SIGNING_KEY takes
+    signing="$(platform_secret TIERFLOW_SIGNING_KEY signing.key 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
+    (umask 077; : >"$ENV_FILE")
+    chmod 600 "$ENV_FILE"  # it holds the API and JWT secrets
     cat >"$ENV_FILE" <<EOF
 export AIRFLOW_HOME='$AIRFLOW_HOME'
+${pseudonym}
+${signing}
 export TIERFLOW_HOME='$tierflow_home'
 export TIERFLOW_DATABASE_URL='$warehouse'
 export TIERFLOW_SENSOR_POKE_SECONDS='${TIERFLOW_SENSOR_POKE_SECONDS:-30}'

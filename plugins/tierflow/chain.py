@@ -51,7 +51,9 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     from tierflow.merge.run import merge_library
     from tierflow.quality.audit import audit_deliveries
     from tierflow.sink import sink
+    from tierflow.sink.signing import feed_secrets
 
+    feed_secrets()  # the sink's secrets, checked before ingest: a missing one fails in one line
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
     rejected: list[dict[str, str]] = []

@@ -160,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.handler(args)
     except TierflowError as exc:
         print(f"tierflow {args.command}: error: {exc}", file=sys.stderr)
+        if args.json and isinstance(getattr(exc, "result", None), dict):
+            _emit(exc.result, True, _kv)  # e.g. a feed that does not verify: the full answer
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"tierflow {args.command}: interrupted", file=sys.stderr)

@@ -78,6 +78,7 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     url = db.describe(db.engine().url)
     migrate.upgrade()
     _demo_pseudonym_key(config.data_root())
+    public_key = _demo_signing_key(config.data_root())
     sample = config.data_root() / "sample"
     generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
     chain = run_chain(sample / "landing")
@@ -87,6 +88,7 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
         "chain": chain,
         "seconds": round(time.perf_counter() - started, 1),
         "data_root": str(config.data_root()),
+        "public_key_file": str(public_key) if public_key else None,
     }
 
 
@@ -98,7 +100,7 @@ def _demo_pseudonym_key(root: Path) -> None:
     import os
     import secrets
 
-    if os.environ.get("TIERFLOW_PSEUDONYM_KEY"):
+    if os.environ.get("TIERFLOW_PSEUDONYM_KEY") or os.environ.get("TIERFLOW_PSEUDONYM_KEY_FILE"):
         return
     key_file = root / "secrets" / "pseudonym.key"
     if not key_file.exists():
@@ -106,6 +108,28 @@ def _demo_pseudonym_key(root: Path) -> None:
         key_file.touch(mode=0o600)
         key_file.write_text(secrets.token_hex(32), encoding="utf-8")
     os.environ["TIERFLOW_PSEUDONYM_KEY"] = key_file.read_text(encoding="utf-8").strip()
+
+
+def _demo_signing_key(root: Path) -> Path | None:
+    """The demo's own feed signing key when none is configured, like its pseudonym secret:
+    random, kept 0600 under the data root (``secrets/signing.key``, public key beside it).
+
+    Production sets ``TIERFLOW_SIGNING_KEY`` (or ``…_FILE``) or the Airflow connection
+    ``tierflow_signing``. Returns the public key file the demo's feeds verify with.
+    """
+    import os
+
+    from tierflow.sink.signing import KEY_ENV, new_signer, write_key_pair
+
+    if os.environ.get(KEY_ENV) or os.environ.get(f"{KEY_ENV}_FILE"):
+        return None
+    key_file = root / "secrets" / "signing.key"
+    public_file = key_file.with_suffix(".pub")
+    if not key_file.exists():
+        public_file.unlink(missing_ok=True)
+        write_key_pair(new_signer(), key_file, public_file)
+    os.environ[f"{KEY_ENV}_FILE"] = str(key_file)
+    return public_file
 
 
 def _render_demo(result: dict[str, Any]) -> str:
@@ -120,8 +144,13 @@ def _render_demo(result: dict[str, Any]) -> str:
         (f"{root}/docs/data_docs/index.html", "Great Expectations Data Docs"),
         (".venv/bin/tierflow quality report", "pass rates per expectation, the delivery audit"),
         (
-            ".venv/bin/tierflow feeds verify DIR",
-            "checks a delivered feed (hashes, counts, _SUCCESS)",
+            ".venv/bin/tierflow feeds verify DIR"
+            + (
+                f" --public-key {result['public_key_file']}"
+                if result.get("public_key_file")
+                else ""
+            ),
+            "checks a delivered feed (signature, folder, hashes, counts, _SUCCESS)",
         ),
         ("make db-stop", "stops the embedded PostgreSQL"),
     ]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from enum import StrEnum
 from typing import Any
 
@@ -30,14 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tierflow.contracts import Column, ColumnType, Semantic
-from tierflow.errors import TierflowError
+from tierflow.secrets import MissingSecret, secret
 
 KEY_ENV = "TIERFLOW_PSEUDONYM_KEY"
 AIRFLOW_CONN_ID = "tierflow_pseudonym"
 PSEUDONYM = "pseudonym:hmac-sha256"
 
 
-class MissingPseudonymKey(TierflowError):
+class MissingPseudonymKey(MissingSecret):
     """No secret configured for pseudonyms."""
 
 
@@ -127,21 +126,11 @@ def mask_sql(value: str, mask: Mask, sql_type: str) -> str:
 
 
 def pseudonym_secret() -> bytes:
-    """The secret: env ``TIERFLOW_PSEUDONYM_KEY``, else the Airflow connection's password."""
-    value = os.environ.get(KEY_ENV)
-    if not value:
-        try:
-            from airflow.sdk import BaseHook
+    """The secret: env ``TIERFLOW_PSEUDONYM_KEY``, else the Airflow connection's password.
 
-            value = BaseHook.get_connection(AIRFLOW_CONN_ID).password
-        except Exception:  # noqa: BLE001 - no Airflow or no such connection: reported below
-            value = None
-    if not value:
-        raise MissingPseudonymKey(
-            f"no pseudonym key: set {KEY_ENV} or the password of the Airflow connection"
-            f" {AIRFLOW_CONN_ID!r}"
-        )
-    return value.encode("utf-8")
+    Looked up by :func:`tierflow.secrets.secret`, the rule every platform secret follows.
+    """
+    return secret(KEY_ENV, AIRFLOW_CONN_ID, "pseudonym key", MissingPseudonymKey).encode("utf-8")
 
 
 def consumer_key(secret: bytes, consumer_id: str) -> bytes:

@@ -23,6 +23,7 @@ from tierflow.db import engine as default_engine
 from tierflow.lists import today
 from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sink.publish import publish_table
+from tierflow.sink.signing import Signer, configured_signer
 
 SQL = files("tierflow") / "sql" / "aggregate"
 SUBJECTS = ("population", "legal_entity", "e_license", "service_case", "truck_gps")
@@ -56,6 +57,7 @@ def aggregate(
     run_id: str | None = None, *, as_of: dt.date | None = None, eng: Engine | None = None
 ) -> dict[str, Any]:
     """Recompute every subject's tiers for ``run_id`` (idempotent) and publish the upward report."""
+    signer = configured_signer()  # the report is signed like the feeds: no key, no work
     eng = eng or default_engine()
     started = time.perf_counter()
     run_id = safe_run_id(run_id or default_run_id())
@@ -75,7 +77,7 @@ def aggregate(
                 params,
             )
             rows[subject] = done.rowcount
-        report = publish_report(conn, run_id, as_of)
+        report = publish_report(conn, run_id, as_of, signer)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -85,7 +87,9 @@ def aggregate(
     }
 
 
-def publish_report(conn: sa.Connection, run_id: str, as_of: dt.date) -> dict[str, Any]:
+def publish_report(
+    conn: sa.Connection, run_id: str, as_of: dt.date, signer: Signer
+) -> dict[str, Any]:
     """The city and district tiers as one Parquet file with its own manifest, atomically."""
     result = conn.execute(sa.text(sql("upward_report.sql")), {"run_id": run_id}).all()
     columns = list(zip(*result, strict=True)) if result else [[] for _ in REPORT_SCHEMA]
@@ -108,6 +112,7 @@ def publish_report(conn: sa.Connection, run_id: str, as_of: dt.date) -> dict[str
             "subjects": list(SUBJECTS),
             "schema": [{"name": f.name, "type": str(f.type)} for f in REPORT_SCHEMA],
         },
+        signer=signer,
     )
     digest = manifest["files"][0]["sha256"] if manifest["files"] else ""
     conn.execute(

@@ -17,10 +17,10 @@ def ack_feed(district: str, run_id: str, **kwargs: Any) -> dict[str, Any]:
     return run_ack(district, run_id, **kwargs)
 
 
-def verify_feed(path: Any) -> dict[str, Any]:
+def verify_feed(path: Any, public_keys: Any = None) -> dict[str, Any]:
     from tierflow.sink.verify import verify_feed as run_verify
 
-    return run_verify(path)
+    return run_verify(path, public_keys)
 
 
 __all__ = ["ack_feed", "sink", "verify_feed"]

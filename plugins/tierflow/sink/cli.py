@@ -1,6 +1,12 @@
-"""CLI: ``tierflow sink [--district CODE]``, ``tierflow feeds verify DIR``,
-``tierflow feeds ack DISTRICT RUN_ID``, ``tierflow aggregate``, ``tierflow audit``
-(design §8); the lead registers them with ``register(add, sub)``."""
+"""CLI: ``tierflow sink [--district CODE]``, ``tierflow feeds verify DIR [--public-key KEY]``,
+``tierflow feeds ack DISTRICT RUN_ID``, ``tierflow feeds keygen [--out DIR]``,
+``tierflow feeds public-key``, ``tierflow aggregate``, ``tierflow audit`` (design §8); the
+lead registers them with ``register(add, sub)``.
+
+``feeds verify`` exits 0 when the feed verifies; like every error a person can act on
+(:class:`TierflowError`), a feed that does not verify, a missing directory or no usable
+public key exit 2 with one line on stderr (with ``--json``, the verifier's answer is still
+printed on stdout); 1 is left for unexpected failures."""
 
 from __future__ import annotations
 
@@ -33,16 +39,67 @@ def _render_sink(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class FeedRejected(TierflowError):
+    """The feed does not verify; ``result`` holds the verifier's full answer (for ``--json``)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _verify(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.sink.signing import NO_PUBLIC_KEY, verification_keys
+    from tierflow.sink.verify import verify_feed
+
+    if len(args.args) != 1:
+        raise TierflowError("usage: tierflow feeds verify DIR [--public-key KEY]...")
+    path = Path(args.args[0])
+    if not path.is_dir():
+        raise TierflowError(f"{path}: no such feed directory")
+    keys = verification_keys(args.public_key or ())
+    if not keys:
+        raise TierflowError(NO_PUBLIC_KEY)
+    result = verify_feed(path, keys)
+    result["accepted_key_ids"] = sorted(keys)
+    if not result["ok"]:
+        raise FeedRejected(f"{result['path']}: " + "; ".join(result["problems"]), result)
+    return result
+
+
+def _keygen(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.sink import signing
+
+    if args.args:
+        raise TierflowError("usage: tierflow feeds keygen [--out DIR]")
+    signer = signing.new_signer()
+    out = Path(args.out or ".")
+    private = out / f"tierflow-signing-{signer.key_id}.key"
+    public = out / f"tierflow-signing-{signer.key_id}.pub"
+    signing.write_key_pair(signer, private, public)
+    return {
+        **signing.describe_public(signer.public_key),
+        "private_key_file": str(private),
+        "public_key_file": str(public),
+        "use": f"{signing.KEY_ENV}_FILE={private} (or the password of the Airflow connection"
+        f" {signing.AIRFLOW_CONN_ID!r}); publish {public} or the public key",
+    }
+
+
+def _public_key(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.sink import signing
+
+    if args.args:
+        raise TierflowError("usage: tierflow feeds public-key")
+    return signing.describe_public(signing.configured_signer().public_key)
+
+
 def _feeds(args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "verify":
-        if len(args.args) != 1:
-            raise TierflowError("usage: tierflow feeds verify DIR")
-        from tierflow.sink.verify import verify_feed
-
-        result = verify_feed(Path(args.args[0]))
-        if not result["ok"]:
-            raise TierflowError(f"{result['path']}: " + "; ".join(result["problems"]))
-        return result
+        return _verify(args)
+    if args.action == "keygen":
+        return _keygen(args)
+    if args.action == "public-key":
+        return _public_key(args)
     if len(args.args) != 2:
         raise TierflowError("usage: tierflow feeds ack DISTRICT RUN_ID")
     from tierflow.sink.run import ack_feed
@@ -52,7 +109,21 @@ def _feeds(args: argparse.Namespace) -> dict[str, Any]:
 
 def _render_feeds(result: dict[str, Any]) -> str:
     if "problems" in result:
-        return f"{result['path']}: OK, {result['rows']} rows in {result['files']} file(s)"
+        return (
+            f"{result['path']}: OK, {result['rows']} rows in {result['files']} file(s),"
+            f" signed by key {result['signing_key_id']}"
+        )
+    if "private_key_file" in result:
+        return "\n".join(
+            [
+                f"key id      {result['key_id']}",
+                f"public key  {result['public_key']}",
+                f"private key {result['private_key_file']} (mode 0600; never share it)",
+                f"public PEM  {result['public_key_file']}",
+            ]
+        )
+    if "public_key" in result:
+        return f"{result['public_key']}  key id {result['key_id']} ({result['algorithm']})"
     moved = ", ".join(
         f"{name} → {info['watermark']}"
         + (" (purged)" if info.get("purge") else "" if info["moved"] else " (unchanged)")
@@ -111,9 +182,22 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     s.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
     s.set_defaults(render=_render_sink)
 
-    f = add("feeds", _feeds, "verify a delivered feed, or acknowledge a run for a district")
-    f.add_argument("action", choices=["verify", "ack"])
-    f.add_argument("args", nargs="+", help="verify: DIR; ack: DISTRICT RUN_ID")
+    f = add(
+        "feeds",
+        _feeds,
+        "verify a delivered feed (exit 0 verified, 2 not: one-line reason), acknowledge a run,"
+        " make a signing key pair, or print the signing key's public key",
+    )
+    f.add_argument("action", choices=["verify", "ack", "keygen", "public-key"])
+    f.add_argument("args", nargs="*", help="verify: DIR; ack: DISTRICT RUN_ID")
+    f.add_argument(
+        "--public-key",
+        action="append",
+        metavar="KEY",
+        help="verify: an accepted public key, a file or base64 (repeatable; also"
+        " TIERFLOW_FEED_PUBLIC_KEYS, comma-separated; default: the signing key's)",
+    )
+    f.add_argument("--out", metavar="DIR", help="keygen: where to write the key files (default .)")
     f.set_defaults(render=_render_feeds)
 
     h = add("share", _share, "regenerate the districts' pull views and grants from the lists")

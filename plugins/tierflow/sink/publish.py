@@ -8,6 +8,10 @@ waits for the disk come in one run instead of one per feed. A reader that lists 
 ``_SUCCESS`` never sees half a feed; a killed writer leaves only a hidden temp directory,
 which the next attempt removes. Parquet settings are fixed and rows arrive sorted, so the
 same rows give the same bytes.
+
+Every manifest is signed here, as a whole (``sink.signing``: ``signing_key_id`` and an
+Ed25519 ``signature`` over everything else), so whatever fields a caller puts in a manifest
+are covered; Ed25519 is deterministic, so a re-run still writes the same bytes.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierflow.faults import checkpoint
+
+if TYPE_CHECKING:
+    from tierflow.sink.signing import Signer
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
@@ -113,9 +120,9 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 
 
 def publish_feeds(
-    feeds: Sequence[tuple[Path, pa.Table, dict[str, Any]]],
+    feeds: Sequence[tuple[Path, pa.Table, dict[str, Any]]], *, signer: Signer
 ) -> list[dict[str, Any]]:
-    """Publish each ``(target, table, manifest)`` atomically; returns the manifests written.
+    """Publish each ``(target, table, manifest)`` atomically; returns the (signed) manifests written.
 
     Every target appears complete or not at all, whatever kills the process: parts,
     manifests and ``_SUCCESS`` files are all written and fsynced, then each temporary
@@ -128,7 +135,8 @@ def publish_feeds(
         temp = temp_dir_for(target)
         temp.mkdir()
         files = write_parts(table, temp, fsync=False)
-        staged.append((target, temp, {**manifest, "files": files, "rows": table.num_rows}))
+        signed = signer.sign({**manifest, "files": files, "rows": table.num_rows})
+        staged.append((target, temp, signed))
     checkpoint("sink.after_parts")
     for _target, temp, manifest in staged:
         (temp / MANIFEST).write_bytes(manifest_bytes(manifest))
@@ -154,6 +162,8 @@ def publish_feeds(
     return [manifest for _target, _temp, manifest in staged]
 
 
-def publish_table(target: Path, table: pa.Table, manifest: dict[str, Any]) -> dict[str, Any]:
+def publish_table(
+    target: Path, table: pa.Table, manifest: dict[str, Any], *, signer: Signer
+) -> dict[str, Any]:
     """Write ``table`` as parts plus manifest into ``target`` atomically; returns the manifest."""
-    return publish_feeds([(target, table, manifest)])[0]
+    return publish_feeds([(target, table, manifest)], signer=signer)[0]

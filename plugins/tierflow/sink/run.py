@@ -37,7 +37,7 @@ from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
-from tierflow.masking import consumer_key, pseudonym_secret
+from tierflow.masking import consumer_key
 from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sharing.policy import FeedPlan, plan_feeds
 from tierflow.sharing.views import refresh_views
@@ -57,6 +57,7 @@ from tierflow.sink.purge import (
     purge_manifest,
     purge_table,
 )
+from tierflow.sink.signing import Signer, feed_secrets
 from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
 from tierflow.sink.verify import verify_feed
 
@@ -323,7 +324,12 @@ def _extract(eng: Engine, statement: Statement, store: RowStore, snapshot: str) 
 
 
 def _publish_district(
-    eng: Engine, jobs: list[FeedJob], run_id: str, started: float, store: RowStore
+    eng: Engine,
+    jobs: list[FeedJob],
+    run_id: str,
+    started: float,
+    store: RowStore,
+    signer: Signer,
 ) -> list[dict[str, Any]]:
     """One district's feeds: published together, then marked published in one transaction."""
     items = []
@@ -332,7 +338,7 @@ def _publish_district(
         table = feed_table(store.take((job.plan.division_code, job.plan.name)), job.plan)
         manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(table))
         items.append((job.path, table, manifest))
-    manifests = publish_feeds(items)
+    manifests = publish_feeds(items, signer=signer)
     del items
     with eng.begin() as conn:
         conn.execute(
@@ -368,7 +374,12 @@ def _publish_district(
 
 
 def _sink_jobs(
-    eng: Engine, jobs: list[FeedJob], run_id: str, secret: bytes | None, workers: int
+    eng: Engine,
+    jobs: list[FeedJob],
+    run_id: str,
+    secret: bytes | None,
+    workers: int,
+    signer: Signer,
 ) -> list[dict[str, Any]]:
     """Extract every job's rows and publish each district as soon as it is whole.
 
@@ -421,6 +432,7 @@ def _sink_jobs(
                                                 run_id,
                                                 started,
                                                 store,
+                                                signer,
                                             )
                                         )
 
@@ -442,7 +454,7 @@ def _sink_jobs(
 
 
 def _publish_purges(
-    eng: Engine, purges: list[PurgeJob], run_id: str, secret: bytes | None
+    eng: Engine, purges: list[PurgeJob], run_id: str, secret: bytes | None, signer: Signer
 ) -> list[dict[str, Any]]:
     """Each purge notice published; the district's watermark for that feed forgotten."""
     summaries = []
@@ -453,7 +465,7 @@ def _publish_purges(
             **purge_manifest(job, run_id, job.planned_at.date(), FORMAT),
             "ops": _op_counts(table),
         }
-        [published] = publish_feeds([(job.path, table, manifest)])
+        [published] = publish_feeds([(job.path, table, manifest)], signer=signer)
         with eng.begin() as conn:
             conn.execute(
                 sa.text(
@@ -497,9 +509,11 @@ def sink(
     """Publish this run's feeds for one pilot district (or all); returns a JSON-able summary.
 
     The compiled sharing policy of today (or ``as_of``) also regenerates every district's
-    pull views and grants, in one transaction, before any feed is written; a feed the
-    policy no longer allows to a district that received it becomes a purge notice.
+    pull views and grants, in one transaction, before any feed is written (unless
+    ``refresh`` is false: the sink DAG refreshes once per run, before its district tasks);
+    a feed the policy no longer allows to a district that received it becomes a purge notice.
     """
+    secret, signer = feed_secrets()  # both secrets first: a missing one fails before any work
     cat = cat or catalog()
     pilots = cat.divisions.pilot_codes
     if district is not None and district not in pilots:
@@ -509,9 +523,6 @@ def sink(
     run_id = safe_run_id(run_id or default_run_id())
     policy_date = as_of or today()
     policy = {code: plan_feeds(cat, district_consumer(cat, code), policy_date) for code in pilots}
-    secret = (
-        pseudonym_secret() if any(p.pseudonymised for ps in policy.values() for p in ps) else None
-    )
     loaded = None
     if load:
         from tierflow.sink.thematic import load_thematic
@@ -543,10 +554,6 @@ def sink(
     )
     purged = {(p.consumer_id, p.name) for p in purges}
     jobs = [j for j in jobs if (j.plan.consumer_id, j.plan.name) not in purged]
-    if secret is None and (
-        any(j.plan.pseudonymised for j in jobs) or any(p.pseudonymised for p in purges)
-    ):
-        secret = pseudonym_secret()
     workers = max(
         1,
         workers or int(os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))),
@@ -562,8 +569,8 @@ def sink(
             try:
                 if jobs:
                     _plan_windows(eng, jobs, run_id)
-                    feeds = _sink_jobs(eng, jobs, run_id, secret, workers)
-                feeds += _publish_purges(eng, purges, run_id, secret)
+                    feeds = _sink_jobs(eng, jobs, run_id, secret, workers, signer)
+                feeds += _publish_purges(eng, purges, run_id, secret, signer)
             finally:
                 locks.release_all(holder, names)
                 holder.commit()

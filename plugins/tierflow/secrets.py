@@ -1,0 +1,43 @@
+"""The platform's secrets (pseudonym key, feed signing key): one lookup rule for all of them.
+
+A secret named by env var ``NAME`` and Airflow connection ``conn_id`` is, in this order:
+the value of ``NAME``; the content of the file named by ``NAME_FILE`` (Docker style, for
+a secret mounted or generated as a file); the password of the Airflow connection. A secret
+never has a default, and no error message ever contains its value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tierflow.errors import TierflowError
+
+
+class MissingSecret(TierflowError):
+    """A secret the operation needs is not configured (or cannot be read)."""
+
+
+def secret(env: str, conn_id: str, what: str, missing: type[TierflowError] = MissingSecret) -> str:
+    """The secret's text, as set (a file's surrounding whitespace stripped); else ``missing``."""
+    value = os.environ.get(env)
+    if not value and os.environ.get(f"{env}_FILE"):
+        path = Path(os.environ[f"{env}_FILE"])
+        try:
+            value = path.read_text(encoding="utf-8").strip()  # a file ends with a newline
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+            raise missing(f"no {what}: {env}_FILE={path} cannot be read ({reason})") from None
+    if not value:
+        try:
+            from airflow.sdk import BaseHook
+
+            value = BaseHook.get_connection(conn_id).password
+        except Exception:  # noqa: BLE001 - no Airflow or no such connection: reported below
+            value = None
+    if not value:
+        raise missing(
+            f"no {what}: set {env} (or {env}_FILE) or the password of the Airflow connection"
+            f" {conn_id!r}"
+        )
+    return value
