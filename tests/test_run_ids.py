@@ -62,9 +62,12 @@ def test_impossible_times_and_the_default():
         (["sink", "--district", "500155"], "500155 is not a pilot district"),
     ],
 )
-def test_the_cli_says_what_is_wrong_in_one_line(warehouse_url, capsys, argv, message):
+def test_the_cli_says_what_is_wrong_in_one_line(
+    warehouse_url, signing_key, monkeypatch, capsys, argv, message
+):
     from tierflow.cli import main
 
+    monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "test-pseudonym-secret")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tierflow.config import schemas_dir
 from tierflow.errors import TierflowError
-from tierflow.identifiers import INTERNAL_ZONE_PREFIX
 
 
 class ContractError(TierflowError, ValueError):
@@ -82,6 +81,9 @@ class PairRule(StrEnum):
 
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+# The bureau's internal codes of the functional zones (schemas/divisions.yaml): 5099xx. No
+# real ID or USCC carries one; a zone's residents and enterprises carry its host district's.
+INTERNAL_ZONE_PREFIX = "5099"
 
 
 class Column(Strict):

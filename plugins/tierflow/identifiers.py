@@ -29,6 +29,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tierflow.clock import SHANGHAI
+from tierflow.contracts import INTERNAL_ZONE_PREFIX
+
 # --- GB 11643-1999 citizen ID number ---------------------------------------------------------
 ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 ID_CHECK_CHARS = "10X98765432"
@@ -54,11 +57,7 @@ PROVINCE_CODES = (
     81,
     82,
 )
-# The bureau's internal codes of the functional zones (schemas/divisions.yaml): 5099xx. No
-# real ID or USCC carries one; a zone's residents and enterprises carry its host district's.
-INTERNAL_ZONE_PREFIX = "5099"
 EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai: UTC+8 all year, no DST
 
 
 class Fault(IntFlag):

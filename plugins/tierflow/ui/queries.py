@@ -108,6 +108,9 @@ def delivery_audit(
         "grace_minutes": int(grace().total_seconds() // 60),
         "now": now,
         "departments": sorted(departments.values(), key=lambda d: d["department"]),
+        "outcomes": [
+            {"dataset": r["dataset"], "due_at": r["due_at"], "status": r["outcome"]} for r in rows
+        ],
     }
 
 
