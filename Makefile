@@ -21,8 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tierflow demo --scale $${DEMO_SCALE:-20000}
 
-## The whole test suite, as CI runs it.
+## The whole test suite, as CI runs it: lint and format check first, then every test.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -145,3 +145,18 @@ def airflow_db() -> Iterator[str]:
 
         airflow.settings.dispose_orm()  # before the database goes, not at interpreter exit
         drop_database(AIRFLOW_DB)
+
+
+LAYER_MARKERS = {"unit", "postgres", "airflow", "browser", "citus"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test says which layer it needs: a test without a layer marker is an error."""
+    unmarked = [
+        item.nodeid for item in items if not LAYER_MARKERS & {m.name for m in item.iter_markers()}
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            f"{len(unmarked)} test(s) carry none of the markers {sorted(LAYER_MARKERS)}: "
+            + ", ".join(unmarked)
+        )

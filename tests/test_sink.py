@@ -445,6 +445,7 @@ def test_copy_out_reports_a_failing_statement_and_leaves_the_connection_usable(c
         assert conn.scalar(sa.text("select 8")) == 8
 
 
+@pytest.mark.unit
 def test_spill_files_live_in_a_private_folder_and_killed_runs_folders_go(tmp_path):
     import pyarrow as pa
 
@@ -494,6 +495,7 @@ def test_feeds_are_in_bytewise_key_order(chain):
     assert checked > 1000
 
 
+@pytest.mark.unit
 def test_pseudonym_order_is_arrows_and_shared_prefixes_fall_back():
     import secrets
 

@@ -86,6 +86,7 @@ def test_binary_rows_read_as_the_server_sends_them(warehouse: sa.Engine) -> None
     assert got[3]["moment"] == dt.datetime(2038, 1, 19, 3, 14, 8, 500000, tzinfo=dt.UTC)
 
 
+@pytest.mark.unit
 def test_a_row_with_another_number_of_fields_is_refused() -> None:
     row = (
         (2).to_bytes(2, "big")

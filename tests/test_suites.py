@@ -446,6 +446,7 @@ AGREEMENT_CASES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_every_custom_type_has_an_agreement_case():
     from tierflow.checks import gx_expectations
@@ -454,6 +455,7 @@ def test_every_custom_type_has_an_agreement_case():
     assert {case[0] for case in AGREEMENT_CASES} == CUSTOM_TYPES
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("expectation_type", "extra", "mask", "arrays"),
@@ -477,6 +479,7 @@ def test_division_code_mask_flags_non_numeric_codes():
     assert fail.tolist() == [True, False]
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_dates_as_datetime64_and_all_null_columns_agree():
     dates = pa.array([DAY, dt.date(2999, 1, 1), None], pa.date32())
@@ -498,6 +501,7 @@ def test_dates_as_datetime64_and_all_null_columns_agree():
     )
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset_id", DATASET_IDS)
 def test_one_bad_row_per_rule_fails_each_rule(dataset_id):
@@ -523,6 +527,7 @@ def test_one_bad_row_per_rule_fails_each_rule(dataset_id):
         assert got["severity"] == rule.severity.value
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_good_rows_pass_and_missing_column_fails_exists():
     ds = catalog().dataset("lic.issuance")
@@ -535,6 +540,7 @@ def test_good_rows_pass_and_missing_column_fails_exists():
     assert by_rule["issued_on:not_future"]["success"]
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_warn_rules_do_not_break_block_success():
     ds = catalog().dataset("hrss.social_insurance")
@@ -543,6 +549,7 @@ def test_warn_rules_do_not_break_block_success():
     assert not summary["success"] and summary["block_success"]
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_township_prefixes_tighten_division_codes():
     ds = catalog().dataset("mnr.address")
@@ -557,6 +564,7 @@ def test_township_prefixes_tighten_division_codes():
     assert tight["division_code:division_code"]["unexpected_count"] == 1
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_empty_batch_validates():
     ds = catalog().dataset("psb.household")
@@ -568,6 +576,7 @@ def test_empty_batch_validates():
 VALIDATION_LINK = re.compile(r"validations/[^\"'\s\\]+?\.html")
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_data_docs_show_custom_expectations_without_sensitive_values(tmp_path):
     ds = catalog().dataset("psb.household")
