@@ -131,13 +131,13 @@ class Probes:
 
 
 def dag_order() -> list[str]:
-    from tierflow.chain import MERGE_ORDER
+    from tierflow.chain import merge_order
     from tierflow.contracts import catalog
 
     ingest = [f"ingest__{d.table_name}" for d in catalog().datasets]
     return [
         *ingest,
-        *(f"merge__{lib}" for lib in MERGE_ORDER),
+        *(f"merge__{lib}" for lib in merge_order()),
         "sink__districts",
         "aggregate__tiers",
         "audit__deliveries",

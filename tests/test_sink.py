@@ -90,9 +90,9 @@ def read_feed(path: Path):
 
     parts = sorted(path.glob("part-*.parquet"))
     manifest = json.loads((path / "_manifest.json").read_text(encoding="utf-8"))
-    if not parts:
-        return manifest, None
-    return manifest, pa.concat_tables(pq.read_table(p) for p in parts)
+    assert parts, f"{path}: a published feed always has a part file"
+    table = pa.concat_tables(pq.read_table(p) for p in parts)
+    return manifest, table if table.num_rows else None
 
 
 def digests(path: Path) -> dict[str, str]:
@@ -586,11 +586,33 @@ def test_re_runs_are_byte_identical_and_increments_follow_the_acknowledged_water
     arrived = read_feed(feed_dir(root, other, "person", "inc2"))[1].to_pylist()
     other_key = consumer_key(SECRET.encode(), f"d{other}")
     assert [(r["id_number"], r["op"]) for r in arrived] == [(pseudonym(other_key, moved), "insert")]
-    # unchanged feeds: empty increments, still published and verifiable
-    assert read_feed(feed_dir(root, code, "e_license", "inc2"))[0]["rows"] == 0
-    # acknowledging never moves a watermark backwards
-    ack_feed(code, "inc2", eng=engine)
+    # unchanged feeds: an empty increment is not published (no folder), the ledger says so
+    assert not feed_dir(root, code, "e_license", "inc2").exists()
+    assert (
+        scalar(
+            engine,
+            "select status from feed.run where consumer_id = :c and feed_name = 'e_license'"
+            " and run_id = 'inc2'",
+            c=f"d{code}",
+        )
+        == "empty"
+    )
+    sink(code, "inc2", as_of=AS_OF, eng=engine)  # a re-run stays empty
+    assert not feed_dir(root, code, "e_license", "inc2").exists()
+    # acknowledging takes the empty ones in (nothing to verify), never moves backwards
+    acked = ack_feed(code, "inc2", eng=engine)
+    assert "e_license" in acked["feeds"] and acked["feeds"]["person"]["moved"]
     assert not ack_feed(code, "inc1", eng=engine)["feeds"]["person"]["moved"]
+    # every published feed folder has a part, empty or not: DuckDB reads any glob of them
+    import duckdb
+
+    for feed in sorted(p.name for p in (root / "feeds" / code).iterdir()):
+        glob = str(root / "feeds" / code / feed / "*" / "*.parquet")
+        rows = duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0]
+        assert rows == sum(
+            json.loads((run / "_manifest.json").read_text())["rows"]
+            for run in (root / "feeds" / code / feed).iterdir()
+        )
 
 
 @pytest.mark.postgres

@@ -40,8 +40,44 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
     return found
 
 
-# dependants after what they reference: legal representatives are persons, holders either
-MERGE_ORDER = ("person", "legal_entity", "geospatial", "e_license")
+def find_deliveries(path: Path) -> tuple[Path, list[tuple[str, Path]]]:
+    """The landing folder at ``path`` (or the ``landing/`` that ``tierflow generate --out``
+    writes under it) and its ready deliveries; one-line error when there are none."""
+    found = ready_deliveries(path)
+    if not found and (path / "landing").is_dir():
+        path, found = path / "landing", ready_deliveries(path / "landing")
+    if not found:
+        raise TierflowError(
+            f"{path}: no delivery ready (expected <department>/<dataset>/<date>/<file> with a"
+            f" {READY_SUFFIX} marker beside it)"
+        )
+    return path, found
+
+
+def merge_order() -> tuple[str, ...]:
+    """Libraries in merge order, from the references between them: a library after the ones
+    its records point at (legal representatives are persons; licence holders either)."""
+    from tierflow.contracts import Library
+    from tierflow.merge.survivorship import load_rules
+
+    libraries = [lib.value for lib in Library]
+    owner = {table: lib for lib in libraries for table in load_rules(lib).tables}
+    needs = {
+        lib: {
+            owner[r.target]
+            for table in load_rules(lib).tables.values()
+            for r in table.references
+            if owner.get(r.target, lib) != lib
+        }
+        for lib in libraries
+    }
+    order: list[str] = []
+    while len(order) < len(libraries):
+        ready = [lib for lib in libraries if lib not in order and needs[lib] <= set(order)]
+        if not ready:
+            raise TierflowError(f"the libraries reference each other in a cycle: {needs}")
+        order.append(ready[0])
+    return tuple(order)
 
 
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
@@ -57,12 +93,13 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
     rejected: list[dict[str, str]] = []
-    for dataset_id, path in ready_deliveries(landing):
+    landing, deliveries = find_deliveries(landing)
+    for dataset_id, path in deliveries:
         try:
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))
         except DeliveryRejected as exc:
             rejected.append({"dataset": dataset_id, "file": str(path), "error": str(exc)})
-    merged = [merge_library(library) for library in MERGE_ORDER]
+    merged = [merge_library(library) for library in merge_order()]
     sunk = sink()
     aggregated = aggregate()
     audited = audit_deliveries()  # yesterday's deliveries against the responsibility list

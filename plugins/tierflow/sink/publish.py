@@ -28,13 +28,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tierflow.faults import checkpoint
+from tierflow.settings import settings
 
 if TYPE_CHECKING:
     from tierflow.sink.signing import Signer
 
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
-ROWS_PER_PART = int(os.environ.get("TIERFLOW_FEED_ROWS_PER_PART", "1000000"))
 # Fixed writer settings: a different pyarrow default must not change the bytes silently.
 PARQUET_OPTIONS: dict[str, Any] = dict(
     compression="zstd",
@@ -92,11 +92,14 @@ def _write_bytes(path: Path, data: pa.Buffer | bytes) -> None:
 def write_parts(table: pa.Table, directory: Path, *, fsync: bool = True) -> list[dict[str, Any]]:
     """Parquet part files of at most ROWS_PER_PART rows; returns [{path, rows, bytes, sha256}].
 
-    Each part is serialised in memory and hashed there, then written once (no read-back).
+    Each part is serialised in memory and hashed there, then written once (no read-back). An
+    empty table still gets one part with its schema and no rows, so a reader globbing the
+    feed's parts (DuckDB's ``read_parquet``, pyarrow datasets) never meets a folder without.
     """
     files = []
-    for index, start in enumerate(range(0, table.num_rows, ROWS_PER_PART)):
-        part = table.slice(start, ROWS_PER_PART)
+    rows_per_part = settings().feed_rows_per_part
+    for index, start in enumerate(range(0, max(table.num_rows, 1), rows_per_part)):
+        part = table.slice(start, rows_per_part)
         path = directory / f"part-{index:05d}.parquet"
         sink = pa.BufferOutputStream()
         pq.write_table(part, sink, **PARQUET_OPTIONS)

@@ -331,15 +331,37 @@ def _publish_district(
     store: RowStore,
     signer: Signer,
 ) -> list[dict[str, Any]]:
-    """One district's feeds: published together, then marked published in one transaction."""
+    """One district's feeds: published together, then marked published in one transaction.
+
+    An incremental feed whose window holds no change is not published (no folder to poll
+    or to read): the ledger records it ``empty``, with its window, so a re-run of the run id
+    stays empty and acknowledging the run still moves the watermark over it. A first feed is
+    always published, empty or not: it tells the district the feed exists and its schema.
+    """
     items = []
+    empty = []
     for job in jobs:
         assert job.window is not None
         table = feed_table(store.take((job.plan.division_code, job.plan.name)), job.plan)
+        if table.num_rows == 0 and job.window[0] is not None:
+            empty.append(job)
+            continue
         manifest = manifest_for(job.plan, run_id, job.as_of, job.window, _op_counts(table))
-        items.append((job.path, table, manifest))
-    manifests = publish_feeds(items, signer=signer)
+        items.append((job, table, manifest))
+    manifests = publish_feeds([(job.path, t, m) for job, t, m in items], signer=signer)
+    jobs = [job for job, _t, _m in items]
     del items
+    with eng.begin() as conn:
+        if empty:
+            conn.execute(
+                sa.text(
+                    "update feed.run set status = 'empty', row_count = 0, published_at = now()"
+                    " where consumer_id = :c and feed_name = :f and run_id = :r"
+                ),
+                [{"c": j.plan.consumer_id, "f": j.plan.name, "r": run_id} for j in empty],
+            )
+    if not jobs:
+        return []
     with eng.begin() as conn:
         conn.execute(
             sa.text(
@@ -605,10 +627,12 @@ def ack_feed(district: str, run_id: str, *, eng: Engine | None = None) -> dict[s
         ).all()
         if not runs:
             raise TierflowError(f"no feed run {run_id!r} for district {district}")
-        unfinished = [r.feed_name for r in runs if r.status != "published"]
+        unfinished = [r.feed_name for r in runs if r.status not in ("published", "empty")]
         if unfinished:
             raise TierflowError(f"run {run_id} is not published for: {', '.join(unfinished)}")
         for r in runs:
+            if r.status == "empty":
+                continue  # nothing was published: nothing to verify
             check = verify_feed(Path(r.path))
             if not check["ok"]:
                 raise TierflowError(f"{r.path} does not verify: {'; '.join(check['problems'])}")

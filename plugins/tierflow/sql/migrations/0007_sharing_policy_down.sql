@@ -12,6 +12,9 @@ drop schema if exists share_secret cascade;
 drop policy if exists district_rows on library.land_parcel;
 alter table library.land_parcel disable row level security;
 revoke all on library.land_parcel from tierflow_share;
+update feed.run set status = 'published' where status = 'empty';
+alter table feed.run drop constraint if exists run_status_check;
+alter table feed.run add constraint run_status_check check (status in ('writing', 'published'));
 alter table feed.run
     drop column if exists kind,
     drop column if exists demand_ids,

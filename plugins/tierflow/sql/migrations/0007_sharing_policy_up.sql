@@ -40,3 +40,8 @@ alter table feed.run
 alter table quality.delivery_audit drop constraint if exists delivery_audit_status_check;
 alter table quality.delivery_audit add constraint delivery_audit_status_check
     check (status in ('on_time', 'late', 'missing', 'rejected'));
+
+-- An incremental feed with no change is not published: the ledger says so.
+alter table feed.run drop constraint if exists run_status_check;
+alter table feed.run add constraint run_status_check
+    check (status in ('writing', 'published', 'empty'));
