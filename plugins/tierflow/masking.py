@@ -65,6 +65,27 @@ def mask_for(column: Column) -> Mask:
     return Mask.withhold
 
 
+# What the operations console (the Airflow plugin and the GX Data Docs it serves) may show
+# in clear: an operator is cleared like a level-2 consumer.
+CONSOLE_CLEARANCE = 2
+
+
+def docs_sample_treatment(column: Column) -> Mask | None:
+    """What Data Docs may show of a column's failing values: None for the values themselves.
+
+    The one rule for the console's samples (GX's "unexpected values"), from the column's
+    classification level as for a consumer of ``CONSOLE_CLEARANCE``: at or below it the values
+    are shown (escaped by the caller: every value is, whatever its level); above it the column
+    would get its partial mask (``mask_for``), but a partial mask is made for well-formed values
+    and a failing value is malformed by definition (a 20-character "ID number" keeping its first
+    6 and last 4 shows half of itself), so nothing is shown: ``Mask.withhold``. Level-3 names and
+    addresses and level-4 identifiers therefore never reach a page.
+    """
+    if column.level <= CONSOLE_CLEARANCE:
+        return None
+    return Mask.withhold
+
+
 def _keep_ends(values: pa.Array, head: int, stars: int, tail: int) -> pa.Array:
     masked = pc.binary_join_element_wise(
         pc.utf8_slice_codeunits(values, 0, head),
