@@ -15,10 +15,10 @@ with expected as (
 ),
 
 matched as (
-    select e.*, d.delivery_id, d.status, d.started_at as arrived_at, d.error
+    select e.*, d.delivery_id, d.status, d.started_at as arrived_at, d.error, d.file_path
     from expected as e
     left join lateral (
-        select delivery_id, status, started_at, error
+        select delivery_id, status, started_at, error, file_path
         from quality.delivery as d
         where d.dataset = e.dataset
           and d.delivery_date between e.period_start and e.period_end
@@ -39,6 +39,7 @@ final as (
         status,
         arrived_at,
         error,
+        file_path,
         case
             when delivery_id is null then 'missing'
             when status = 'rejected' then 'rejected'
