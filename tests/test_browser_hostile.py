@@ -268,9 +268,21 @@ def test_hostile_deliveries_cannot_script_the_console(hostile_console, browser, 
 
     # the console inside Airflow's own frame
     page.goto(base + "/plugin/tierflow-quality")
-    page.frame_locator("iframe").first.locator("#department-table").wait_for()
+    framed = page.frame_locator("iframe").first
+    framed.locator("#department-table").wait_for()
     problems.extend(f"/plugin/tierflow-quality: {t}" for t in Watch.traces(page))
-    pages_checked += 1
+    # its Data Docs link opens in that frame (Airflow's frame allows no popups), sandboxed
+    framed.locator("nav a.data-docs").click()
+    framed.locator(".bootstrap-table tbody tr").first.wait_for()
+    page.wait_for_load_state("networkidle")
+    problems.extend(f"/plugin/tierflow-quality -> Data Docs: {t}" for t in Watch.traces(page))
+    docs_frame = next(f for f in page.frames if "/tierflow/data-docs/index.html" in f.url)
+    assert (
+        docs_frame.evaluate("() => { try { return document.cookie } catch (e) { return e.name } }")
+        == "SecurityError"
+    )
+    page.screenshot(path=str(tmp_path / "airflow-frame-data-docs.png"))
+    pages_checked += 2
 
     level_tags = {
         _tag(ds.id, c.name): docs_sample_treatment(c) is None
@@ -330,6 +342,7 @@ def test_hostile_deliveries_cannot_script_the_console(hostile_console, browser, 
     summary = {
         "pages_checked": pages_checked,
         "console_pages": len(console) + 1,
+        "framed_data_docs": 1,
         "data_docs_pages": len(docs),
         "requests": len(watch.requests),
         "requests_blocked": len(watch.blocked),
