@@ -195,7 +195,9 @@ def run_suite(
 def _columns_of(res: Any, dataset: Dataset) -> list[Any]:
     kwargs = res.expectation_config.kwargs
     by_name = {c.name: c for c in dataset.columns}
-    return [by_name[n] for k in ("column", "column_A", "column_B") if (n := kwargs.get(k)) in by_name]
+    return [
+        by_name[n] for k in ("column", "column_A", "column_B") if (n := kwargs.get(k)) in by_name
+    ]
 
 
 def _withhold_samples(result: ExpectationSuiteValidationResult, dataset: Dataset) -> None:

@@ -110,9 +110,7 @@ def build(vendor: Path = VENDOR, *, force: bool = False) -> list[str]:
             _extract(tarball, entry["files"], staged)
         manifest = {
             "spec_sha256": spec_digest(),
-            "files": {
-                f: hashlib.sha256((staged / f).read_bytes()).hexdigest() for f in outputs()
-            },
+            "files": {f: hashlib.sha256((staged / f).read_bytes()).hexdigest() for f in outputs()},
         }
         (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if vendor.exists():
