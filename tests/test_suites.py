@@ -633,6 +633,7 @@ def test_data_docs_escape_every_value_and_load_nothing_from_outside(tmp_path):
             target = (page.parent / url).resolve().relative_to(index.parent.resolve()).as_posix()
             prefix = next(p for p in served if target.startswith(p))
             assert (served[prefix] / target.removeprefix(prefix)).is_file(), target
+            assert (page.parent / url).is_file(), url  # the folder renders as files too
         assert "dataContextId" not in html and "amazonaws" not in html
     validation = next(p for p in pages if "validations" in p.parts).read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in validation  # shown, as text

@@ -456,3 +456,24 @@ def test_safe_relative_path():
         "a" * 513,
     ):
         assert safe_relative_path(bad) is None, repr(bad)
+
+
+@pytest.mark.unit
+def test_even_a_failing_page_carries_the_headers():
+    from fastapi.testclient import TestClient
+
+    from tierflow.ui import security
+    from tierflow.ui.app import create_app, require_user, warehouse
+
+    def broken() -> None:
+        raise RuntimeError("warehouse down")
+
+    app = create_app()
+    app.dependency_overrides[require_user] = lambda: "ops"
+    app.dependency_overrides[warehouse] = broken
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500 and "warehouse down" not in response.text
+    assert response.headers["content-security-policy"] == security.CONSOLE_CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"

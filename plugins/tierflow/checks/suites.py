@@ -348,4 +348,27 @@ def build_data_docs(validation_result: ExpectationSuiteValidationResult, docs_di
     )
     context.validation_results_store.set(key, validation_result)
     context.build_data_docs(resource_identifiers=[key, key.expectation_suite_identifier])
-    return Path(docs_dir).resolve() / DOCS_SITE / "index.html"
+    site = Path(docs_dir).resolve() / DOCS_SITE
+    _copy_site_assets(site)
+    return site / "index.html"
+
+
+def _copy_site_assets(site: Path) -> None:
+    """The pinned front-end files into the site's own ``static/vendor`` too, so the folder on
+    disk renders offline when opened as files (the plugin serves its own copy, not this one)."""
+    import logging
+    import shutil
+
+    from tierflow.ui import assets
+
+    if assets.missing():
+        logging.getLogger(__name__).warning(
+            "Data Docs assets not built (make assets): pages will render unstyled"
+        )
+        return
+    target = site / "static" / "vendor"
+    manifest = (assets.VENDOR / assets.MANIFEST).read_bytes()
+    copied = target / assets.MANIFEST
+    if copied.is_file() and copied.read_bytes() == manifest:
+        return
+    shutil.copytree(assets.VENDOR, target, dirs_exist_ok=True)

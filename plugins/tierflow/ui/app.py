@@ -15,15 +15,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy.engine import Engine
 
 from tierflow.ui import security
 
+log = logging.getLogger(__name__)
 URL_PREFIX = "/tierflow"
 STATIC = Path(__file__).with_name("static")
 
@@ -78,6 +87,14 @@ async def _auth_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bare 500, with the console's headers: Starlette answers it outside every middleware."""
+    log.exception("tierflow console: %s %s failed", request.method, request.url.path)
+    headers = {**security.COMMON, "content-security-policy": security.CONSOLE_CSP}
+    headers["cache-control"] = security.NO_STORE
+    return PlainTextResponse("Internal Server Error", status_code=500, headers=headers)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -97,6 +114,7 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.add_exception_handler(HTTPException, _auth_error)
+    app.add_exception_handler(Exception, _server_error)
     app.add_middleware(security.SecurityHeaders)
 
     @app.get("/", response_class=HTMLResponse)
