@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export TIERFLOW_HOME ?= $(CURDIR)/.tierflow
 
-.PHONY: install demo test test-fast lint format bench clean db-stop up down
+# Data Docs' front-end files, from pinned npm packages (Node.js + npm; no CDN at view time)
+ASSETS := plugins/tierflow/ui/static/vendor/manifest.json
+
+.PHONY: install assets demo test test-fast lint format bench clean db-stop up down
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -15,19 +18,25 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ASSETS): plugins/tierflow/ui/assets.json plugins/tierflow/ui/assets.py
+	$(PYTHON) plugins/tierflow/ui/assets.py
+	touch $@
+
+assets: $(ASSETS)
+
+install: $(STAMP) $(ASSETS)
 
 ## The main job on sample data: embedded PostgreSQL unless TIERFLOW_DATABASE_URL is set.
-demo: $(STAMP)
+demo: $(STAMP) $(ASSETS)
 	$(BIN)/tierflow demo --scale $${DEMO_SCALE:-20000}
 
 ## The whole test suite, as CI runs it: lint and format check first, then every test.
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
@@ -40,7 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 ## The distributed stack as local processes: api-server, scheduler, dag-processor, triggerer, 2 Celery workers.
-up: $(STAMP)
+up: $(STAMP) $(ASSETS)
 	deploy/local/stack.sh start
 
 down:
@@ -50,4 +59,4 @@ db-stop: $(STAMP)
 	$(BIN)/tierflow db stop
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache plugins/tierflow/ui/static/vendor

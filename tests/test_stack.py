@@ -8,11 +8,13 @@ even when the test fails; its logs are named in every failure message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -64,8 +66,11 @@ class Api:
         self.token = self.call("POST", "/auth/token", body, auth=False)["access_token"]
 
 
-@pytest.fixture()
-def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+@contextlib.contextmanager
+def running_stack(
+    warehouse_url: str, tmp_path: Path, services: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """deploy/local/stack.sh started in ``tmp_path`` (only ``services``, if named), then stopped."""
     import redis
 
     airflow_home = tmp_path / "airflow"
@@ -89,6 +94,13 @@ def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "STACK_ADMIN_PASSWORD": "ops-password",
         # no TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY: the stack provisions both itself
     }
+    # the stack runs the code under test: this interpreter's venv, this checkout before any
+    # editable install of another one
+    env["STACK_BIN"] = str(Path(sys.executable).parent)
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if services:
+        env["STACK_SERVICES"] = services
     logs = airflow_home / "logs" / "stack"
     info = {"env": env, "home": tmp_path / "home", "logs": logs, "base": f"http://127.0.0.1:{port}"}
     try:
@@ -104,6 +116,12 @@ def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         status = subprocess.run([str(STACK), "status"], env=env, capture_output=True, text=True)
         drop_database(env["STACK_AIRFLOW_DB"])
         assert "running" not in status.stdout, f"stack.sh stop left processes:\n{status.stdout}"
+
+
+@pytest.fixture()
+def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with running_stack(warehouse_url, tmp_path) as info:
+        yield info
 
 
 def _wait(predicate, timeout: float, what: str, logs: Path, interval: float = 2.0) -> Any:

@@ -600,3 +600,68 @@ def test_data_docs_show_custom_expectations_without_sensitive_values(tmp_path):
     # a second run in the same docs folder keeps the first one in the index
     suites.build_data_docs(suites.run_suite(ds, table.to_pandas()), tmp_path / "docs")
     assert len(set(VALIDATION_LINK.findall(index.read_text(encoding="utf-8")))) == 2
+
+
+HOSTILE = '"><img src=x onerror="window.__x=1"><script>alert(1)</script>'
+# what a page may load: src/href of script, link, img, and url() in its inline styles
+RESOURCE = re.compile(
+    r"<(?:script|link|img)\b[^>]*?\b(?:src|href)=[\"']([^\"']*)[\"']|url\(\s*[\"']?([^\"')]*)",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.unit
+def test_docs_sample_treatment_follows_the_classification():
+    from tierflow.masking import CONSOLE_CLEARANCE, Mask, docs_sample_treatment
+
+    for ds in catalog().datasets:
+        for col in ds.columns:
+            expected = None if col.level <= CONSOLE_CLEARANCE else Mask.withhold
+            assert docs_sample_treatment(col) == expected, (ds.id, col.name, col.level)
+
+
+@pytest.mark.slow
+def test_data_docs_escape_every_value_and_load_nothing_from_outside(tmp_path):
+    from pathlib import Path
+
+    import great_expectations
+
+    from tierflow.masking import docs_sample_treatment
+    from tierflow.ui import assets
+
+    ds = catalog().dataset("psb.household")
+    good = GOOD_ROWS[ds.id]
+    rows = [good] + [
+        good | {c.name: f"{HOSTILE}#{c.name}#"} for c in ds.columns if c.type == ColumnType.string
+    ]
+    rows.append(good | {"status": "<b>" + "x" * 5000 + "</b>"})
+    result = suites.run_suite(ds, table_of(ds, rows).to_pandas())
+    index = suites.build_data_docs(result, tmp_path / "docs")
+    pages = sorted(index.parent.rglob("*.html"))
+    assert len(pages) == 3  # index, the suite, the validation
+    served = {
+        "static/vendor/": assets.VENDOR,
+        "static/": Path(great_expectations.__file__).parent / "render" / "view" / "static",
+    }
+    shown = set()
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "<img src=x" not in html and "<script>alert" not in html, page
+        shown |= {c.name for c in ds.columns if f"#{c.name}#" in html}
+        for match in RESOURCE.finditer(html):
+            url = match.group(1) or match.group(2)
+            if not url or url.startswith(("data:", "#")):
+                continue
+            assert "//" not in url and ":" not in url, (page.name, url)  # relative, no scheme
+            target = (page.parent / url).resolve().relative_to(index.parent.resolve()).as_posix()
+            prefix = next(p for p in served if target.startswith(p))
+            assert (served[prefix] / target.removeprefix(prefix)).is_file(), target
+            assert (page.parent / url).is_file(), url  # the folder renders as files too
+        assert "dataContextId" not in html and "amazonaws" not in html
+    validation = next(p for p in pages if "validations" in p.parts).read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in validation  # shown, as text
+    # long values cut to SAMPLE_CHARS before escaping
+    assert "&lt;b&gt;" + "x" * 197 + "…" in validation and "x" * 198 not in validation
+    # exactly the level-1/2 columns show their failing values
+    failing = {c.name for c in ds.columns if c.type == ColumnType.string}
+    assert shown == {c for c in failing if docs_sample_treatment(ds.column(c)) is None}

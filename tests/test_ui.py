@@ -284,3 +284,201 @@ def test_expected_deliveries_follow_the_responsibility_list():
     ]
     earlier = expected_deliveries(catalog(), now.replace(hour=7), days=7)
     assert not [e for e in earlier if e.dataset == "tax.taxpayer"]  # not due yet at 07:00
+
+
+# --- headers, paths, sessions (issue #19) ---------------------------------------------------
+
+CONSOLE_PATHS = ["/tierflow/", f"/tierflow/datasets/{DATASET}", "/tierflow/api/summary"]
+
+
+def _directives(csp: str) -> dict[str, str]:
+    return {d.split()[0]: d.partition(" ")[2] for d in (p.strip() for p in csp.split(";")) if d}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", CONSOLE_PATHS)
+def test_console_responses_carry_the_console_policy(api, seeded, path):
+    from tierflow.ui import security
+
+    response = api.get(path, cookies={"_token": api.token})
+    assert response.status_code == 200
+    headers = response.headers
+    assert headers["content-security-policy"] == security.CONSOLE_CSP
+    csp = _directives(headers["content-security-policy"])
+    assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"  # nothing inline
+    assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'self'"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "SAMEORIGIN"
+    assert headers["cache-control"] == "no-store"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", CONSOLE_PATHS[:2])
+def test_console_pages_have_no_inline_script_or_style(api, seeded, path):
+    html = api.get(path, cookies={"_token": api.token}).text
+    assert "<script" not in html and "<style" not in html
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"\son[a-z]+=", html, re.IGNORECASE)
+    (sheet,) = re.findall(r'<link rel="stylesheet" href="([^"]+)">', html)
+    css = api.get(sheet)  # public: no session needed for the stylesheet
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.headers["x-content-type-options"] == "nosniff"
+    # the console links to Data Docs in the same browsing context: Airflow's frame allows no
+    # popups, and the page itself is sandboxed by its own headers
+    links = re.findall(r'<a class="data-docs" [^>]*>', html)
+    assert links and all("target=" not in link and "noreferrer" in link for link in links)
+
+
+@pytest.mark.postgres
+def test_data_docs_are_sandboxed_from_airflow(api, seeded):
+    response = api.get("/tierflow/data-docs/index.html", cookies={"_token": api.token})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    csp = response.headers["content-security-policy"]
+    assert csp.startswith("sandbox allow-scripts;") and "allow-same-origin" not in csp
+    directives = _directives(csp)
+    assert directives["sandbox"] == "allow-scripts"
+    assert directives["connect-src"] == "'none'" and directives["form-action"] == "'none'"
+    assert directives["default-src"] == "'none'" and directives["frame-ancestors"] == "'self'"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("vendor/jquery/jquery.min.js", "text/javascript"),
+        ("vendor/bootstrap/bootstrap.min.css", "text/css"),
+        ("vendor/fontawesome/webfonts/fa-solid-900.woff2", "font/woff2"),
+        ("images/logo-long.png", "image/png"),  # GX's own static folder
+    ],
+)
+def test_data_docs_assets_are_served_by_the_plugin_without_a_session(api, path, content_type):
+    from tierflow.ui import assets
+
+    assert not assets.missing(), "run `make assets` (python -m tierflow.ui.assets)"
+    response = api.get(f"/tierflow/data-docs/static/{path}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(content_type)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    # a sandboxed page has an opaque origin: fonts (CORS) load only with an open ACAO
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "sandbox" in response.headers["content-security-policy"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "path",
+    [
+        "data-docs/index.html%00",
+        "data-docs/%00",
+        "data-docs/index.html%00.html",
+        "data-docs/index.html%0a",
+        "data-docs/..%2F..%2Fpg%2Fpostmaster.pid",
+        "data-docs/..%2Fgx%2Fgreat_expectations.yml",
+        "data-docs/index.html%2F",
+        "data-docs/a%5C..%5Cindex.html",
+        "data-docs/%ff%fe.html",
+        "data-docs/" + "a" * 600 + ".html",
+        "data-docs/" + "a" * 300 + ".html",  # a name longer than the file system allows
+        "data-docs/%E2%80%AEindex.html",  # right-to-left override (a format character)
+        "data-docs/static/vendor/..%2F..%2Fapp.py",
+        "data-docs/static/vendor/manifest.json",  # not an asset type
+        "data-docs/static/vendor/%00.js",
+        "data-docs/static/images/nothing.png",
+        "static/%00.css",
+        "static/..%2Fapp.py",
+    ],
+)
+def test_malformed_or_unknown_paths_are_404(api, seeded, path):
+    response = api.get(f"/tierflow/{path}", cookies={"_token": api.token})
+    assert response.status_code == 404, (path, response.status_code, response.text[:200])
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"]
+
+
+def _stale_tokens(api) -> dict[str, str]:
+    import jwt
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    header = jwt.get_unverified_header(api.token)
+    claims = jwt.decode(api.token, options={"verify_signature": False})
+    user = SimpleAuthManagerUser(username="ops", role="viewer")
+    return {
+        "garbage": "not-a-jwt",
+        # signed with another secret, e.g. before the api-server's secret was rotated
+        "other-secret": jwt.encode(claims, "an-old-secret-" * 5, algorithm=header["alg"]),
+        "expired": get_auth_manager().generate_jwt(user, expiration_time_in_seconds=-600),
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["garbage", "other-secret", "expired"])
+@pytest.mark.parametrize("path", ["/tierflow/", "/tierflow/data-docs/index.html"])
+def test_a_stale_session_on_a_page_goes_to_the_login_page(api, seeded, kind, path):
+    token = _stale_tokens(api)[kind]
+    page = api.get(
+        path, cookies={"_token": token}, headers={"Accept": "text/html"}, follow_redirects=False
+    )
+    assert page.status_code == 303, (kind, page.status_code, page.text[:200])
+    assert (
+        page.headers["location"].startswith("/auth/login") and "next=" in page.headers["location"]
+    )
+    assert page.headers["cache-control"] == "no-store"
+    # JSON clients keep the status Airflow gave the credentials
+    data = api.get(
+        "/tierflow/api/summary",
+        cookies={"_token": token},
+        headers={"Accept": "application/json"},
+        follow_redirects=False,
+    )
+    assert data.status_code == (401 if kind == "expired" else 403), (kind, data.status_code)
+    assert data.headers["content-type"] == "application/json"
+
+
+@pytest.mark.unit
+def test_safe_relative_path():
+    from tierflow.ui.security import safe_relative_path
+
+    assert str(safe_relative_path("validations/a/b.html")) == "validations/a/b.html"
+    assert str(safe_relative_path("index.html")) == "index.html"
+    for bad in (
+        "",
+        "/etc/passwd",
+        "a/../b.html",
+        "./a.html",
+        "a//b.html",
+        "a/",
+        "a\\b.html",
+        "a\x00.html",
+        "a\n.html",
+        "\u202eindex.html",
+        "\udcff.html",
+        "a" * 513,
+    ):
+        assert safe_relative_path(bad) is None, repr(bad)
+
+
+@pytest.mark.unit
+def test_even_a_failing_page_carries_the_headers():
+    from fastapi.testclient import TestClient
+
+    from tierflow.ui import security
+    from tierflow.ui.app import create_app, require_user, warehouse
+
+    def broken() -> None:
+        raise RuntimeError("warehouse down")
+
+    app = create_app()
+    app.dependency_overrides[require_user] = lambda: "ops"
+    app.dependency_overrides[warehouse] = broken
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500 and "warehouse down" not in response.text
+    assert response.headers["content-security-policy"] == security.CONSOLE_CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"

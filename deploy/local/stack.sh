@@ -16,6 +16,7 @@
 #   STACK_LOG_PORT      [8793]               log servers: worker1 this, worker2 +1, triggerer +2
 #   STACK_ADMIN_USER / STACK_ADMIN_PASSWORD [admin / admin]  the UI login (simple auth manager)
 #   STACK_WORKER_CONCURRENCY [2]             task slots per Celery worker
+#   STACK_SERVICES      [all six]            start (and report) only these, e.g. "api-server"
 #   TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY (or their _FILE variants)  the platform's
 #                       secrets; when unset, generated once under $AIRFLOW_HOME/secrets/ (0600)
 # Everything a process gets is written to $AIRFLOW_HOME/stack.env (mode 0600): `source` it to
@@ -148,12 +149,15 @@ export AIRFLOW__LOGGING__TRIGGERER_LOG_SERVER_PORT='$((LOG_PORT + 2))'
 EOF
 }
 
+wanted() { [[ -z "${STACK_SERVICES:-}" || " $STACK_SERVICES " == *" $1 "* ]]; }
+
 pid_of() { [[ -s "$RUN/$1.pid" ]] && cat "$RUN/$1.pid"; }
 
 alive() { local pid; pid="$(pid_of "$1")" && kill -0 "$pid" 2>/dev/null; }
 
 launch() {
     local name="$1"; shift
+    wanted "$name" || return 0
     if alive "$name"; then
         log "$name already running (pid $(pid_of "$name"))"
         return
@@ -234,6 +238,7 @@ stop() {
 status() {
     local name code=0
     for name in "${SERVICES[@]}"; do
+        wanted "$name" || continue
         if alive "$name"; then
             printf '%-14s running  pid %s\n' "$name" "$(pid_of "$name")"
         else

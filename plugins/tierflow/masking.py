@@ -34,6 +34,7 @@ from tierflow.secrets import MissingSecret, secret
 KEY_ENV = "TIERFLOW_PSEUDONYM_KEY"
 AIRFLOW_CONN_ID = "tierflow_pseudonym"
 PSEUDONYM = "pseudonym:hmac-sha256"
+CLEAR = "clear"
 
 
 class MissingPseudonymKey(MissingSecret):
@@ -69,6 +70,43 @@ def mask_for(column: Column) -> Mask:
         return Mask.year
     if column.type == ColumnType.string and "address" in column.name:
         return Mask.prefix
+    return Mask.withhold
+
+
+# What the operations console (the Airflow plugin and the GX Data Docs it serves) may show
+# in clear: an operator is cleared like a level-2 consumer.
+CONSOLE_CLEARANCE = 2
+
+
+def column_treatment(columns: list[Column], clearance: int, *, pseudonymise: bool = False) -> str:
+    """The transform of a value filled by ``columns`` (contract columns) for a consumer of
+    ``clearance``: the one classification rule of every path (feeds, pull views, console).
+
+    Pseudonymised when asked, or when it is an identifier above the clearance (never partly
+    shown); else masked or generalised above the clearance (``mask_for``); else clear.
+    """
+    level = max(c.level for c in columns)
+    above = level > clearance
+    if pseudonymise or (above and any(is_identifier(c) for c in columns)):
+        return PSEUDONYM
+    if above:
+        return mask_for(columns[0]).value
+    return CLEAR
+
+
+def docs_sample_treatment(column: Column) -> Mask | None:
+    """What Data Docs may show of a column's failing values: None for the values themselves.
+
+    The one rule for the console's samples (GX's "unexpected values"), from the column's
+    classification level as for a consumer of ``CONSOLE_CLEARANCE``: at or below it the values
+    are shown (escaped by the caller: every value is, whatever its level); above it the column
+    would get its partial mask (``mask_for``), but a partial mask is made for well-formed values
+    and a failing value is malformed by definition (a 20-character "ID number" keeping its first
+    6 and last 4 shows half of itself), so nothing is shown: ``Mask.withhold``. Level-3 names and
+    addresses and level-4 identifiers therefore never reach a page.
+    """
+    if column_treatment([column], CONSOLE_CLEARANCE) == CLEAR:
+        return None
     return Mask.withhold
 
 

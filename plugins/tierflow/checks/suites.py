@@ -27,15 +27,23 @@ if TYPE_CHECKING:
 
 SUITE_PREFIX = "tierflow."
 DIVISION_TYPE = "expect_column_values_to_be_known_division_code"
-# Columns at or above this classification level never show sample values in GX results or
-# Data Docs (ID numbers, names, addresses would otherwise leak into HTML).
-SENSITIVE_LEVEL = 3
 DOCS_SITE = "data_docs"
-_SAMPLE_KEYS = (
-    "partial_unexpected_list",
-    "partial_unexpected_counts",
-    "partial_unexpected_index_list",
+_VIEWS = "tierflow.checks.docs_views"
+# What a result keeps of a column whose samples are withheld (masking.docs_sample_treatment):
+# the counts, never a value or a row index.
+_COUNT_KEYS = frozenset(
+    {
+        "element_count",
+        "missing_count",
+        "missing_percent",
+        "unexpected_count",
+        "unexpected_percent",
+        "unexpected_percent_total",
+        "unexpected_percent_nonmissing",
+    }
 )
+# A failing value longer than this is cut in Data Docs (a delivered 1 MB cell is no help there).
+SAMPLE_CHARS = 200
 
 
 # --- suite JSON --------------------------------------------------------------------------------
@@ -185,19 +193,69 @@ def run_suite(
         run_name=f"{ds.id}-{run_time:%Y%m%dT%H%M%S}", run_time=run_time
     )
     result.meta["validation_time"] = run_time
-    result.meta["batch_parameters"] = {"dataframe": "<pandas DataFrame>"}
-    _scrub_samples(result, ds)
+    result.meta["batch_parameters"] = {"dataframe": "pandas DataFrame"}
+    _withhold_samples(result, ds)
     return result
 
 
-def _scrub_samples(result: ExpectationSuiteValidationResult, dataset: Dataset) -> None:
-    sensitive = {c.name for c in dataset.columns if c.level >= SENSITIVE_LEVEL}
+def _columns_of(res: Any, dataset: Dataset) -> list[Any]:
+    kwargs = res.expectation_config.kwargs
+    by_name = {c.name: c for c in dataset.columns}
+    return [
+        by_name[n] for k in ("column", "column_A", "column_B") if (n := kwargs.get(k)) in by_name
+    ]
+
+
+def _withhold_samples(result: ExpectationSuiteValidationResult, dataset: Dataset) -> None:
+    """Drop the failing values of every column the console may not show (in place).
+
+    Which columns: ``masking.docs_sample_treatment``, the one rule for the console's samples.
+    A pair expectation's samples hold both columns' values, so either column withholds them.
+    """
+    from tierflow.masking import docs_sample_treatment
+
     for res in result.results:
-        kwargs = res.expectation_config.kwargs
-        columns = {kwargs.get(k) for k in ("column", "column_A", "column_B")}
-        if columns & sensitive and res.result:
-            for key in _SAMPLE_KEYS:
-                res.result.pop(key, None)
+        if not res.result:
+            continue
+        if any(docs_sample_treatment(c) is not None for c in _columns_of(res, dataset)):
+            for key in set(res.result) - _COUNT_KEYS:
+                res.result.pop(key)
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with every string in it HTML-escaped (and cut to ``SAMPLE_CHARS``)."""
+    from markupsafe import escape
+
+    if isinstance(value, str):
+        if len(value) > SAMPLE_CHARS:
+            value = value[:SAMPLE_CHARS] + "…"
+        return str(escape(value))
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_escaped(v) for v in value)
+    return value
+
+
+def _for_docs(
+    result: ExpectationSuiteValidationResult, dataset: Dataset
+) -> ExpectationSuiteValidationResult:
+    """A copy of ``result`` fit for the Data Docs renderer: no delivered value in it is markup.
+
+    GX writes result values into its HTML unescaped, so they are escaped here, at the source,
+    whatever the column's level; columns the console may not show lose their values first.
+    Exception messages (which may quote a value) are escaped too.
+    """
+    import copy
+
+    docs = copy.deepcopy(result)
+    _withhold_samples(docs, dataset)
+    for res in docs.results:
+        if res.result:
+            res.result = _escaped(dict(res.result))
+        if res.exception_info:
+            res.exception_info = _escaped(dict(res.exception_info))
+    return docs
 
 
 def summarise(result: ExpectationSuiteValidationResult) -> dict[str, Any]:
@@ -256,7 +314,15 @@ def _docs_context(docs_dir: Path) -> AbstractDataContext:
             "class_name": "TupleFilesystemStoreBackend",
             "base_directory": str(docs_dir / DOCS_SITE),
         },
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        # tierflow's views: the same pages, every asset from the site's own static folder
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "view": {"module_name": _VIEWS, "class_name": "OfflineIndexPageView"},
+        },
+        "site_section_builders": {
+            section: {"view": {"module_name": _VIEWS, "class_name": "OfflinePageView"}}
+            for section in ("expectations", "validations", "profiling")
+        },
     }
     if context.variables.data_docs_sites != {DOCS_SITE: site}:
         context.variables.data_docs_sites = {DOCS_SITE: site}
@@ -275,16 +341,40 @@ def build_data_docs(validation_result: ExpectationSuiteValidationResult, docs_di
 
     context = _docs_context(Path(docs_dir).resolve())
     suite_name = validation_result.suite_name
-    dataset_id = suite_name.removeprefix(SUITE_PREFIX)
-    context.suites.add_or_update(_suite(_dataset(dataset_id)))
+    dataset = _dataset(suite_name.removeprefix(SUITE_PREFIX))
+    validation_result = _for_docs(validation_result, dataset)
+    context.suites.add_or_update(_suite(dataset))
     run_id = validation_result.meta.get("run_id")
     if not isinstance(run_id, RunIdentifier):
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
         run_id=run_id,
-        batch_identifier=validation_result.batch_id or dataset_id,
+        batch_identifier=validation_result.batch_id or dataset.id,
     )
     context.validation_results_store.set(key, validation_result)
     context.build_data_docs(resource_identifiers=[key, key.expectation_suite_identifier])
-    return Path(docs_dir).resolve() / DOCS_SITE / "index.html"
+    site = Path(docs_dir).resolve() / DOCS_SITE
+    _copy_site_assets(site)
+    return site / "index.html"
+
+
+def _copy_site_assets(site: Path) -> None:
+    """The pinned front-end files into the site's own ``static/vendor`` too, so the folder on
+    disk renders offline when opened as files (the plugin serves its own copy, not this one)."""
+    import logging
+    import shutil
+
+    from tierflow.ui import assets
+
+    if assets.missing():
+        logging.getLogger(__name__).warning(
+            "Data Docs assets not built (make assets): pages will render unstyled"
+        )
+        return
+    target = site / "static" / "vendor"
+    manifest = (assets.VENDOR / assets.MANIFEST).read_bytes()
+    copied = target / assets.MANIFEST
+    if copied.is_file() and copied.read_bytes() == manifest:
+        return
+    shutil.copytree(assets.VENDOR, target, dirs_exist_ok=True)

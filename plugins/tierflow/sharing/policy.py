@@ -25,10 +25,9 @@ import pyarrow as pa
 
 from tierflow.contracts import Catalog, Consumer
 from tierflow.lists import grants, negative_fields
-from tierflow.masking import PSEUDONYM, Mask, is_identifier, mask_for
+from tierflow.masking import CLEAR, PSEUDONYM, Mask, column_treatment
 from tierflow.sink.sources import FeedSource, Kind, feeds
 
-CLEAR = "clear"
 ARROW_TYPES: dict[Kind, pa.DataType] = {
     "text": pa.string(),
     "date": pa.date32(),
@@ -118,13 +117,9 @@ def plan_feeds(cat: Catalog, consumer: Consumer, as_of: dt.date) -> list[FeedPla
                 continue
             contract_columns = [cat.dataset(ds).column(f) for ds, f in origins]
             level = max(c.level for c in contract_columns)
-            above = level > consumer.clearance
-            if column in pseudo or (above and any(is_identifier(c) for c in contract_columns)):
-                treatment = PSEUDONYM
-            elif above:
-                treatment = mask_for(contract_columns[0]).value
-            else:
-                treatment = CLEAR
+            treatment = column_treatment(
+                contract_columns, consumer.clearance, pseudonymise=column in pseudo
+            )
             columns.append(ColumnPlan(column, source.output_name(column), kind, level, treatment))
         if not set(source.key) <= {c.column for c in columns}:
             continue  # without its key a change cannot be applied: not a usable feed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -43,6 +43,13 @@ def _size(value: int | None) -> str:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def _cut(text: str | None, chars: int) -> str | None:
+    """A delivered text (file name, rejection reason) cut for a table cell."""
+    if not text:
+        return None
+    return text if len(text) <= chars else text[:chars] + "…"
 
 
 def _rate_class(rate: float) -> str:
@@ -111,6 +118,9 @@ def render_overview(eng: Engine, cat: Catalog, *, base: str, user: str, days: in
             problem["due_local"] = _local(problem["due_at"])
             problem["due_day"] = problem["due_at"].astimezone(queries.LOCAL).date().isoformat()
             problem["arrived_local"] = _local(problem["arrived_at"])
+            # as delivered: the template escapes them like every other value
+            problem["file_name"] = _cut(PurePath(problem["file_path"] or "").name, 120)
+            problem["reason"] = _cut(problem["error"], 300)
     department_chart = charts.stacked_bar_chart(
         [
             (
