@@ -620,6 +620,7 @@ def test_docs_sample_treatment_follows_the_classification():
             assert docs_sample_treatment(col) == expected, (ds.id, col.name, col.level)
 
 
+@pytest.mark.unit
 @pytest.mark.slow
 def test_data_docs_escape_every_value_and_load_nothing_from_outside(tmp_path):
     from pathlib import Path
