@@ -341,3 +341,32 @@ def test_render_of_the_seed_is_the_seed(tmp_path: Path):
     demand, negative = store.render_yaml(store.replay(events), cat)
     assert demand == (LISTS / "demand.yaml").read_text(encoding="utf-8")
     assert negative == (LISTS / "negative.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.postgres
+def test_share_refresh_compiles_the_warehouse_lists(lists_db, monkeypatch):
+    """A demand revoked online closes the district's pull view at the next refresh."""
+    from tierflow.sharing.views import share_refresh
+
+    monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "lists test pseudonym key")
+    store.import_lists(lists_db)
+    on = dt.date(2026, 3, 1)
+
+    def views(schema: str) -> set[str]:
+        with lists_db.connect() as conn:
+            return set(
+                conn.scalars(
+                    sa.text(
+                        "select table_name from information_schema.views where table_schema = :s"
+                    ),
+                    {"s": schema},
+                )
+            )
+
+    if _state(lists_db).demands["D-2026-007"]["status"] == "approved":
+        share_refresh(on, eng=lists_db)
+        assert "person" in views("share_500102")
+        store.revoke_demand(lists_db, "D-2026-007", by="carol", reason="测试撤销")
+    share_refresh(on, eng=lists_db)
+    left = views("share_500102")
+    assert "person" not in left and left  # its other demands still flow
