@@ -39,6 +39,20 @@ def lists_db() -> Iterator[sa.Engine]:
 
 
 @pytest.fixture()
+def fresh_db() -> Iterator[sa.Engine]:
+    """A database of its own, for a test that must not see what the property test did."""
+    from tierflow import migrate
+
+    name, eng = create_database("tierflow_lists")
+    try:
+        migrate.upgrade(eng=eng)
+        yield eng
+    finally:
+        eng.dispose()
+        drop_database(name)
+
+
+@pytest.fixture()
 def cli(lists_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     """Run ``tierflow …`` in-process against ``lists_db``: (exit code, stdout, stderr)."""
     from tierflow import db
@@ -344,16 +358,16 @@ def test_render_of_the_seed_is_the_seed(tmp_path: Path):
 
 
 @pytest.mark.postgres
-def test_share_refresh_compiles_the_warehouse_lists(lists_db, monkeypatch):
+def test_share_refresh_compiles_the_warehouse_lists(fresh_db, monkeypatch):
     """A demand revoked online closes the district's pull view at the next refresh."""
     from tierflow.sharing.views import share_refresh
 
     monkeypatch.setenv("TIERFLOW_PSEUDONYM_KEY", "lists test pseudonym key")
-    store.import_lists(lists_db)
+    store.import_lists(fresh_db)
     on = dt.date(2026, 3, 1)
 
     def views(schema: str) -> set[str]:
-        with lists_db.connect() as conn:
+        with fresh_db.connect() as conn:
             return set(
                 conn.scalars(
                     sa.text(
@@ -363,10 +377,40 @@ def test_share_refresh_compiles_the_warehouse_lists(lists_db, monkeypatch):
                 )
             )
 
-    if _state(lists_db).demands["D-2026-007"]["status"] == "approved":
-        share_refresh(on, eng=lists_db)
-        assert "person" in views("share_500102")
-        store.revoke_demand(lists_db, "D-2026-007", by="carol", reason="测试撤销")
-    share_refresh(on, eng=lists_db)
+    share_refresh(on, eng=fresh_db)
+    assert "person" in views("share_500102")
+    store.revoke_demand(fresh_db, "D-2026-007", by="carol", reason="测试撤销")
+    share_refresh(on, eng=fresh_db)
     left = views("share_500102")
     assert "person" not in left and left  # its other demands still flow
+
+
+@pytest.mark.postgres
+def test_a_review_outcome_is_recorded_like_demands_decide(fresh_db):
+    """What the demands__review DAG records for an answer, and for a review left unanswered."""
+    from tierflow.sharing.review import pending_reviews, record_review
+
+    store.import_lists(fresh_db)
+    asked = [
+        store.request_demand(
+            fresh_db, consumer="d500110", dataset="mnr.address", fields=["full_address"],
+            purpose="地址核验复核", valid_days=10, by="alice",
+        )["id"]
+        for _ in range(2)
+    ]  # fmt: skip
+    assert set(asked) <= {r["demand_id"] for r in pending_reviews(fresh_db)}
+    answered = record_review(
+        fresh_db,
+        asked[0],
+        {"chosen_options": ["Approve"], "params_input": {"reason": "合规"},
+         "responded_by_user": {"id": "7", "name": "bob"}},
+    )  # fmt: skip
+    assert (answered["status"], answered["decided_by"], answered["reason"]) == (
+        "approved",
+        "bob",
+        "合规",
+    )
+    timed_out = record_review(fresh_db, asked[1], None)
+    assert (timed_out["status"], timed_out["decided_by"]) == ("rejected", "airflow")
+    assert "no answer within 7 days" in timed_out["reason"]
+    assert not {r["demand_id"] for r in pending_reviews(fresh_db)} & set(asked)
