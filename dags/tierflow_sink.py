@@ -25,12 +25,14 @@ POOLS = [
     for ds in (_cat.dataset(d) for d in THEMATIC_POOLS)
 ]
 FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
+# a demand decided, revoked or expired (dags/tierflow_demands.py): the policy changed
+LISTS = Asset(name="sharing.lists", uri="tierflow://sharing/lists", group="sharing")
 
 
 @dag(
     dag_id="sink__districts",
     description="libraries → incremental feeds of the pilot districts",
-    schedule=AssetAny(*LIBRARIES, *POOLS),
+    schedule=AssetAny(*LIBRARIES, *POOLS, LISTS),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,

@@ -132,7 +132,7 @@ def _catalog_copy(tmp_path: Path) -> Path:
         (
             "lists/negative.yaml",
             lambda d: d["entries"][0].update(field="religion"),
-            "unknown field psb.household.religion",
+            "unknown field hrss.social_insurance.religion",
         ),
         (
             "lists/responsibility.yaml",

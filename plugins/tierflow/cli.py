@@ -136,10 +136,25 @@ def _register_pipeline_commands(add: Callable, sub: Any) -> None:
     except ImportError:  # pragma: no cover - stage not built yet
         return
     cli_pipeline.register(add, sub)
+    from tierflow.sharing.cli import register as register_lists
+
+    register_lists(add, sub)
 
 
 # Commands that read or write the warehouse: its schema must be this tierflow's first.
-WAREHOUSE_COMMANDS = {"ingest", "merge", "sink", "aggregate", "audit", "run", "quality", "share"}
+WAREHOUSE_COMMANDS = {
+    "ingest",
+    "merge",
+    "sink",
+    "aggregate",
+    "audit",
+    "run",
+    "quality",
+    "share",
+    "lists",
+    "demands",
+    "negative",
+}
 
 
 def _needs_warehouse(args: argparse.Namespace) -> bool:

@@ -292,14 +292,14 @@ class Demand(Strict):
     fields: tuple[Identifier, ...] = Field(min_length=1)
     pseudonymise: tuple[Identifier, ...] = ()
     purpose: str = Field(min_length=4)
-    status: Literal["approved", "rejected", "pending", "revoked"]
+    status: Literal["approved", "rejected", "pending", "revoked", "expired"]
     approved_on: dt.date | None = None
     expires_on: dt.date | None = None
 
     @model_validator(mode="after")
     def _approval_dated(self) -> Demand:
-        if self.status == "approved" and self.approved_on is None:
-            raise ValueError(f"demand {self.id}: an approved demand needs approved_on")
+        if self.status in ("approved", "expired") and self.approved_on is None:
+            raise ValueError(f"demand {self.id}: an {self.status} demand needs approved_on")
         if self.expires_on and self.approved_on and self.expires_on < self.approved_on:
             raise ValueError(f"demand {self.id}: expires_on is before approved_on")
         return self

@@ -27,9 +27,12 @@ __all__ = ["Grant", "consumer", "demand_in_force", "district_consumer", "grants"
 
 
 def demand_in_force(demand: Demand, on: dt.date) -> bool:
-    """Approved, already approved on ``on``, and not expired (``expires_on`` is the last valid day)."""
+    """Approved, already approved on ``on``, and not expired (``expires_on`` is the last valid day).
+
+    A demand the daily expiry marked ``expired`` was in force up to its last valid day: a
+    re-run of a run planned before then still sees it."""
     return (
-        demand.status == "approved"
+        demand.status in ("approved", "expired")
         and demand.approved_on is not None
         and demand.approved_on <= on
         and (demand.expires_on is None or on <= demand.expires_on)

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from tierflow.contracts import Catalog, catalog
+from tierflow.contracts import Catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
@@ -39,6 +39,7 @@ from tierflow.masking import (
 )
 from tierflow.pool import quote
 from tierflow.sharing.policy import CLEAR, SQL_TYPES, FeedPlan, plan_feeds
+from tierflow.sharing.store import policy_catalog
 from tierflow.sink.share import district_role, ensure_district_roles
 
 SQL = files("tierflow") / "sql" / "sharing"
@@ -249,8 +250,8 @@ def share_refresh(
     as_of: dt.date | None = None, *, eng: Engine | None = None, cat: Catalog | None = None
 ) -> dict[str, Any]:
     """``tierflow share refresh``: regenerate every pull view and grant from the lists now."""
-    cat = cat or catalog()
     eng = eng or default_engine()
+    cat = cat or policy_catalog(eng)
     with eng.begin() as conn:
         try:
             return refresh_views(conn, cat, as_of or today())

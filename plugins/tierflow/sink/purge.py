@@ -93,7 +93,7 @@ def why_ended(cat: Catalog, demand_ids: list[str], as_of: dt.date) -> str:
         demand = by_id.get(demand_id)
         if demand is None:
             reasons.append(f"{demand_id}: withdrawn from the demand list")
-        elif demand.status != "approved":
+        elif demand.status not in ("approved", "expired"):
             reasons.append(f"{demand_id}: {demand.status}")
         elif demand.expires_on is not None and demand.expires_on < as_of:
             reasons.append(f"{demand_id}: expired on {demand.expires_on.isoformat()}")

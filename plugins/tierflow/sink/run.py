@@ -40,6 +40,7 @@ from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key
 from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sharing.policy import FeedPlan, plan_feeds
+from tierflow.sharing.store import policy_catalog
 from tierflow.sharing.views import refresh_views
 from tierflow.sink.extract import (
     PageRange,
@@ -536,11 +537,11 @@ def sink(
     a feed the policy no longer allows to a district that received it becomes a purge notice.
     """
     secret, signer = feed_secrets()  # both secrets first: a missing one fails before any work
-    cat = cat or catalog()
+    eng = eng or default_engine()
+    cat = cat or policy_catalog(eng)
     pilots = cat.divisions.pilot_codes
     if district is not None and district not in pilots:
         raise TierflowError(f"{district} is not a pilot district (pilots: {', '.join(pilots)})")
-    eng = eng or default_engine()
     started = time.perf_counter()
     run_id = safe_run_id(run_id or default_run_id())
     policy_date = as_of or today()

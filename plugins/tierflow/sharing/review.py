@@ -1,0 +1,64 @@
+"""Review of pending demands in Airflow (DAG ``demands__review``): one human approval per
+pending demand; its outcome goes through :func:`tierflow.sharing.store.decide_demand`, the
+function behind ``tierflow demands decide``. An unanswered review times out into the
+default option, Reject, recorded as a rejection by ``airflow`` with the reason saying so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from tierflow.sharing import store
+
+APPROVE, REJECT = "Approve", "Reject"
+TIMEOUT_ACTOR = "airflow"
+RESPONSE_TIMEOUT = dt.timedelta(days=7)
+
+
+def pending_reviews(eng: Engine) -> list[dict[str, str]]:
+    """One HITL request (subject, body) per pending demand, oldest id first."""
+    return [
+        {
+            "demand_id": d["id"],
+            "subject": f"{d['id']}: {d['consumer']} asks for {d['dataset']}",
+            "body": (
+                f"**Fields**: {', '.join(d['fields'])}\n\n"
+                f"**Pseudonymised**: {', '.join(d['pseudonymise']) or '—'}\n\n"
+                f"**Purpose**: {d['purpose']}\n\n"
+                f"**Requested by** {d['requested_by'] or '—'};"
+                f" valid {d['valid_days'] or 'open-ended'} days once approved."
+            ),
+        }
+        for d in store.list_demands(eng, status="pending")
+    ]
+
+
+def _user(outcome: dict[str, Any]) -> str | None:
+    user = outcome.get("responded_by_user")
+    if isinstance(user, dict):
+        return user.get("name") or user.get("id")
+    return user or None
+
+
+def record_review(
+    eng: Engine,
+    demand_id: str,
+    outcome: dict[str, Any] | None,
+    timeout: dt.timedelta = RESPONSE_TIMEOUT,
+) -> dict[str, Any]:
+    """Record one review's outcome (the HITL task's return value; None if it has none)."""
+    by = _user(outcome or {})
+    chosen = (outcome or {}).get("chosen_options") or []
+    if by is None or not chosen:
+        return store.decide_demand(
+            eng,
+            demand_id,
+            approve=False,
+            by=TIMEOUT_ACTOR,
+            reason=f"no answer within {timeout.days} days: rejected by timeout",
+        )
+    reason = ((outcome or {}).get("params_input") or {}).get("reason") or f"{chosen[0]} in Airflow"
+    return store.decide_demand(eng, demand_id, approve=chosen[0] == APPROVE, by=by, reason=reason)
