@@ -174,9 +174,9 @@ def case_pool_read(delivery_id: int) -> dict[str, Any]:
         size = 0
         with driver.cursor() as cur:
             query = (
-                "copy (select pool.* from pool.psb_household as pool where pool.id_number in"
-                " (select id_number from pool.psb_household where _delivery_id = %s))"
-                " to stdout (format binary)"
+                "copy (select pool.* from pool.psb_household as pool join (select distinct"
+                " id_number from pool.psb_household where _delivery_id = %s) as touched"
+                " using (id_number)) to stdout (format binary)"
             )
             with cur.copy(query, (delivery_id,)) as copy:
                 for block in copy:
