@@ -20,6 +20,8 @@ def cases(rows: int, quick: bool) -> list[tuple[str, str, list[str]]]:
     """(name, what it measures, argv) of every case; the sink and scaling cases run at 10x rows."""
     large = rows * 10
     sink = ["--rows", "50000", "--points", "500000"] if quick else ["--rows", str(large)]
+    increment = ["--rows", "20000", "--factor", "2"] if quick else ["--rows", str(rows * 2)]
+    increment += [] if quick else ["--factor", "10"]
     return [
         ("generate", f"{rows:,} rows", [str(BENCH / "generate.py"), "--rows", str(rows)]),
         ("ingest", f"{rows:,} rows", ["-m", "bench.ingest", "--rows", str(rows)]),
@@ -30,6 +32,12 @@ def cases(rows: int, quick: bool) -> list[tuple[str, str, list[str]]]:
             ["-m", "bench.scaling", "--rows", str(rows // 10 if quick else rows)],
         ),
         ("sink", f"a {sink[1]}-person library", ["-m", "bench.sink", *sink]),
+        # issue #15: the daily increment into a 2M-person library (and 20M), against dbt snapshot
+        (
+            "increment",
+            f"{increment[1]}-person library, x{increment[3]}",
+            ["-m", "bench.increment", *increment],
+        ),
         # the daily chain under dag.test(): demo scale (20k), --quick scale 2k
         (
             "chain",

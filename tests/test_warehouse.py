@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0008"  # the newest migration
+HEAD = "0009"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic", "merge_work"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
@@ -298,6 +298,60 @@ def test_airflow_and_tierflow_migrate_one_database_side_by_side():
         with engine.connect() as conn:
             assert conn.scalar(sa.text("select count(*) from public.alembic_version")) == 1
             assert conn.scalar(sa.text("select to_regclass('public.dag_run')")) is not None
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def _fillfactors(engine: sa.Engine) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select relname, (select option_value from pg_options_to_table(reloptions)"
+                " where option_name = 'fillfactor') from pg_class"
+                " where relnamespace = cast('library' as regnamespace) and relkind = 'r'"
+            )
+        ).all()
+    return dict(rows)
+
+
+def test_hot_updates_migration_leaves_room_on_every_library_page_and_keeps_the_rows():
+    """0009 sets fillfactor 80 on the library tables and histories and rewrites their rows."""
+    name, engine = create_database("tierflow_migrate_hot")
+    tables = LIBRARY_TABLES | {f"{t}_history" for t in LIBRARY_TABLES}
+    try:
+        migrate.upgrade("0008", eng=engine)
+        with engine.begin() as conn:
+            for table in ("person", "person_history"):
+                extra = ", valid_from" if table.endswith("history") else ""
+                conn.execute(
+                    sa.text(
+                        f"insert into library.{table} (id_number, address, provenance, row_hash,"
+                        f" created_at, changed_at{extra}) select 'k' || n, 'a' || n, '{{}}', 'h', now(), now()"
+                        f"{', now()' if extra else ''} from generate_series(1, 500) as n"
+                    )
+                )
+        migrate.upgrade(eng=engine)
+        fillfactors = _fillfactors(engine)
+        assert {t: fillfactors[t] for t in tables} == dict.fromkeys(tables, "80")
+        with engine.connect() as conn:
+            for table in ("person", "person_history"):
+                count, addresses = conn.execute(
+                    sa.text(f"select count(*), count(distinct address) from library.{table}")
+                ).one()
+                assert (count, addresses) == (500, 500)
+            # the rewritten pages keep a fifth free: 500 narrow rows spread over more pages
+            assert (
+                conn.scalar(
+                    sa.text("select relpages from pg_class where oid = 'library.person'::regclass")
+                )
+                >= 4
+            )
+        migrate.downgrade("0008", eng=engine)
+        fillfactors = _fillfactors(engine)
+        assert {t: fillfactors[t] for t in tables} == dict.fromkeys(tables)
+        with engine.connect() as conn:
+            assert conn.scalar(sa.text("select count(*) from library.person_history")) == 500
     finally:
         engine.dispose()
         drop_database(name)

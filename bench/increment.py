@@ -1,0 +1,441 @@
+"""The daily increment into a large library (issue #15), against the floor and dbt snapshot.
+
+    python -m bench.increment [--rows 2000000] [--factor 10] [--no-dbt] [--json]
+
+One run, on temporary databases of the local PostgreSQL server, each side in a fresh interpreter:
+- a library of N persons is built (ingest + merge of N household rows; timed, not a target);
+- the delivery: 10% of the library's persons with a changed address and a later ``updated_at``,
+  plus 10% new persons (N/5 rows);
+- ours: ``ingest_file`` of the delivery then ``merge_library('person')``, with the merge's steps;
+- floor: pyarrow reads the delivery and PostgreSQL COPYs it into an unlogged table;
+- re-merge: the same rows delivered again (another file, same values) and merged: every touched
+  key is recomputed, nothing is written; its floor reads the touched keys' pool rows (COPY out);
+- peer: ``dbt snapshot`` (dbt-core 1.10, dbt-postgres 1.9, timestamp strategy, ``unique_key``)
+  over a ``distinct on`` view of a table holding the same rows: COPY of the delivery into it, then
+  the snapshot; its first snapshot of the N-person library is built untimed beforehand. dbt lives
+  in its own venv (``.bench-venv/dbt``, created on first use); if it cannot be installed, the
+  report says so and the case goes on;
+- large: the same delivery into a library of ``factor`` × N persons (``--factor 0`` skips it).
+Targets: ingest + merge ≤ 8× the floor and faster than dbt; into factor × N ≤ 1.3× the time into
+N; the re-merge ≤ 2× the floor of reading the touched pool rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    case_main,
+    machine_facts,
+    print_report,
+    ratio,
+    run_case,
+    scratch_database,
+    verdict,
+)
+from bench.ingest import case_floor
+
+TARGET_VS_FLOOR = 8.0
+TARGET_LARGE_FACTOR = 1.3
+TARGET_REMERGE_VS_FLOOR = 2.0
+ROOT = Path(__file__).resolve().parents[1]
+DBT_VENV = ROOT / ".bench-venv" / "dbt"
+DBT_REQUIREMENTS = ("dbt-core~=1.10.0", "dbt-postgres~=1.9.0")
+DELIVERY_AT = "2026-03-01T08:00:00"  # after every generated updated_at, before any real now
+
+
+def _landing(tmp: Path, day: str) -> Path:
+    path = tmp / "landing" / "psb" / "household" / day / "household.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_csv(table: Any, path: Path) -> Path:
+    import pyarrow.csv as pv
+
+    pv.write_csv(table, path, write_options=pv.WriteOptions(quoting_style="needed"))
+    return path
+
+
+def make_files(tmp: Path, rows: int, extra: int = 0) -> dict[str, str]:
+    """The library's file (``rows`` persons), the delivery (10% changed + 10% new), the same
+    delivery in another row order (the re-merge), and ``extra`` more persons (the large case)."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    from tierflow.generate import generate
+
+    tenth = max(rows // 10, 1)
+    summary = generate(
+        tmp / "gen",
+        scale=rows + tenth + extra,
+        seed=1,
+        defect_rate=0.0,
+        as_of=dt.date(2026, 3, 1),
+        datasets=["psb.household"],
+    )
+    generated = summary["files"][0]["path"]
+    names = pv.read_csv(generated).column_names
+    table = pv.read_csv(
+        generated,
+        convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names}),
+    )
+    # one row per person (the generator may deliver a person twice)
+    ids = table.column("id_number").to_numpy(zero_copy_only=False)
+    _, first_index = np.unique(ids, return_index=True)
+    table = table.take(pa.array(np.sort(first_index)))
+    library = table.slice(0, rows)
+    new = table.slice(rows, tenth)
+    rng = np.random.default_rng(15)
+    changed_index = np.sort(rng.choice(rows, size=min(tenth, rows), replace=False))
+    changed = library.take(pa.array(changed_index))
+    moved = changed.column("address").take(pa.array(rng.permutation(changed.num_rows)))
+    changed = changed.set_column(changed.schema.get_field_index("address"), "address", moved)
+    changed = changed.set_column(
+        changed.schema.get_field_index("updated_at"),
+        "updated_at",
+        pa.array([DELIVERY_AT] * changed.num_rows, pa.string()),
+    )
+    delivery = pa.concat_tables([changed, new])
+    files = {
+        "library": str(_write_csv(library, _landing(tmp, "2026-02-28"))),
+        "delivery": str(_write_csv(delivery, _landing(tmp, "2026-03-01"))),
+        "again": str(
+            _write_csv(
+                delivery.take(pa.array(np.arange(delivery.num_rows)[::-1])),
+                _landing(tmp, "2026-03-02"),
+            )
+        ),
+    }
+    if extra:
+        rest = table.slice(rows + tenth)
+        files["extra"] = str(_write_csv(rest, _landing(tmp, "2026-02-27")))
+    shutil.rmtree(tmp / "gen")
+    return files
+
+
+def case_build(paths: list[str]) -> dict[str, Any]:
+    """The library: ingest the files, then one merge."""
+    from tierflow.ingest.pipeline import ingest_file
+    from tierflow.merge.run import merge_library
+
+    started = time.perf_counter()
+    for path in paths:
+        ingest_file(Path(path), "psb.household", run_gx=False)
+    merged = merge_library("person")
+    return {"seconds": time.perf_counter() - started, "library_rows": merged["library_rows"]}
+
+
+def case_ours(path: str) -> dict[str, Any]:
+    from tierflow.ingest.pipeline import ingest_file
+    from tierflow.merge.run import merge_library
+
+    started = time.perf_counter()
+    ingested = ingest_file(Path(path), "psb.household", run_gx=True)
+    ingest_seconds = time.perf_counter() - started
+    merged = merge_library("person")
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "ingest_seconds": ingest_seconds,
+        "merge_seconds": seconds - ingest_seconds,
+        "delivery_id": ingested["delivery_id"],
+        "rows": ingested["rows_in"],
+        "accepted": ingested["rows_accepted"],
+        "quarantined": ingested["rows_quarantined"],
+        "touched": merged["touched"],
+        "inserted": merged["inserted"],
+        "updated": merged["updated"],
+        "unchanged": merged["unchanged"],
+        "history_opened": merged["history_rows"],
+        "history_closed": merged["history_closed"],
+        "merge_steps": {k: v for k, v in merged["step_seconds"].items() if v >= 0.05},
+    }
+
+
+def case_pool_read(delivery_id: int) -> dict[str, Any]:
+    """The floor of a re-merge: read every pool row of the delivery's keys (COPY out, binary)."""
+    from tierflow.db import engine
+
+    with engine().connect() as conn:
+        driver = conn.connection.driver_connection
+        started = time.perf_counter()
+        size = 0
+        with driver.cursor() as cur:
+            query = (
+                "copy (select pool.* from pool.psb_household as pool join (select distinct"
+                " id_number from pool.psb_household where _delivery_id = %s) as touched"
+                " using (id_number)) to stdout (format binary)"
+            )
+            with cur.copy(query, (delivery_id,)) as copy:
+                for block in copy:
+                    size += len(block)
+        return {"seconds": time.perf_counter() - started, "bytes": size}
+
+
+def _dbt() -> Path | str:
+    """The dbt executable of the side venv, installed on first use; or why there is none."""
+    exe = DBT_VENV / "bin" / "dbt"
+    if exe.exists():
+        return exe
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(DBT_VENV)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [str(DBT_VENV / "bin" / "pip"), "install", "-q", *DBT_REQUIREMENTS],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return f"dbt could not be installed: {exc} {detail[-300:]!r}"
+    return exe if exe.exists() else "dbt could not be installed: no dbt executable"
+
+
+DBT_PROJECT = """name: tierflow_peer
+version: "1.0"
+profile: tierflow_peer
+snapshot-paths: ["snapshots"]
+"""
+DBT_PROFILE = """tierflow_peer:
+  target: bench
+  outputs:
+    bench:
+      type: postgres
+      host: {host}
+      port: {port}
+      user: {user}
+      password: "{password}"
+      dbname: {database}
+      schema: peer
+      threads: 2
+"""
+DBT_SNAPSHOT = """{% snapshot person_snapshot %}
+{{ config(target_schema='peer_snapshot', unique_key='id_number', strategy='timestamp',
+          updated_at='updated_at') }}
+select * from peer.household_latest
+{% endsnapshot %}
+"""
+
+
+def _copy_csv(path: str) -> float:
+    """pyarrow read + binary COPY into peer.household (the peer's load); seconds."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    from tierflow.db import engine
+    from tierflow.ingest.load import copy_table
+
+    started = time.perf_counter()
+    names = pv.read_csv(path).column_names
+    table = pv.read_csv(
+        path, convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names})
+    )
+    with engine().begin() as conn:
+        copy_table(conn, "peer.household", table)
+    return time.perf_counter() - started
+
+
+def dbt_peer(tmp: Path, url: str, library: str, delivery: str) -> dict[str, Any]:
+    """dbt snapshot of the library (untimed), then COPY of the delivery + dbt snapshot (timed)."""
+    import sqlalchemy as sa
+
+    from tierflow.db import engine
+
+    exe = _dbt()
+    if isinstance(exe, str):
+        return {"error": exe}
+    names = [
+        "id_number",
+        "name",
+        "gender",
+        "ethnicity",
+        "birth_date",
+        "division_code",
+        "address",
+        "status",
+        "updated_at",
+    ]
+    with engine().begin() as conn:
+        conn.execute(sa.text("create schema peer"))
+        conn.execute(
+            sa.text(f"create table peer.household ({', '.join(f'{n} text' for n in names)})")
+        )
+        conn.execute(
+            sa.text(
+                "create view peer.household_latest as select distinct on (id_number)"  # noqa: S608 - bench identifiers
+                f" {', '.join(n for n in names if n != 'updated_at')},"
+                " cast(updated_at as timestamp) as updated_at from peer.household"
+                " order by id_number, updated_at desc"
+            )
+        )
+    project = tmp / "dbt"
+    (project / "snapshots").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(DBT_PROJECT)
+    (project / "snapshots" / "person_snapshot.sql").write_text(DBT_SNAPSHOT)
+    parsed = sa.engine.make_url(url)
+    (project / "profiles.yml").write_text(
+        DBT_PROFILE.format(
+            host=parsed.host or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=parsed.username or "postgres",
+            password=parsed.password or "",
+            database=parsed.database,
+        )
+    )
+    argv = [str(exe), "snapshot", "--project-dir", str(project), "--profiles-dir", str(project)]
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+    def snapshot() -> float:
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt snapshot failed: {done.stdout[-2000:]}")
+        return time.perf_counter() - started
+
+    _copy_csv(library)
+    first = snapshot()
+    copy_seconds = _copy_csv(delivery)
+    snapshot_seconds = snapshot()
+    with engine().connect() as conn:
+        versions = conn.scalar(sa.text("select count(*) from peer_snapshot.person_snapshot"))
+    return {
+        "seconds": copy_seconds + snapshot_seconds,
+        "copy_seconds": copy_seconds,
+        "snapshot_seconds": snapshot_seconds,
+        "first_snapshot_seconds": first,
+        "snapshot_rows": versions,
+    }
+
+
+def measure(rows: int, factor: int, with_dbt: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tierflow-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        files = make_files(tmp, rows, extra=rows * (factor - 1) if factor > 1 else 0)
+        with scratch_database() as url:
+            out["build"] = run_case("bench.increment", "build", paths=[files["library"]])
+            out["ours"] = run_case("bench.increment", "ours", path=files["delivery"])
+            out["floor"] = run_case("bench.increment", "floor", path=files["delivery"])
+            out["again"] = run_case("bench.increment", "ours", path=files["again"])
+            out["pool_read"] = run_case(
+                "bench.increment", "pool_read", delivery_id=out["again"]["delivery_id"]
+            )
+            if with_dbt:
+                out["dbt"] = dbt_peer(tmp, url, files["library"], files["delivery"])
+        if factor > 1:
+            with scratch_database():
+                out["large_build"] = run_case(
+                    "bench.increment", "build", paths=[files["extra"], files["library"]]
+                )
+                out["large"] = run_case("bench.increment", "ours", path=files["delivery"])
+                out["large_floor"] = run_case("bench.increment", "floor", path=files["delivery"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="persons in the library")
+    parser.add_argument("--factor", type=int, default=10, help="the large library; 0 skips it")
+    parser.add_argument("--no-dbt", action="store_true", help="skip the dbt snapshot peer")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    m = measure(args.rows, args.factor, not args.no_dbt)
+    ours, floor, again, pool_read = m["ours"], m["floor"], m["again"], m["pool_read"]
+    report: dict[str, Any] = {
+        "case": "daily increment (10% changed + 10% new) into library.person",
+        "library_persons": m["build"]["library_rows"],
+        "library_build_s": round(m["build"]["seconds"], 2),
+        "delivery_rows": ours["rows"],
+        "accepted": ours["accepted"],
+        "quarantined": ours["quarantined"],
+        "touched": ours["touched"],
+        "inserted": ours["inserted"],
+        "updated": ours["updated"],
+        "unchanged": ours["unchanged"],
+        "history_opened": ours["history_opened"],
+        "history_closed": ours["history_closed"],
+        "ours_s": round(ours["seconds"], 2),
+        "ours_ingest_s": round(ours["ingest_seconds"], 2),
+        "ours_merge_s": round(ours["merge_seconds"], 2),
+        "ours_merge_steps_s": ours["merge_steps"],
+        "ours_peak_rss_mib": ours["peak_rss_mib"],
+        "floor_s": round(floor["seconds"], 2),
+        "floor_read_s": round(floor["read_seconds"], 2),
+        "ours_vs_floor": ratio(ours["seconds"], floor["seconds"]),
+        "target_ours_vs_floor": f"<= {TARGET_VS_FLOOR:g}x: "
+        + verdict(ours["seconds"] / floor["seconds"], TARGET_VS_FLOOR, at_most=True),
+        "remerge_merge_s": round(again["merge_seconds"], 2),
+        "remerge_written": again["inserted"] + again["updated"],
+        "remerge_merge_steps_s": again["merge_steps"],
+        "pool_read_floor_s": round(pool_read["seconds"], 2),
+        "remerge_vs_pool_read": ratio(again["merge_seconds"], pool_read["seconds"]),
+        "target_remerge_vs_pool_read": f"<= {TARGET_REMERGE_VS_FLOOR:g}x: "
+        + verdict(
+            again["merge_seconds"] / pool_read["seconds"], TARGET_REMERGE_VS_FLOOR, at_most=True
+        ),
+    }
+    peer = m.get("dbt")
+    if peer is None:
+        report["target_faster_than_dbt"] = "dbt not run (--no-dbt)"
+    elif "error" in peer:
+        report["dbt"] = peer["error"]
+        report["target_faster_than_dbt"] = "not judged: " + peer["error"]
+    else:
+        report["dbt_s"] = round(peer["seconds"], 2)
+        report["dbt_copy_s"] = round(peer["copy_seconds"], 2)
+        report["dbt_snapshot_s"] = round(peer["snapshot_seconds"], 2)
+        report["dbt_first_snapshot_s"] = round(peer["first_snapshot_seconds"], 2)
+        report["dbt_vs_ours"] = ratio(peer["seconds"], ours["seconds"])
+        report["target_faster_than_dbt"] = "ours < dbt: " + verdict(
+            ours["seconds"] / peer["seconds"], 1.0, at_most=True
+        )
+    if "large" in m:
+        large = m["large"]
+        report["large_library_persons"] = m["large_build"]["library_rows"]
+        report["large_library_build_s"] = round(m["large_build"]["seconds"], 2)
+        report["large_ours_s"] = round(large["seconds"], 2)
+        report["large_ingest_s"] = round(large["ingest_seconds"], 2)
+        report["large_merge_s"] = round(large["merge_seconds"], 2)
+        report["large_merge_steps_s"] = large["merge_steps"]
+        report["large_floor_s"] = round(m["large_floor"]["seconds"], 2)
+        factor = large["seconds"] / ours["seconds"]
+        report["large_time_factor"] = f"{factor:.2f}x"
+        report["target_large_time_factor"] = f"<= {TARGET_LARGE_FACTOR:g}x: " + verdict(
+            factor, TARGET_LARGE_FACTOR, at_most=True
+        )
+    report["machine"] = machine_facts()
+    print_report(report, args.json)
+    return report
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--case" in sys.argv:
+        case_main(
+            {
+                "build": case_build,
+                "ours": case_ours,
+                "floor": case_floor,
+                "pool_read": case_pool_read,
+            }
+        )
+    else:
+        main()
