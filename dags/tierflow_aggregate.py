@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import AssetAny, dag, get_current_context, task
 
-from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
-
-from tierflow.contracts import Library
+from tierflow.assets import (
+    AGGREGATES,
+    FEEDS,
+    START_DATE,
+    library_assets,
+)
 from tierflow.orchestration import default_args
 
-LIBRARIES = [
-    Asset(name=f"library.{lib.value}", uri=f"tierflow://library/{lib.value}", group="library")
-    for lib in Library
-]
-FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
-AGGREGATES = Asset(
-    name="thematic.tier_aggregate", uri="tierflow://thematic/tier_aggregate", group="thematic"
-)
+LIBRARIES = library_assets()
 
 
 @dag(
@@ -24,7 +20,7 @@ AGGREGATES = Asset(
     description="libraries and thematic tables → thematic.tier_aggregate and the upward report",
     # after the sink: its run has loaded the thematic tables the aggregation reads
     schedule=AssetAny(*LIBRARIES, FEEDS),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

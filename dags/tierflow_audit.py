@@ -6,10 +6,11 @@ logs the alert (issue 6 adds notifiers).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from airflow.sdk import CronTriggerTimetable, dag, task
 
+from tierflow.assets import (
+    START_DATE,
+)
 from tierflow.orchestration import TIMEZONE, default_args
 
 
@@ -23,7 +24,7 @@ def late_delivery_alert(context: dict) -> None:
     dag_id="audit__deliveries",
     description="responsibility list → due, late and missing deliveries; quarantine rates",
     schedule=CronTriggerTimetable("0 9 * * *", timezone=TIMEZONE),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
+from tierflow.assets import (
+    LISTS,
+    START_DATE,
+)
 from tierflow.orchestration import default_args
 
-LISTS = Asset(name="sharing.lists", uri="tierflow://sharing/lists", group="sharing")
 RESPONSE_TIMEOUT = dt.timedelta(days=7)  # tierflow.sharing.review.RESPONSE_TIMEOUT
 
 
@@ -22,7 +25,7 @@ RESPONSE_TIMEOUT = dt.timedelta(days=7)  # tierflow.sharing.review.RESPONSE_TIME
     dag_id="demands__review",
     description="pending demands → a human approval each; approvals past their validity expire",
     schedule="0 6 * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from airflow.sdk import Asset, CronTriggerTimetable, PokeReturnValue, dag, task
+from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, task
 
 from tierflow.alerts import delivery_deadline, missing_delivery_notifiers
+from tierflow.assets import (
+    START_DATE,
+    pool_asset,
+)
 from tierflow.contracts import catalog
 from tierflow.orchestration import (
     TIMEZONE,
     default_args,
     ingest_cron,
     ingest_doc,
-    pool_asset_name,
-    pool_asset_uri,
     responsibility_for,
 )
 from tierflow.settings import settings
@@ -26,7 +26,7 @@ POKE_SECONDS = settings().sensor_poke_seconds
 def build_ingest_dag(dataset_id: str):
     cat = catalog()
     dataset = cat.dataset(dataset_id)
-    pool = Asset(name=pool_asset_name(dataset), uri=pool_asset_uri(dataset), group="pool")
+    pool = pool_asset(dataset)
 
     @dag(
         dag_id=f"ingest__{dataset.table_name}",
@@ -34,7 +34,7 @@ def build_ingest_dag(dataset_id: str):
         schedule=CronTriggerTimetable(
             ingest_cron(responsibility_for(cat, dataset)), timezone=TIMEZONE
         ),
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args=default_args(owner=dataset.department),

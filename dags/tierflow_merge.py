@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import AssetAny, dag, task
 
-from airflow.sdk import Asset, AssetAny, dag, task
-
+from tierflow.assets import (
+    START_DATE,
+    library_asset,
+    pool_asset,
+)
 from tierflow.contracts import Library, catalog
 from tierflow.merge.survivorship import load_rules
-from tierflow.orchestration import default_args, pool_asset_name, pool_asset_uri
+from tierflow.orchestration import default_args
 
 DEFAULT_ARGS = default_args()
 # Counts published on the library's asset event for the DAGs downstream (sink, aggregation).
@@ -26,17 +29,14 @@ EVENT_COUNTS = (
 def build_merge_dag(library: str):
     cat = catalog()
     rules = load_rules(library)
-    pools = [
-        Asset(name=pool_asset_name(ds), uri=pool_asset_uri(ds), group="pool")
-        for ds in (cat.dataset(dataset_id) for dataset_id in rules.datasets)
-    ]
-    target = Asset(name=f"library.{library}", uri=f"tierflow://library/{library}", group="library")
+    pools = [pool_asset(cat.dataset(dataset_id)) for dataset_id in rules.datasets]
+    target = library_asset(library)
 
     @dag(
         dag_id=f"merge__{library}",
         description=f"pools {', '.join(rules.datasets)} → library {library}",
         schedule=AssetAny(*pools),
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # merges of one library serialise anyway (advisory lock)
         default_args=DEFAULT_ARGS,

@@ -6,34 +6,28 @@ feeds for this DAG run's id, so a retry or a re-run rewrites the same bytes (des
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import AssetAny, dag, get_current_context, task
 
-from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
+from tierflow.assets import (
+    FEEDS,
+    LISTS,
+    START_DATE,
+    library_assets,
+    thematic_pool_assets,
+)
+from tierflow.contracts import catalog
+from tierflow.orchestration import default_args
 
-from tierflow.contracts import Library, catalog
-from tierflow.orchestration import default_args, pool_asset_name, pool_asset_uri
-
-THEMATIC_POOLS = ("gov.service_case", "trans.truck_gps")
-
-_cat = catalog()
-LIBRARIES = [
-    Asset(name=f"library.{lib.value}", uri=f"tierflow://library/{lib.value}", group="library")
-    for lib in Library
-]
-POOLS = [
-    Asset(name=pool_asset_name(ds), uri=pool_asset_uri(ds), group="pool")
-    for ds in (_cat.dataset(d) for d in THEMATIC_POOLS)
-]
-FEEDS = Asset(name="feeds", uri="tierflow://feeds/districts", group="feed")
-# a demand decided, revoked or expired (dags/tierflow_demands.py): the policy changed
-LISTS = Asset(name="sharing.lists", uri="tierflow://sharing/lists", group="sharing")
+LIBRARIES = library_assets()
+POOLS = thematic_pool_assets(catalog())
+# LISTS: a demand decided, revoked or expired (dags/tierflow_demands.py): the policy changed
 
 
 @dag(
     dag_id="sink__districts",
     description="libraries → incremental feeds of the pilot districts",
     schedule=AssetAny(*LIBRARIES, *POOLS, LISTS),
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     default_args=default_args(),

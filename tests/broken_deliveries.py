@@ -146,8 +146,15 @@ def ragged_lines(d: Path) -> Path:
 
 
 def nul_bytes(d: Path) -> Path:
-    text = csv_text(clean_rows()).replace("张伟", "张\x00伟")
-    return _write(d, "household.csv", text.encode())
+    """One NUL byte in one row's name: that row is quarantined, the others load."""
+    rows = clean_rows()
+    rows[2] = {**rows[2], "name": rows[2]["name"][:1] + "\x00" + rows[2]["name"][1:]}
+    return _write(d, "household.csv", csv_text(rows).encode())
+
+
+def utf16_text(d: Path) -> Path:
+    """UTF-16 is not one of the contract's encodings: mostly NUL bytes, refused whole."""
+    return _write(d, "household.csv", csv_text(clean_rows()).encode("utf-16-le"))
 
 
 def one_megabyte_field(d: Path) -> Path:
@@ -333,7 +340,12 @@ CASES: dict[str, tuple[str, Writer, Reject | Take]] = {
         ragged_lines,
         Take(quarantined=2, reasons=frozenset({"_row:ragged"})),
     ),
-    "nul_bytes": ("psb.household", nul_bytes, Reject("NUL bytes")),
+    "nul_bytes": (
+        "psb.household",
+        nul_bytes,
+        Take(quarantined=1, reasons=frozenset({"name:nul_byte"}), rows_in=5),
+    ),
+    "utf16_text": ("psb.household", utf16_text, Reject("mostly NUL bytes")),
     "one_megabyte_field": (
         "psb.household",
         one_megabyte_field,

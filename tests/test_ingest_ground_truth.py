@@ -162,7 +162,7 @@ def test_many_small_batches_number_rows_exactly(
     """Streaming in 64 KiB blocks (hundreds of batches) gives the same quarantine as one batch."""
     from tierflow.ingest import readers
 
-    monkeypatch.setattr(readers, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setenv("TIERFLOW_BLOCK_BYTES", str(64 << 10))
     monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 500)
     summary = generate(
         out=tmp_path, scale=20000, seed=44, defect_rate=0.05, fmt=fmt, datasets=[dataset_id]

@@ -365,7 +365,7 @@ def test_page_ranges_and_spilled_rows_give_the_same_bytes(chain, monkeypatch):
 
     engine, root = chain
     monkeypatch.setattr(run, "PARALLEL_ABOVE_ROWS", 0)
-    monkeypatch.setattr(run, "SPILL_ABOVE_ROWS", -1)
+    monkeypatch.setenv("TIERFLOW_SINK_SPILL_ABOVE_ROWS", "-1")
     seen = []
     extract = run._extract
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -166,7 +165,9 @@ def _needs_warehouse(args: argparse.Namespace) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    debug = os.environ.get("TIERFLOW_DEBUG") == "1"
+    from tierflow.settings import settings
+
+    debug = settings().debug
     try:
         if _needs_warehouse(args):
             from tierflow import db, migrate

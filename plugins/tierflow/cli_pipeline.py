@@ -166,11 +166,15 @@ def _render_demo(result: dict[str, Any]) -> str:
 
 
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
+    from tierflow.aggregate.cli import register as register_aggregate
     from tierflow.merge.cli import register as register_merge
+    from tierflow.quality.cli import register as register_audit
     from tierflow.sink.cli import register as register_sink
 
     register_merge(add, sub)
     register_sink(add, sub)
+    register_aggregate(add, sub)
+    register_audit(add, sub)
     p = add("ingest", _ingest, "check one delivered file and load its good rows into the pool")
     p.add_argument("file")
     p.add_argument("--dataset", required=True, help="dataset id, e.g. psb.household")

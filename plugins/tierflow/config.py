@@ -1,20 +1,21 @@
 """Where things live: the data root, the project's contract and suite folders.
 
-Everything is overridable by environment variable so the same code runs from a
-checkout, under Airflow (plugins/ on sys.path) and in the docker-compose stack.
+Everything is overridable by environment variable (read by ``tierflow.settings``) so the same
+code runs from a checkout, under Airflow (plugins/ on sys.path) and in the docker-compose stack.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tierflow.settings import PROJECT_ROOT, settings
+
+__all__ = ["PROJECT_ROOT", "data_root"]
 
 
 def data_root() -> Path:
     """``TIERFLOW_HOME`` (default ``./.tierflow``): landing/, quarantine/, feeds/, docs/."""
-    return Path(os.environ.get("TIERFLOW_HOME", ".tierflow")).resolve()
+    return settings().home.resolve()
 
 
 def landing_dir() -> Path:
@@ -34,8 +35,8 @@ def docs_dir() -> Path:
 
 
 def schemas_dir() -> Path:
-    return Path(os.environ.get("TIERFLOW_SCHEMAS_DIR", PROJECT_ROOT / "schemas"))
+    return settings().schemas_dir
 
 
 def expectations_dir() -> Path:
-    return Path(os.environ.get("TIERFLOW_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations"))
+    return settings().expectations_dir

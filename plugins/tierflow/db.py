@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from tierflow.config import data_root
 from tierflow.errors import TierflowError
+from tierflow.settings import settings
 
 AIRFLOW_CONN_ID = "tierflow_warehouse"
 EMBEDDED_DATABASES = ("tierflow", "airflow")
@@ -93,11 +94,11 @@ def stop_embedded() -> bool:
 
 def is_configured() -> bool:
     """A database URL was given (environment or Airflow connection): not the embedded one."""
-    return bool(os.environ.get("TIERFLOW_DATABASE_URL") or _airflow_connection_url())
+    return bool(settings().database_url or _airflow_connection_url())
 
 
 def database_url() -> URL:
-    configured = os.environ.get("TIERFLOW_DATABASE_URL") or _airflow_connection_url()
+    configured = settings().database_url or _airflow_connection_url()
     if configured:
         return _normalise(configured)
     return start_embedded()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
+
+from tierflow.settings import settings
 
 
 class InjectedFault(RuntimeError):
@@ -19,10 +20,11 @@ class InjectedFault(RuntimeError):
 
 
 def checkpoint(point: str) -> None:
-    if os.environ.get("TIERFLOW_KILL_AT") == point:
+    faults = settings()
+    if faults.kill_at == point:
         os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get("TIERFLOW_FAIL_AT") == point:
-        marker = Path(os.environ.get("TIERFLOW_FAIL_MARKER", ".tierflow-fault-fired"))
+    if faults.fail_at == point:
+        marker = faults.fail_marker
         if not marker.exists():
             marker.write_text(point, encoding="utf-8")
             raise InjectedFault(f"injected failure at {point}")

@@ -57,7 +57,7 @@ class Settings(BaseModel):
     deadline_alerts: bool = True
     alert_email_to: str = ""
     feed_rows_per_part: int = Field(1_000_000, ge=1)
-    sink_spill_above_rows: int = Field(1_000_000, ge=0)
+    sink_spill_above_rows: int = Field(1_000_000, ge=-1)  # -1: always spill (tests)
     sink_rows_per_statement: int = Field(1_000_000, ge=1)
     sink_statements_per_worker: int = Field(2, ge=1)
     sink_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 2), ge=1)

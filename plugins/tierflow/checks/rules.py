@@ -44,6 +44,7 @@ EXPECTATION_TYPES = {
 # Reader-level rules: a value that cannot be parsed into its contract type, a ragged line.
 PARSE_TYPE = "tierflow_value_parses_as_contract_type"
 RAGGED_TYPE = "tierflow_line_has_header_field_count"
+NUL_TYPE = "tierflow_value_has_no_nul_byte"  # PostgreSQL text cannot hold one: the row is held back
 # Rules whose failing rows are reported per fault (the reason names the part that failed).
 FAULT_KINDS: dict[str, tuple[identifiers.Fault, ...]] = {
     "citizen_id": identifiers.ID_FAULTS,

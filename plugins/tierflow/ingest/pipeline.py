@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tierflow import config, locks
 from tierflow.checks.rules import (
+    NUL_TYPE,
     PARSE_TYPE,
     RAGGED_TYPE,
     Rule,
@@ -47,9 +48,9 @@ from tierflow.pool import (
     ensure_pool_table,
     index_delivery_partition,
 )
+from tierflow.settings import settings
 
 log = logging.getLogger(__name__)
-GX_SAMPLE_ROWS = int(os.environ.get("TIERFLOW_GX_SAMPLE_ROWS", "100000"))
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -119,7 +120,8 @@ class QuarantineSink:
     """Quarantined rows go to a Parquet file (as delivered + ``_reasons``) and ``quality.quarantine``.
 
     The Parquet file is written beside its final name and renamed only after the database
-    transaction commits, so a failed ingest leaves no quarantine file behind.
+    transaction commits, so a failed ingest leaves no quarantine file behind; a delivery with
+    nothing quarantined leaves none at all (its ``quarantine`` is null).
     """
 
     def __init__(
@@ -138,22 +140,31 @@ class QuarantineSink:
         self.writer = pq.ParquetWriter(self.partial_path, self.schema)
         self.stage = load.create_quarantine_stage(conn, raw_columns, delivery_id)
         self.lines_stage: str | None = None
+        self.rows = 0
+
+    @property
+    def path(self) -> Path | None:
+        """Where the quarantined rows will be once published: None when there are none."""
+        return self.final_path if self.rows else None
 
     def write_rows(self, raw: pa.Table, row_numbers: np.ndarray, reasons: pa.Array) -> None:
         n = raw.num_rows
+        self.rows += n
         text = [raw.column(c).cast(pa.string()) for c in self.columns]
         numbers = pa.array(row_numbers, pa.int64())
         self.writer.write_table(
             pa.table([*text, numbers, reasons, pa.nulls(n, pa.string())], schema=self.schema)
         )
         staged = pa.table(
-            [numbers, reasons, *text], names=["_row_number", "_reasons", *self.columns]
+            [numbers, reasons, *(_without_nul(t) for t in text)],
+            names=["_row_number", "_reasons", *self.columns],
         )
         load.copy_table(self.conn, self.stage, staged)
 
     def write_lines(self, row_numbers: np.ndarray, reasons: pa.Array, lines: pa.Array) -> None:
         """Lines that could not be split into fields: kept whole, raw jsonb ``{"_line": text}``."""
         n = len(lines)
+        self.rows += n
         numbers = pa.array(row_numbers, pa.int64())
         nulls = [pa.nulls(n, pa.string()) for _ in self.columns]
         self.writer.write_table(pa.table([*nulls, numbers, reasons, lines], schema=self.schema))
@@ -172,13 +183,16 @@ class QuarantineSink:
 
     def finish(self) -> None:
         self.writer.close()
+        if not self.rows:
+            self.partial_path.unlink(missing_ok=True)
         load.record_quarantine(self.conn, self.stage, self.delivery_id)
         if self.lines_stage:
             statement = load.sql_template("record_quarantine_lines.sql", stage=self.lines_stage)
             self.conn.execute(sa.text(statement), {"delivery_id": self.delivery_id})
 
     def publish(self) -> None:
-        _rename_once(self.partial_path, self.final_path)
+        if self.rows:
+            _rename_once(self.partial_path, self.final_path)
 
     def discard(self) -> None:
         try:
@@ -186,6 +200,28 @@ class QuarantineSink:
         except Exception:  # noqa: BLE001 - already closed
             pass
         self.partial_path.unlink(missing_ok=True)
+
+
+def _nul_bytes(raw: pa.Table) -> dict[str, np.ndarray]:
+    """Per delivered text column holding a NUL byte somewhere: the rows that do (vectorised)."""
+    found = {}
+    for name in raw.column_names:
+        column = raw.column(name)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            continue
+        mask = pc.fill_null(pc.match_substring(column, "\x00"), False)
+        if pc.any(mask).as_py():
+            found[name] = np.asarray(
+                mask.combine_chunks() if hasattr(mask, "combine_chunks") else mask, dtype=bool
+            )
+    return found
+
+
+def _without_nul(column: pa.Array) -> pa.Array:
+    """The text as delivered, NUL bytes spelled out: what PostgreSQL can store of it."""
+    if column.null_count == len(column):
+        return column
+    return pc.replace_substring(column, "\x00", "\\x00")
 
 
 def _check_batch(
@@ -197,6 +233,10 @@ def _check_batch(
     blocked = np.zeros(n, dtype=bool)
     warned = np.zeros(n, dtype=bool)
     failing: list[tuple[str, np.ndarray]] = []
+    for column, mask in _nul_bytes(batch.table).items():
+        failing.append((f"{column}:nul_byte", mask))
+        blocked |= mask
+        tally.count(f"{column}:nul_byte", NUL_TYPE, column, Severity.block, n, int(mask.sum()))
     for column, mask in parsed.parse_failures.items():
         failing.append((f"{column}:parse", mask))
         blocked |= mask
@@ -419,8 +459,8 @@ def ingest_file(
                     )
                     tally.quarantined += len(batch.bad_lines)
                     bad_lines += len(batch.bad_lines)
-                if run_gx and gx_rows < GX_SAMPLE_ROWS and n:
-                    take = table.slice(0, GX_SAMPLE_ROWS - gx_rows)
+                if run_gx and gx_rows < settings().gx_sample_rows and n:
+                    take = table.slice(0, settings().gx_sample_rows - gx_rows)
                     gx_frames.append(take)
                     gx_rows += take.num_rows
             if info.file_format in ("csv", "jsonl"):
@@ -460,7 +500,7 @@ def ingest_file(
                     extra=_json(info.extra_columns),
                     ok=suite_success,
                     scope=gx_summary["scope"] if gx_summary else None,
-                    qpath=str(out),
+                    qpath=str(sink.path) if sink.path else None,
                     id=delivery_id,
                 ),
             )

@@ -12,7 +12,6 @@ import codecs
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,8 @@ import pyarrow.parquet as pq
 
 from tierflow.contracts import Dataset
 from tierflow.errors import TierflowError
+from tierflow.settings import settings
 
-BLOCK_BYTES = int(os.environ.get("TIERFLOW_BLOCK_BYTES", 16 << 20))  # tests shrink it: many batches
 PARQUET_BATCH_ROWS = 250_000
 SNIFF_BYTES = 1 << 20
 
@@ -85,8 +84,10 @@ def detect_encoding(path: Path) -> str:
         bom = True
     else:
         bom = False
-    if b"\x00" in head:
-        raise DeliveryRejected(f"{path.name}: contains NUL bytes; not a text file")
+    if head.count(b"\x00") > len(head) // 10:
+        # UTF-16 or binary: a stray NUL in a row is that row's problem (quarantined), but a
+        # file made of them is not a text file at all
+        raise DeliveryRejected(f"{path.name}: mostly NUL bytes; not a UTF-8/GB18030 text file")
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8-sig" if bom else "utf-8"
@@ -175,7 +176,7 @@ def _read_csv(path: Path, dataset: Dataset, encoding: str, info: FileInfo) -> It
         path,
         read_options=pv.ReadOptions(
             use_threads=False,
-            block_size=BLOCK_BYTES,
+            block_size=settings().block_bytes,  # tests shrink it: many batches
             encoding="utf8" if encoding == "utf-8-sig" else encoding,
             column_names=info.columns,  # trimmed header names
             skip_rows=1,
@@ -239,7 +240,7 @@ def _json_lines_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         rest = b""
         while True:
-            block = handle.read(BLOCK_BYTES)
+            block = handle.read(settings().block_bytes)
             if not block:
                 break
             block = rest + block

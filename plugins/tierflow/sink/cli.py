@@ -146,35 +146,6 @@ def _render_share(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _aggregate(args: argparse.Namespace) -> dict[str, Any]:
-    from tierflow.aggregate.tiers import aggregate
-
-    return aggregate(args.run_id, as_of=args.as_of)
-
-
-def _render_aggregate(result: dict[str, Any]) -> str:
-    rows = ", ".join(f"{subject} {n}" for subject, n in result["rows"].items())
-    return (
-        f"run {result['run_id']} (as of {result['as_of']}): {rows} tier rows;"
-        f" upward report {result['report']['path']} ({result['report']['rows']} rows)"
-    )
-
-
-def _audit(args: argparse.Namespace) -> dict[str, Any]:
-    from tierflow.quality.audit import audit_deliveries
-
-    return audit_deliveries(args.start, args.end)
-
-
-def _render_audit(result: dict[str, Any]) -> str:
-    lines = [
-        f"{result['start']} … {result['end']}: {result['due']} due, {result['on_time']} on time,"
-        f" {result['late']} late, {result['missing']} missing"
-    ]
-    lines += [f"  {p['due_at']} {p['dataset']:<24} {p['status']}" for p in result["problems"]]
-    return "\n".join(lines)
-
-
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     s = add("sink", _sink, "publish incremental feeds to the pilot districts")
     s.add_argument("--district", default=None, help="one pilot district code (default: all)")
@@ -204,13 +175,3 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     h.add_argument("action", choices=["refresh"])
     h.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
     h.set_defaults(render=_render_share)
-
-    a = add("aggregate", _aggregate, "aggregate up the tiers and publish the upward report")
-    a.add_argument("--run-id", default=None)
-    a.add_argument("--as-of", type=dt.date.fromisoformat, default=None)
-    a.set_defaults(render=_render_aggregate)
-
-    u = add("audit", _audit, "audit deliveries against the responsibility list")
-    u.add_argument("--start", type=dt.date.fromisoformat, default=None)
-    u.add_argument("--end", type=dt.date.fromisoformat, default=None)
-    u.set_defaults(render=_render_audit)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -39,6 +38,7 @@ from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key
 from tierflow.run_ids import default_run_id, safe_run_id
+from tierflow.settings import settings
 from tierflow.sharing.policy import FeedPlan, plan_feeds
 from tierflow.sharing.store import policy_catalog
 from tierflow.sharing.views import refresh_views
@@ -59,7 +59,7 @@ from tierflow.sink.purge import (
     purge_table,
 )
 from tierflow.sink.signing import Signer, feed_secrets
-from tierflow.sink.spill import SPILL_ABOVE_ROWS, RowStore
+from tierflow.sink.spill import RowStore
 from tierflow.sink.verify import verify_feed
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,7 @@ def _op_counts(table: pa.Table) -> dict[str, int]:
     return ops
 
 
-ROWS_PER_STATEMENT = int(os.environ.get("TIERFLOW_SINK_ROWS_PER_STATEMENT", "1000000"))
 PARALLEL_ABOVE_ROWS = 200_000  # below this, one statement beats several scans of the source
-STATEMENTS_PER_WORKER = int(os.environ.get("TIERFLOW_SINK_STATEMENTS_PER_WORKER", "2"))
 
 
 @dataclass(frozen=True)
@@ -293,10 +291,10 @@ def _statements(
         size = sizes.get(group[0].plan.source.table, SourceSize(0.0, 0))
         per_district = size.rows / divisions
         total = per_district * len(group)
-        parts = max(1, -(-int(total) // ROWS_PER_STATEMENT))
+        parts = max(1, -(-int(total) // settings().sink_rows_per_statement))
         if total >= PARALLEL_ABOVE_ROWS:
             # two statements per worker: while the second runs, the first's districts publish
-            parts = max(parts, STATEMENTS_PER_WORKER * workers)
+            parts = max(parts, settings().sink_statements_per_worker * workers)
         first_feeds = all(w.watermark_from is None for w in group)
         if parts > 1 and first_feeds and size.pages > 1:
             ranges = _page_ranges(size.pages, min(parts, size.pages))
@@ -427,7 +425,7 @@ def _sink_jobs(
                     key = (window.plan.division_code, window.plan.name)
                     remaining[key] = remaining.get(key, 0) + 1
             waiting = {code: len(district_jobs) for code, district_jobs in by_district.items()}
-            spill = sum(s.rows for s in statements) > SPILL_ABOVE_ROWS
+            spill = sum(s.rows for s in statements) > settings().sink_spill_above_rows
             store = RowStore(config.data_root() if spill else None)
             lock = threading.Lock()
             publishing: list[Future] = []
@@ -579,7 +577,7 @@ def sink(
     jobs = [j for j in jobs if (j.plan.consumer_id, j.plan.name) not in purged]
     workers = max(
         1,
-        workers or int(os.environ.get("TIERFLOW_SINK_WORKERS", str(min(4, os.cpu_count() or 2)))),
+        workers or settings().sink_workers,
     )
     feeds: list[dict[str, Any]] = []
     if jobs or purges:

@@ -12,7 +12,6 @@ The pieces are already cut to one district, its planned columns and its masks (s
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -20,8 +19,6 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-
-SPILL_ABOVE_ROWS = int(os.environ.get("TIERFLOW_SINK_SPILL_ABOVE_ROWS", "1000000"))
 
 FeedKey = tuple[str, str]  # (division code, feed name)
 PREFIX = ".sink-spill-"
