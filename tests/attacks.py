@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
+import sqlalchemy as sa
 
 from tierflow.identifiers import ID_CHECK_CHARS, ID_WEIGHTS
 
@@ -82,3 +86,23 @@ def id_candidates(
 def rebuild_id(masked: str, birth: dt.date) -> str:
     """The attack on the old views: division + birth date + last four."""
     return masked[:6] + birth.strftime("%Y%m%d") + masked[-4:]
+
+
+@contextmanager
+def district_login(engine: sa.Engine, code: str) -> Iterator[sa.Connection]:
+    """A login that may only become ``district_<code>``, connected and switched to it."""
+    login = f"probe_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"create role \"{login}\" login password '{password}'"))
+        conn.execute(sa.text(f'grant district_{code} to "{login}"'))
+    probe = sa.create_engine(engine.url.set(username=login, password=password))
+    try:
+        with probe.connect() as conn:
+            conn.execute(sa.text(f"set role district_{code}"))
+            yield conn
+    finally:
+        probe.dispose()
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'drop owned by "{login}"'))
+            conn.execute(sa.text(f'drop role "{login}"'))

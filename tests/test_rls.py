@@ -8,12 +8,12 @@ role, and tries crafted SQL against the views and the tables behind them.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
+from tests.attacks import district_login
 from tests.test_sink import chain  # noqa: F401 - the shared chain fixture
 
 VIEWS = ("person", "legal_entity", "e_license", "address", "service_case", "truck_gps")
@@ -23,20 +23,8 @@ SCHEMA = "share_500103"
 @pytest.fixture()
 def district_session(chain) -> Iterator[sa.Connection]:  # noqa: F811
     engine, _root = chain
-    login = f"probe_{uuid.uuid4().hex[:8]}"
-    password = uuid.uuid4().hex
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"create role \"{login}\" login password '{password}'"))
-        conn.execute(sa.text(f'grant district_500103 to "{login}"'))
-    probe = sa.create_engine(engine.url.set(username=login, password=password))
-    try:
-        with probe.connect() as conn:
-            conn.execute(sa.text("set role district_500103"))
-            yield conn
-    finally:
-        probe.dispose()
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'drop role "{login}"'))
+    with district_login(engine, "500103") as conn:
+        yield conn
 
 
 def _denied(conn: sa.Connection, sql: str) -> bool:

@@ -14,18 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from tests.attacks import id_candidates, looks_partly_masked, rebuild_id
-from tests.conftest import SIGNING_KEY, drop_database
-from tests.test_sink import AS_OF, SECRET, build_chain
+from tests.attacks import district_login, id_candidates, looks_partly_masked, rebuild_id
+from tests.conftest import SIGNING_KEY
+from tests.test_sink import AS_OF, SECRET, sunk_chain
 from tierflow.contracts import Catalog, Demand, DemandList, NegativeEntry, NegativeList, catalog
 from tierflow.lists import district_consumer
 from tierflow.masking import consumer_key, pseudonym
@@ -39,41 +37,10 @@ NEGATIVE_FIELD = ("samr.enterprise", "legal_rep_name")
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine, Path]]:
-    """The real chain, and run ``base`` of the sink with the project's lists."""
-    from tierflow.sink.run import sink
-
-    root = tmp_path_factory.mktemp("attack-home")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("TIERFLOW_HOME", str(root))
-        env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
-        env.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
-        engine = build_chain(tmp_path_factory.mktemp("attack-extracts"))
-        try:
-            sink(run_id="base", as_of=AS_OF, eng=engine)
-            yield engine, root
-        finally:
-            engine.dispose()
-            drop_database(engine.info_name)  # type: ignore[attr-defined]
-
-
-@contextmanager
-def district_login(engine: sa.Engine, code: str) -> Iterator[sa.Connection]:
-    """A login that may only become ``district_<code>``, connected and switched to it."""
-    login = f"probe_{uuid.uuid4().hex[:8]}"
-    password = uuid.uuid4().hex
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"create role \"{login}\" login password '{password}'"))
-        conn.execute(sa.text(f'grant district_{code} to "{login}"'))
-    probe = sa.create_engine(engine.url.set(username=login, password=password))
-    try:
-        with probe.connect() as conn:
-            conn.execute(sa.text(f"set role district_{code}"))
-            yield conn
-    finally:
-        probe.dispose()
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'drop owned by "{login}"'))
-            conn.execute(sa.text(f'drop role "{login}"'))
+    """The real chain and run ``base`` of the sink, of this module's own (its lifecycle test
+    changes the lists and the feed ledger)."""
+    with sunk_chain(tmp_path_factory, "attack") as sunk:
+        yield sunk
 
 
 def real_identifiers(engine: sa.Engine) -> set[str]:

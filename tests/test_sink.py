@@ -14,6 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -62,23 +63,32 @@ def build_chain(tmp: Path, scale: int = 800, seed: int = 17) -> sa.Engine:
     return engine
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine, Path]]:
-    """The chain's warehouse, and one full sink (run ``base``) into a module data root."""
+@contextmanager
+def sunk_chain(
+    tmp_path_factory: pytest.TempPathFactory, name: str = "sink"
+) -> Iterator[tuple[sa.Engine, Path]]:
+    """A chain's warehouse of its own, and one full sink (run ``base``) into its data root."""
     from tierflow.sink.run import sink
 
-    root = tmp_path_factory.mktemp("sink-home")
+    root = tmp_path_factory.mktemp(f"{name}-home")
     with pytest.MonkeyPatch.context() as env:  # module scope: the monkeypatch fixture is per test
         env.setenv("TIERFLOW_HOME", str(root))
         env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
         env.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
-        engine = build_chain(tmp_path_factory.mktemp("extracts"))
+        engine = build_chain(tmp_path_factory.mktemp(f"{name}-extracts"))
         try:
             sink(run_id="base", as_of=AS_OF, eng=engine)
             yield engine, root
         finally:
             engine.dispose()
             drop_database(engine.info_name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[sa.Engine, Path]]:
+    """The chain's warehouse, and one full sink (run ``base``) into a module data root."""
+    with sunk_chain(tmp_path_factory) as sunk:
+        yield sunk
 
 
 def feed_dir(root: Path, code: str, feed: str, run_id: str) -> Path:

@@ -386,13 +386,19 @@ def _read_yaml(path: Path) -> object:
         raise ContractError(f"{path.name}: cannot read: {exc.strerror}") from None
 
 
+def one_line_error(path: Path, exc: ValidationError) -> str:
+    """A model's first validation error as one line naming the file and the field: the form
+    every YAML file of the project (contracts, survivorship rules, feeds) is refused in."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{path.name}: {where}: {first['msg'].removeprefix('Value error, ')}"
+
+
 def _validate(model: type[BaseModel], path: Path, data: object) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ContractError(f"{path.name}: {where}: {first['msg']}") from None
+        raise ContractError(one_line_error(path, exc)) from None
 
 
 def load_dataset_file(path: Path) -> Dataset:

@@ -10,7 +10,6 @@ current golden value (unless the field says ``on_empty: clear``).
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -19,7 +18,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tierflow.config import schemas_dir
-from tierflow.contracts import Catalog, ContractError, Library, _read_yaml, catalog
+from tierflow.contracts import (
+    Catalog,
+    ContractError,
+    Library,
+    _read_yaml,
+    catalog,
+    one_line_error,
+)
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 SourceAlias = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")]
@@ -180,13 +186,6 @@ def _check_against_contracts(rules: LibraryRules, cat: Catalog) -> None:
                     raise ValueError(f"{table_name}: {dataset_id} has no column {column!r}")
 
 
-def _one_line(path: Path, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    message = re.sub(r"^Value error, ", "", first["msg"])
-    return f"{path.name}: {where}: {message}"
-
-
 def load_rules_file(
     path: Path, cat: Catalog | None = None, *, check_name: bool = True
 ) -> LibraryRules:
@@ -199,7 +198,7 @@ def load_rules_file(
     except ContractError as exc:
         raise SurvivorshipError(str(exc)) from None
     except ValidationError as exc:
-        raise SurvivorshipError(_one_line(path, exc)) from None
+        raise SurvivorshipError(one_line_error(path, exc)) from None
     if check_name and path.stem != rules.library.value:
         raise SurvivorshipError(
             f"{path.name}: file name must be the library {rules.library.value!r}.yaml"

@@ -29,6 +29,7 @@ from tierflow.contracts import (
     Strict,
     _read_yaml,
     catalog,
+    one_line_error,
 )
 from tierflow.errors import TierflowError
 
@@ -165,10 +166,7 @@ def load_feed_file(
     try:
         spec = FeedFile.model_validate(_read_yaml(path))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ContractError(f"{path.name}: {where}: {message}") from None
+        raise ContractError(one_line_error(path, exc)) from None
     if check_name and path.stem != spec.name:
         raise ContractError(f"{path.name}: file name must be the feed's name {spec.name!r}.yaml")
     cat = cat or catalog()
