@@ -11,6 +11,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,20 @@ def create_database(prefix: str) -> tuple[str, sa.Engine]:
         conn.execute(sa.text(f'create database "{name}"'))
     admin.dispose()
     return name, sa.create_engine(sa.engine.make_url(SERVER_URL).set(database=name))
+
+
+@contextmanager
+def migrated_database(prefix: str) -> Iterator[sa.Engine]:
+    """A fresh database of its own at tierflow's head revision, dropped afterwards."""
+    from tierflow import migrate
+
+    name, engine = create_database(prefix)
+    try:
+        migrate.upgrade(eng=engine)
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(name)
 
 
 def drop_database(name: str) -> None:

@@ -15,17 +15,11 @@ from tierflow.contracts import catalog
 
 @pytest.fixture()
 def audit_warehouse(warehouse_url, monkeypatch) -> Iterator[sa.Engine]:
-    from tests.conftest import create_database, drop_database
-    from tierflow import migrate
+    from tests.conftest import migrated_database
 
-    name, eng = create_database("tierflow_calendar")
-    try:
-        migrate.upgrade(eng=eng)
+    with migrated_database("tierflow_calendar") as eng:
         monkeypatch.setattr("tierflow.quality.audit.default_engine", lambda: eng)
         yield eng
-    finally:
-        eng.dispose()
-        drop_database(name)
 
 
 def _deliver(conn, dataset: str, dated: dt.date, arrived: dt.datetime, status="loaded") -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PROJECT_ROOT, create_database, drop_database
+from tests.conftest import PROJECT_ROOT, migrated_database
 from tierflow.contracts import catalog
 from tierflow.sharing import store
 from tierflow.sharing.policy import plan_feeds
@@ -27,29 +27,15 @@ LISTS = PROJECT_ROOT / "schemas" / "lists"
 
 @pytest.fixture(scope="module")
 def lists_db() -> Iterator[sa.Engine]:
-    from tierflow import migrate
-
-    name, eng = create_database("tierflow_lists")
-    try:
-        migrate.upgrade(eng=eng)
+    with migrated_database("tierflow_lists") as eng:
         yield eng
-    finally:
-        eng.dispose()
-        drop_database(name)
 
 
 @pytest.fixture()
 def fresh_db() -> Iterator[sa.Engine]:
     """A database of its own, for a test that must not see what the property test did."""
-    from tierflow import migrate
-
-    name, eng = create_database("tierflow_lists")
-    try:
-        migrate.upgrade(eng=eng)
+    with migrated_database("tierflow_lists_fresh") as eng:
         yield eng
-    finally:
-        eng.dispose()
-        drop_database(name)
 
 
 @pytest.fixture()

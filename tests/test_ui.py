@@ -24,16 +24,10 @@ DELIVERIES = ((2, 0.15), (3, 0.30), (5, 0.20))
 @pytest.fixture(scope="module")
 def ui_warehouse() -> Iterator[sa.Engine]:
     """A warehouse of this module's own: other tests ingest samr.enterprise into the shared one."""
-    from tests.conftest import create_database, drop_database
-    from tierflow import migrate
+    from tests.conftest import migrated_database
 
-    name, eng = create_database("tierflow_ui")
-    try:
-        migrate.upgrade(eng=eng)
+    with migrated_database("tierflow_ui") as eng:
         yield eng
-    finally:
-        eng.dispose()
-        drop_database(name)
 
 
 @pytest.fixture(scope="module")
