@@ -42,6 +42,7 @@ from bench.common import (
     verdict,
 )
 from bench.ingest import case_floor
+from bench.ingest_merge import ingest_then_merge
 
 TARGET_VS_FLOOR = 8.0
 TARGET_LARGE_FACTOR = 1.3
@@ -138,18 +139,9 @@ def case_build(paths: list[str]) -> dict[str, Any]:
 
 
 def case_ours(path: str) -> dict[str, Any]:
-    from tierflow.ingest.pipeline import ingest_file
-    from tierflow.merge.run import merge_library
-
-    started = time.perf_counter()
-    ingested = ingest_file(Path(path), "psb.household", run_gx=True)
-    ingest_seconds = time.perf_counter() - started
-    merged = merge_library("person")
-    seconds = time.perf_counter() - started
+    ingested, merged, timing = ingest_then_merge(path)
     return {
-        "seconds": seconds,
-        "ingest_seconds": ingest_seconds,
-        "merge_seconds": seconds - ingest_seconds,
+        **timing,
         "delivery_id": ingested["delivery_id"],
         "rows": ingested["rows_in"],
         "accepted": ingested["rows_accepted"],

@@ -163,6 +163,22 @@ def mask_sql(value: str, mask: Mask, sql_type: str) -> str:
     raise ValueError(mask)
 
 
+def treatment_sql(
+    value: str,
+    treatment: str,
+    sql_type: str,
+    inner_pad_sql: str = "(select inner_pad from pg_temp.pseudonym_key)",
+    outer_pad_sql: str = "(select outer_pad from pg_temp.pseudonym_key)",
+) -> str:
+    """SQL of one policy transform (clear, pseudonym or a mask) over the expression ``value``:
+    the pull views and the purge notices render every column through it."""
+    if treatment == CLEAR:
+        return f"{value}::{sql_type}"
+    if treatment == PSEUDONYM:
+        return pseudonym_sql(value, inner_pad_sql, outer_pad_sql)
+    return mask_sql(value, Mask(treatment), sql_type)
+
+
 def pseudonym_secret() -> bytes:
     """The secret: env ``TIERFLOW_PSEUDONYM_KEY``, else the Airflow connection's password.
 

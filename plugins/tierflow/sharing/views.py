@@ -28,17 +28,9 @@ from tierflow.contracts import Catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
-from tierflow.masking import (
-    PSEUDONYM,
-    Mask,
-    consumer_key,
-    hmac_pads,
-    mask_sql,
-    pseudonym_secret,
-    pseudonym_sql,
-)
+from tierflow.masking import consumer_key, hmac_pads, pseudonym_secret, treatment_sql
 from tierflow.pool import quote
-from tierflow.sharing.policy import CLEAR, SQL_TYPES, FeedPlan, plan_feeds
+from tierflow.sharing.policy import SQL_TYPES, FeedPlan, plan_feeds
 from tierflow.sharing.store import policy_catalog
 from tierflow.sink.share import district_role, ensure_district_roles
 
@@ -64,25 +56,13 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
-def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
-    value = f"t.{quote(column)}"
-    if treatment == CLEAR:
-        return value
-    if treatment == PSEUDONYM:
-        return pseudonym_sql(value, "k.inner_pad", "k.outer_pad")
-    return mask_sql(value, Mask(treatment), SQL_TYPES[kind])  # type: ignore[index]
-
-
 def view_sql(plan: FeedPlan) -> str:
     """``create view`` of one district's pull view of one feed, from its plan."""
     source = plan.source
-    code = _literal(plan.division_code)
-    if source.scope == "geofence":
-        scope = f"t.district_code = {code}"
-    else:
-        scope = f"left(t.division_code, 6) = {code}"
+    scope = source.scope_sql("t", _literal(plan.division_code))
     columns = ",\n        ".join(
-        f"{_column_sql(plan, c.column, c.kind, c.treatment)} as {quote(c.output)}"
+        f"{treatment_sql(f't.{quote(c.column)}', c.treatment, SQL_TYPES[c.kind], 'k.inner_pad', 'k.outer_pad')}"
+        f" as {quote(c.output)}"
         for c in plan.columns
     )
     key_join = ""

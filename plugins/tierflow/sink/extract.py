@@ -84,12 +84,6 @@ def batch_signature(window: Window) -> tuple:
     )
 
 
-def _scope(source: FeedSource, alias: str, district: str) -> str:
-    if source.scope == "geofence":
-        return f'{alias}."district_code" = {district}'
-    return f'left({alias}."division_code", 6) = {district}'
-
-
 def _column_sql(plan: FeedPlan, column: str, kind: str, treatment: str) -> str:
     value = f"c.{quote(column)}"
     if treatment == PSEUDONYM:
@@ -127,9 +121,9 @@ def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = Non
         name,
         source=qualified(source.table),
         version_time=quote(source.version_time),
-        scope_now=_scope(source, "h", "w.district"),
-        scope_any=_scope(source, "h", "any(:districts)"),
-        scope_before=_scope(source, "p", "c._sink_code"),
+        scope_now=source.scope_sql("h", "w.district"),
+        scope_any=source.scope_sql("h", "any(:districts)"),
+        scope_before=source.scope_sql("p", "c._sink_code"),
         still_current=(
             "true"
             if source.append_only

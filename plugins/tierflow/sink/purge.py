@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from tierflow.contracts import Catalog
 from tierflow.errors import TierflowError
 from tierflow.lists import demand_in_force
-from tierflow.masking import PSEUDONYM, Mask, install_key, mask_sql, pseudonym_sql
+from tierflow.masking import PSEUDONYM, install_key, treatment_sql
 from tierflow.pool import quote
 from tierflow.sharing.policy import ARROW_TYPES, CLEAR, SQL_TYPES, FeedPlan
 from tierflow.sink.extract import qualified, to_psycopg
@@ -213,25 +213,12 @@ def _record(conn: Connection, job: PurgeJob, run_id: str, as_of: dt.date) -> Non
     )
 
 
-def _key_value(column: str, kind: str, treatment: str) -> str:
-    value = f"h.{quote(column)}"
-    if treatment == PSEUDONYM:
-        return pseudonym_sql(value)
-    if treatment == CLEAR:
-        return f"{value}::{SQL_TYPES[kind]}"  # type: ignore[index]
-    return mask_sql(value, Mask(treatment), SQL_TYPES[kind])  # type: ignore[index]
-
-
 def keys_sql(job: PurgeJob) -> str:
     source = job.source
     code = job.division_code
     if not code.isdigit() or len(code) != 6:
         raise ValueError(f"not a district code: {code!r}")
-    scope = (
-        f"h.district_code = '{code}'"
-        if source.scope == "geofence"
-        else f"left(h.division_code, 6) = '{code}'"
-    )
+    scope = source.scope_sql("h", f"'{code}'")
     return (
         (SQL / "purge_keys.sql")
         .read_text(encoding="utf-8")
@@ -246,7 +233,7 @@ def keys_sql(job: PurgeJob) -> str:
                 else '(h."valid_to" is null or h."valid_to" > :sent_from)'
             ),
             key_values=", ".join(
-                f"{_key_value(k, source.columns[k], job.key_treatment[k])}"
+                f"{treatment_sql(f'h.{quote(k)}', job.key_treatment[k], SQL_TYPES[source.columns[k]])}"
                 f" as {quote(source.output_name(k))}"
                 for k in source.key
             ),

@@ -61,6 +61,13 @@ class FeedSource:
         """The current table's column saying when each record last changed."""
         return "loaded_at" if self.append_only else "changed_at"
 
+    def scope_sql(self, alias: str, district: str) -> str:
+        """SQL: the row ``alias`` lies in the district ``district`` (an SQL expression): by its
+        division code's first 6 digits, or by the geofenced district of a GPS point."""
+        if self.scope == "geofence":
+            return f'{alias}."district_code" = {district}'
+        return f'left({alias}."division_code", 6) = {district}'
+
     def output_name(self, column: str) -> str:
         return self.rename.get(column, column)
 
