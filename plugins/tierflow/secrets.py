@@ -2,8 +2,11 @@
 
 A secret named by env var ``NAME`` and Airflow connection ``conn_id`` is, in this order:
 the value of ``NAME``; the content of the file named by ``NAME_FILE`` (Docker style, for
-a secret mounted or generated as a file); the password of the Airflow connection. A secret
-never has a default, and no error message ever contains its value.
+a secret mounted or generated as a file); the password of the Airflow connection; and, only
+in the zero-setup mode (no database configured: the embedded warehouse), the key ``tierflow
+demo`` generated under ``$TIERFLOW_HOME/secrets/`` (``pseudonym.key``, ``signing.key``), so
+the commands a newcomer runs after ``make demo`` work on the demo's data. A secret never has
+a default, and no error message ever contains its value.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from tierflow.errors import TierflowError
 
 class MissingSecret(TierflowError):
     """A secret the operation needs is not configured (or cannot be read)."""
+
+
+def _zero_setup_key(env: str) -> str | None:
+    """The demo's own key for ``env`` when tierflow runs on its embedded warehouse."""
+    from tierflow import config, db
+
+    if db.is_configured():
+        return None
+    name = env.removeprefix("TIERFLOW_").removesuffix("_KEY").lower()
+    path = config.data_root() / "secrets" / f"{name}.key"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def secret(env: str, conn_id: str, what: str, missing: type[TierflowError] = MissingSecret) -> str:
@@ -35,6 +52,8 @@ def secret(env: str, conn_id: str, what: str, missing: type[TierflowError] = Mis
             value = BaseHook.get_connection(conn_id).password
         except Exception:  # noqa: BLE001 - no Airflow or no such connection: reported below
             value = None
+    if not value:
+        value = _zero_setup_key(env)
     if not value:
         raise missing(
             f"no {what}: set {env} (or {env}_FILE) or the password of the Airflow connection"
