@@ -163,15 +163,26 @@ def airflow_db() -> Iterator[str]:
 
 
 LAYER_MARKERS = {"unit", "postgres", "airflow", "browser", "citus"}
+# Tests live in the folder of the heaviest layer they need (tests/unit, tests/postgres, …): a
+# folder's tests may need its layer or a lighter one, never a heavier one. Citus stands apart.
+LAYER_WEIGHT = {"unit": 0, "postgres": 1, "airflow": 2, "browser": 3, "citus": 4}
+
+
+def _misplaced(item: pytest.Item) -> str | None:
+    layers = LAYER_MARKERS & {m.name for m in item.iter_markers()}
+    if not layers:
+        return f"{item.nodeid} carries none of the markers {sorted(LAYER_MARKERS)}"
+    folder = Path(str(item.path)).parent.name
+    if folder not in LAYER_WEIGHT:
+        return f"{item.nodeid} is not in a layer folder ({', '.join(f'tests/{f}' for f in LAYER_WEIGHT)})"
+    heaviest = max(layers, key=LAYER_WEIGHT.__getitem__)
+    if LAYER_WEIGHT[heaviest] > LAYER_WEIGHT[folder] or ("citus" in layers) != (folder == "citus"):
+        return f"{item.nodeid} needs {heaviest} but sits in tests/{folder}"
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test says which layer it needs: a test without a layer marker is an error."""
-    unmarked = [
-        item.nodeid for item in items if not LAYER_MARKERS & {m.name for m in item.iter_markers()}
-    ]
-    if unmarked:
-        raise pytest.UsageError(
-            f"{len(unmarked)} test(s) carry none of the markers {sorted(LAYER_MARKERS)}: "
-            + ", ".join(unmarked)
-        )
+    """Every test says which layer it needs and sits in that layer's folder (or a heavier one)."""
+    problems = [problem for item in items if (problem := _misplaced(item))]
+    if problems:
+        raise pytest.UsageError(f"{len(problems)} test(s) misplaced: " + "; ".join(problems))

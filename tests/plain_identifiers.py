@@ -2,7 +2,7 @@
 
 One value at a time, with ``datetime.date`` for the calendar and the standards' tables
 written out again: the vectorised code is compared against this, and this against the
-design's text (tests/test_identifiers.py).
+design's text (tests/unit/test_identifiers.py).
 """
 
 from __future__ import annotations

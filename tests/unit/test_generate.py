@@ -40,7 +40,7 @@ pytestmark = pytest.mark.unit
 AS_OF = dt.date(2026, 3, 1)
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TOWNSHIPS_CSV = (
-    Path(__file__).resolve().parents[1] / "schemas" / "reference" / "chongqing_townships.csv"
+    Path(__file__).resolve().parents[2] / "schemas" / "reference" / "chongqing_townships.csv"
 )
 
 

@@ -13,8 +13,8 @@ from tierflow.sink.sources import feeds, load_feed_file
 
 pytestmark = pytest.mark.unit
 
-BROKEN = Path(__file__).parent / "broken_feeds"
-SNAPSHOT = Path(__file__).parent / "snapshots" / "feeds.txt"
+BROKEN = Path(__file__).parents[1] / "broken_feeds"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "feeds.txt"
 
 
 def describe_feeds() -> str:

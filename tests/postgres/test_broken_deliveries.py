@@ -112,6 +112,6 @@ def test_a_delivery_twice_is_loaded_once_through_the_cli(warehouse, data_root, t
 
 
 def test_corpus_is_documented():
-    readme = (Path(__file__).parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     for case in CASES:
         assert f"`{case}`" in readme, f"tests/README.md does not list {case}"

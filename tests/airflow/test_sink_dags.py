@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.airflow.test_dags import _dagbag
 from tests.conftest import SIGNING_KEY
-from tests.test_dags import _dagbag
 from tierflow.contracts import catalog
 
 LIBRARY_ASSETS = {f"library.{n}" for n in ("person", "legal_entity", "geospatial", "e_license")}

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from tests.attacks import district_login, id_candidates, looks_partly_masked, rebuild_id
 from tests.conftest import SIGNING_KEY
-from tests.test_sink import AS_OF, SECRET, sunk_chain
+from tests.postgres.test_sink import AS_OF, SECRET, sunk_chain
 from tierflow.contracts import Catalog, Demand, DemandList, NegativeEntry, NegativeList, catalog
 from tierflow.lists import district_consumer
 from tierflow.masking import consumer_key, pseudonym

@@ -10,9 +10,9 @@ from tierflow.cli import main
 
 pytestmark = pytest.mark.unit
 
-BROKEN = Path(__file__).parent / "broken_contracts"
+BROKEN = Path(__file__).parents[1] / "broken_contracts"
 SHARED_TOWNSHIPS = (
-    Path(__file__).resolve().parents[1] / "schemas" / "reference" / "chongqing_townships.csv"
+    Path(__file__).resolve().parents[2] / "schemas" / "reference" / "chongqing_townships.csv"
 )
 MODELS = {
     "dataset": c.Dataset,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from tests.test_sink import AS_OF, chain  # noqa: F401 - the shared chain fixture
+from tests.postgres.test_sink import AS_OF, chain  # noqa: F401 - the shared chain fixture
 from tierflow.aggregate.tiers import ADDITIVE, aggregate
 from tierflow.sink.verify import verify_feed
 

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS
-from tests.test_stack import Api, running_stack
+from tests.airflow.test_stack import Api, running_stack
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
 
@@ -69,7 +69,7 @@ def _tag(dataset_id: str, column: str) -> str:
 
 
 def _hostile_rows(dataset: Any) -> list[dict[str, str]]:
-    from tests.test_suites import GOOD_ROWS
+    from tests.unit.test_suites import GOOD_ROWS
 
     good = {k: _text(v) for k, v in GOOD_ROWS[dataset.id].items()}
     rows = [good]

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.attacks import district_login
-from tests.test_sink import chain  # noqa: F401 - the shared chain fixture
+from tests.postgres.test_sink import chain  # noqa: F401 - the shared chain fixture
 
 VIEWS = ("person", "legal_entity", "e_license", "address", "service_case", "truck_gps")
 SCHEMA = "share_500103"

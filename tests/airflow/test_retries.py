@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 def _dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags")).dags[dag_id]
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).dags[dag_id]
 
 
 @pytest.mark.parametrize("point", ["ingest.after_batch", "ingest.after_publish"])

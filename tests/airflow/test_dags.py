@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS = PROJECT_ROOT / "dags"
-SNAPSHOT = Path(__file__).parent / "snapshots" / "dag_topology.txt"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "dag_topology.txt"
 HEAVY = ("pandas", "pyarrow", "great_expectations", "psycopg", "shapely", "numpy")
 
 
@@ -98,7 +98,7 @@ def test_dag_topology_matches_the_snapshot():
     if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
         SNAPSHOT.write_text(current, encoding="utf-8")
     assert current == SNAPSHOT.read_text(encoding="utf-8"), (
-        "DAG topology changed; review the diff and run UPDATE_SNAPSHOTS=1 pytest tests/test_dags.py"
+        "DAG topology changed; review the diff and run UPDATE_SNAPSHOTS=1 pytest tests/airflow/test_dags.py"
     )
 
 

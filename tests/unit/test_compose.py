@@ -7,7 +7,7 @@ import yaml
 
 pytestmark = pytest.mark.unit
 
-COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[1] / "docker-compose.yaml").read_text())
+COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yaml").read_text())
 
 
 def test_stack_has_the_services_of_the_official_celery_deployment():
@@ -52,7 +52,7 @@ def _mount_target(volume: str) -> str:
 
 
 def test_the_image_is_built_from_the_pinned_requirements():
-    dockerfile = (Path(__file__).resolve().parents[1] / "Dockerfile").read_text()
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
     assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
     assert "requirements.txt" in dockerfile
 

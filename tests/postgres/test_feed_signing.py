@@ -26,9 +26,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests import test_sink
 from tests.conftest import PROJECT_ROOT, SIGNING_KEY
-from tests.test_sink import AS_OF, feed_dir, scalar
+from tests.postgres import test_sink
+from tests.postgres.test_sink import AS_OF, feed_dir, scalar
 from tierflow.cli import main
 from tierflow.sink import signing
 from tierflow.sink.publish import MANIFEST, PARQUET_OPTIONS, manifest_bytes

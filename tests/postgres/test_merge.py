@@ -25,7 +25,7 @@ from tierflow.merge.survivorship import SurvivorshipError, load_rules, load_rule
 
 pytestmark = [pytest.mark.postgres]
 
-BROKEN = Path(__file__).parent / "broken_survivorship"
+BROKEN = Path(__file__).parents[1] / "broken_survivorship"
 AS_OF = dt.date(2026, 3, 1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # a timestamp without offset is Shanghai time (design §5)
 LATER = "2026-03-02T10:00:00"  # after every generated updated_at (as_of 2026-03-01)

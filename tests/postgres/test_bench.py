@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def test_bench_quick_runs_every_case():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
         cwd=root,
