@@ -1,4 +1,4 @@
-"""Named PostgreSQL advisory locks: the one place their names and SQL live.
+"""Named PostgreSQL advisory locks: the one place their names live (their SQL: ``sql/locks``).
 
 Ingest holds a dataset's lock for the whole delivery; merge waits on it so no delivery it has
 not seen can commit under its watermark; sink and thematic loads serialise on their own names.
@@ -6,8 +6,9 @@ not seen can commit under its watermark; sink and thematic loads serialise on th
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from tierflow.sql_files import statement
 
 
 def ingest_lock(dataset_id: str) -> str:
@@ -16,16 +17,16 @@ def ingest_lock(dataset_id: str) -> str:
 
 def hold_for_transaction(conn: Connection, name: str) -> None:
     """Taken until the surrounding transaction ends."""
-    conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
+    conn.execute(statement("locks", "hold_for_transaction"), {"k": name})
 
 
 def hold(conn: Connection, name: str) -> None:
     """Taken until :func:`release` on the same connection (survives commits)."""
-    conn.execute(sa.text("select pg_advisory_lock(hashtext(:k))"), {"k": name})
+    conn.execute(statement("locks", "hold"), {"k": name})
 
 
 def release(conn: Connection, name: str) -> None:
-    conn.execute(sa.text("select pg_advisory_unlock(hashtext(:k))"), {"k": name})
+    conn.execute(statement("locks", "release"), {"k": name})
 
 
 def wait_for(conn: Connection, name: str) -> None:
@@ -38,19 +39,13 @@ def hold_all(conn: Connection, names: list[str]) -> None:
     """Take several locks until :func:`release_all`, in one order whoever asks (no deadlock
     between two holders of overlapping sets, even when two names share a hash)."""
     conn.execute(
-        sa.text(
-            "select pg_advisory_lock(k) from (select distinct hashtext(n) as k"
-            " from unnest(cast(:names as text[])) as n order by k) as s"
-        ),
+        statement("locks", "hold_all"),
         {"names": list(names)},
     )
 
 
 def release_all(conn: Connection, names: list[str]) -> None:
     conn.execute(
-        sa.text(
-            "select pg_advisory_unlock(k) from (select distinct hashtext(n) as k"
-            " from unnest(cast(:names as text[])) as n) as s"
-        ),
+        statement("locks", "release_all"),
         {"names": list(names)},
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from importlib.resources import files
 from typing import Any
 
 import pyarrow as pa
@@ -24,8 +23,8 @@ from tierflow.lists import today
 from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sink.publish import publish_table
 from tierflow.sink.signing import Signer, configured_signer
+from tierflow.sql_files import sql
 
-SQL = files("tierflow") / "sql" / "aggregate"
 SUBJECTS = ("population", "legal_entity", "e_license", "service_case", "truck_gps")
 COLUMNS = "run_id, subject, tier, division_code, parent_code, dimension, measure, value"
 # Measures whose parent equals the sum of its children (medians and means do not add up).
@@ -49,10 +48,6 @@ REPORT_SCHEMA = pa.schema(
 )
 
 
-def sql(name: str) -> str:
-    return (SQL / name).read_text(encoding="utf-8")
-
-
 def aggregate(
     run_id: str | None = None, *, as_of: dt.date | None = None, eng: Engine | None = None
 ) -> dict[str, Any]:
@@ -66,13 +61,11 @@ def aggregate(
     rows: dict[str, int] = {}
     with eng.begin() as conn:
         locks.hold_for_transaction(conn, "tierflow.aggregate")
-        conn.execute(
-            sa.text("delete from thematic.tier_aggregate where run_id = :r"), {"r": run_id}
-        )
+        conn.execute(sa.text(sql("aggregate", "clear_run")), {"r": run_id})
         for subject in SUBJECTS:
             done = conn.execute(
                 sa.text(
-                    f"insert into thematic.tier_aggregate ({COLUMNS}) " + sql(f"{subject}.sql")
+                    f"insert into thematic.tier_aggregate ({COLUMNS}) " + sql("aggregate", subject)
                 ),
                 params,
             )
@@ -91,7 +84,7 @@ def publish_report(
     conn: sa.Connection, run_id: str, as_of: dt.date, signer: Signer
 ) -> dict[str, Any]:
     """The city and district tiers as one Parquet file with its own manifest, atomically."""
-    result = conn.execute(sa.text(sql("upward_report.sql")), {"run_id": run_id}).all()
+    result = conn.execute(sa.text(sql("aggregate", "upward_report.sql")), {"run_id": run_id}).all()
     columns = list(zip(*result, strict=True)) if result else [[] for _ in REPORT_SCHEMA]
     table = pa.Table.from_arrays(
         [
@@ -116,11 +109,7 @@ def publish_report(
     )
     digest = manifest["files"][0]["sha256"] if manifest["files"] else ""
     conn.execute(
-        sa.text(
-            "insert into thematic.report_run (run_id, as_of, path, rows, sha256) values (:r, :a, :p, :n, :s)"
-            " on conflict (run_id) do update set as_of = excluded.as_of, path = excluded.path,"
-            " rows = excluded.rows, sha256 = excluded.sha256, published_at = now()"
-        ),
+        sa.text(sql("aggregate", "record_report")),
         {"r": run_id, "a": as_of, "p": str(target), "n": table.num_rows, "s": digest},
     )
     return {"path": str(target), "rows": table.num_rows, "sha256": digest}

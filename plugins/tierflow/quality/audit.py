@@ -14,10 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from importlib.resources import files
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tierflow.clock import SHANGHAI, today
@@ -25,17 +23,13 @@ from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.quality.calendar import Due, expected_deliveries, grace
+from tierflow.sql_files import statement
 
 log = logging.getLogger(__name__)
-SQL = files("tierflow") / "sql" / "quality"
 
 
 class LateDeliveries(TierflowError):
     """Raised by the audit DAG's check so its failure callback raises the alert."""
-
-
-def _sql(name: str) -> str:
-    return (SQL / name).read_text(encoding="utf-8")
 
 
 def judge(conn: Connection, dues: list[Due]) -> list[dict[str, Any]]:
@@ -43,7 +37,7 @@ def judge(conn: Connection, dues: list[Due]) -> list[dict[str, Any]]:
     if not dues:
         return []
     rows = conn.execute(
-        sa.text(_sql("delivery_outcomes.sql")),
+        statement("quality", "delivery_outcomes"),
         {
             "datasets": [d.dataset for d in dues],
             "departments": [d.department for d in dues],
@@ -78,8 +72,8 @@ def audit_deliveries(
     with eng.begin() as conn:
         outcomes = judge(conn, due_by(cat or catalog(), start, end, now))
         for outcome in outcomes:
-            conn.execute(sa.text(_sql("audit_store.sql")), outcome)
-        conn.execute(sa.text(_sql("quarantine_rate.sql")))
+            conn.execute(statement("quality", "audit_store"), outcome)
+        conn.execute(statement("quality", "quarantine_rate"))
     problems = [o for o in outcomes if o["outcome"] != "on_time"]
     count = {k: sum(o["outcome"] == k for o in outcomes) for k in ("on_time", "late", "missing")}
     return {
@@ -122,19 +116,21 @@ def audit_report(
     with eng.connect() as conn:
         departments = [
             dict(r._mapping)
-            for r in conn.execute(sa.text(_sql("audit_summary.sql")), {"start": start, "end": end})
+            for r in conn.execute(
+                statement("quality", "audit_summary"), {"start": start, "end": end}
+            )
         ]
         recent = [
             dict(r._mapping)
             for r in conn.execute(
-                sa.text(_sql("audit_problems.sql")),
+                statement("quality", "audit_problems"),
                 {"s": start, "e": end},
             )
         ]
         rates = [
             dict(r._mapping)
             for r in conn.execute(
-                sa.text(_sql("quarantine_rates.sql")),
+                statement("quality", "quarantine_rates"),
                 {"s": start, "e": end},
             )
         ]
@@ -157,9 +153,7 @@ def record_alert(kind: str, detail: dict[str, Any], *, eng: Engine | None = None
     eng = eng or default_engine()
     with eng.begin() as conn:
         conn.execute(
-            sa.text(
-                "insert into quality.audit_alert (kind, detail) values (:k, cast(:d as jsonb))"
-            ),
+            statement("quality", "record_alert"),
             {"k": kind, "d": json.dumps(detail, default=str, ensure_ascii=False)},
         )
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from importlib.resources import files
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tierflow.clock import SHANGHAI
 from tierflow.db import engine as default_engine
-
-SQL = files("tierflow") / "sql" / "quality"
+from tierflow.sql_files import statement
 
 
 def report(
@@ -23,15 +20,11 @@ def report(
     with eng.connect() as conn:
         deliveries = [
             dict(r)
-            for r in conn.execute(
-                sa.text((SQL / "recent_deliveries.sql").read_text()), params
-            ).mappings()
+            for r in conn.execute(statement("quality", "recent_deliveries"), params).mappings()
         ]
         expectations = [
             dict(r)
-            for r in conn.execute(
-                sa.text((SQL / "expectation_pass_rates.sql").read_text()), params
-            ).mappings()
+            for r in conn.execute(statement("quality", "expectation_pass_rates"), params).mappings()
         ]
     from tierflow.quality.audit import audit_report
 

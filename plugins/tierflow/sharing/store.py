@@ -41,6 +41,7 @@ from tierflow.contracts import (
     load_catalog,
 )
 from tierflow.errors import TierflowError
+from tierflow.sql_files import statement
 
 SYSTEM = "tierflow"  # the actor of the daily expiry
 DEMAND_FIELDS = ("id", "consumer", "dataset", "fields", "pseudonymise", "purpose", "status")
@@ -154,7 +155,7 @@ def _now() -> str:
 
 def read_state(conn: Connection) -> Lists:
     state = Lists()
-    for r in conn.execute(sa.text("select * from sharing.consumer")).mappings():
+    for r in conn.execute(statement("sharing", "consumers")).mappings():
         state.consumers[r["consumer_id"]] = {
             "id": r["consumer_id"],
             "name": r["name"],
@@ -162,17 +163,17 @@ def read_state(conn: Connection) -> Lists:
             "division_code": r["division_code"],
             "clearance": r["clearance"],
         }
-    for r in conn.execute(sa.text("select * from sharing.demand")).mappings():
+    for r in conn.execute(statement("sharing", "demands")).mappings():
         row = {k: _iso(v) for k, v in r.items()}
         row["id"] = row.pop("demand_id")
         row["consumer"] = row.pop("consumer_id")
         row["fields"] = list(r["fields"])
         row["pseudonymise"] = list(r["pseudonymise"])
         state.demands[row["id"]] = row
-    for r in conn.execute(sa.text("select * from sharing.negative_entry")).mappings():
+    for r in conn.execute(statement("sharing", "negative_entries")).mappings():
         row = {k: _iso(v) for k, v in r.items()}
         state.negative[negative_key(row["dataset"], row["field"])] = row
-    for r in conn.execute(sa.text("select * from sharing.negative_removal")).mappings():
+    for r in conn.execute(statement("sharing", "negative_removals")).mappings():
         row = {k: _iso(v) for k, v in r.items()}
         row["id"] = row.pop("request_id")
         state.removals[row["id"]] = row
@@ -181,10 +182,7 @@ def read_state(conn: Connection) -> Lists:
 
 def read_events(conn: Connection, subject: str | None = None) -> list[dict[str, Any]]:
     rows = conn.execute(
-        sa.text(
-            "select event_id, at, actor, kind, subject, reason, payload from sharing.event"
-            " where cast(:s as text) is null or subject = :s order by event_id"
-        ),
+        statement("sharing", "events"),
         {"s": subject},
     ).mappings()
     return [{k: _iso(v) for k, v in r.items()} for r in rows]
@@ -197,74 +195,34 @@ def events_of(rows: list[dict[str, Any]]) -> list[Event]:
 
 
 _TABLES = {
-    # table: key column, state attribute
-    "consumer": ("consumer_id", "consumers"),
-    "demand": ("demand_id", "demands"),
-    "negative_removal": ("request_id", "removals"),
-}
-_UPSERT = {
-    "consumer": (
-        "insert into sharing.consumer (consumer_id, name, kind, division_code, clearance)"
-        " values (:id, :name, :kind, :division_code, :clearance) on conflict (consumer_id) do update"
-        " set name = excluded.name, kind = excluded.kind, division_code = excluded.division_code,"
-        " clearance = excluded.clearance"
-    ),
-    "demand": (
-        "insert into sharing.demand (demand_id, consumer_id, dataset, fields, pseudonymise,"
-        " purpose, status, approved_on, expires_on, valid_days, requested_by, requested_at,"
-        " decided_by, decided_at, reason) values (:id, :consumer, :dataset, :fields,"
-        " :pseudonymise, :purpose, :status, cast(:approved_on as date),"
-        " cast(:expires_on as date), :valid_days, :requested_by,"
-        " cast(:requested_at as timestamptz), :decided_by, cast(:decided_at as timestamptz),"
-        " :reason) on conflict (demand_id) do update set consumer_id = excluded.consumer_id,"
-        " dataset = excluded.dataset, fields = excluded.fields,"
-        " pseudonymise = excluded.pseudonymise, purpose = excluded.purpose,"
-        " status = excluded.status, approved_on = excluded.approved_on,"
-        " expires_on = excluded.expires_on, valid_days = excluded.valid_days,"
-        " requested_by = excluded.requested_by, requested_at = excluded.requested_at,"
-        " decided_by = excluded.decided_by, decided_at = excluded.decided_at,"
-        " reason = excluded.reason"
-    ),
-    "negative_removal": (
-        "insert into sharing.negative_removal (request_id, dataset, field, reason, requested_by,"
-        " requested_at, status, approved_by, approved_at) values (:id, :dataset, :field,"
-        " :reason, :requested_by, cast(:requested_at as timestamptz), :status, :approved_by,"
-        " cast(:approved_at as timestamptz)) on conflict (request_id) do update"
-        " set status = excluded.status, approved_by = excluded.approved_by,"
-        " approved_at = excluded.approved_at"
-    ),
+    # table: state attribute (each table's upsert and delete: sql/sharing/<table>_*.sql)
+    "consumer": "consumers",
+    "demand": "demands",
+    "negative_removal": "removals",
 }
 
 
 def _write(conn: Connection, before: Lists, after: Lists) -> None:
     """Make the state tables say ``after`` (they said ``before``)."""
-    for table, (key, attr) in _TABLES.items():
+    for table, attr in _TABLES.items():
         old, new = getattr(before, attr), getattr(after, attr)
         changed = [row for k, row in new.items() if old.get(k) != row]
         if changed:
-            conn.execute(sa.text(_UPSERT[table]), changed)
+            conn.execute(statement("sharing", f"{table}_upsert"), changed)
         gone = [k for k in old if k not in new]
         if gone:
-            sql = f"delete from sharing.{table} where {key} = any(:k)"  # noqa: S608 - fixed names
-            conn.execute(sa.text(sql), {"k": gone})
+            conn.execute(statement("sharing", f"{table}_delete"), {"k": gone})
     old_n, new_n = before.negative, after.negative
     for k, row in old_n.items():
         if k not in new_n or new_n[k] != row:
             conn.execute(
-                sa.text(
-                    "delete from sharing.negative_entry where dataset = :dataset"
-                    " and field is not distinct from :field"
-                ),
+                statement("sharing", "negative_entry_delete"),
                 row,
             )
     added = [row for k, row in new_n.items() if old_n.get(k) != row]
     if added:
         conn.execute(
-            sa.text(
-                "insert into sharing.negative_entry (dataset, field, legal_basis, added_by,"
-                " added_at) values (:dataset, :field, :legal_basis, :added_by,"
-                " cast(:added_at as timestamptz))"
-            ),
+            statement("sharing", "negative_entry_insert"),
             added,
         )
 
@@ -282,11 +240,7 @@ def record(conn: Connection, state: Lists, events: list[Event]) -> Lists:
         after = apply(after, event)
     if events:
         conn.execute(
-            sa.text(
-                "insert into sharing.event (at, actor, kind, subject, reason, payload)"
-                " values (cast(:at as timestamptz), :actor, :kind, :subject, :reason,"
-                " cast(:payload as jsonb))"
-            ),
+            statement("sharing", "event_insert"),
             [
                 dict(
                     at=e.at,

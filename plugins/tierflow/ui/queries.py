@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,13 @@ from tierflow.clock import SHANGHAI
 from tierflow.contracts import Catalog
 from tierflow.quality.audit import due_by, judge
 from tierflow.quality.calendar import grace
+from tierflow.sql_files import statement
 
-SQL = files("tierflow") / "sql" / "ui"
 LOCAL = SHANGHAI  # the pages format times in the platform's zone
 
 
 def _sql(name: str) -> sa.TextClause:
-    return sa.text((SQL / f"{name}.sql").read_text(encoding="utf-8"))
+    return statement("ui", name)
 
 
 def _rows(eng: Engine, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:

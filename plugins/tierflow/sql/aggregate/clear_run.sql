@@ -1,0 +1,2 @@
+delete from thematic.tier_aggregate
+where run_id = :r

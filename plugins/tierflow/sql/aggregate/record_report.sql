@@ -1,0 +1,9 @@
+insert into thematic.report_run (run_id, as_of, path, rows, sha256)
+values (:r, :a, :p, :n, :s)
+on conflict (run_id) do update
+set
+    as_of = excluded.as_of,
+    path = excluded.path,
+    rows = excluded.rows,
+    sha256 = excluded.sha256,
+    published_at = now()

@@ -1,0 +1,2 @@
+delete from sharing.consumer
+where consumer_id = any(:k)

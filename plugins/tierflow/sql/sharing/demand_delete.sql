@@ -1,0 +1,2 @@
+delete from sharing.demand
+where demand_id = any(:k)

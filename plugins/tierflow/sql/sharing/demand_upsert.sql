@@ -1,0 +1,50 @@
+insert into sharing.demand (
+    demand_id,
+    consumer_id,
+    dataset,
+    fields,
+    pseudonymise,
+    purpose,
+    status,
+    approved_on,
+    expires_on,
+    valid_days,
+    requested_by,
+    requested_at,
+    decided_by,
+    decided_at,
+    reason
+)
+values (
+    :id,
+    :consumer,
+    :dataset,
+    :fields,
+    :pseudonymise,
+    :purpose,
+    :status,
+    cast(:approved_on as date),
+    cast(:expires_on as date),
+    :valid_days,
+    :requested_by,
+    cast(:requested_at as timestamptz),
+    :decided_by,
+    cast(:decided_at as timestamptz),
+    :reason
+)
+on conflict (demand_id) do update
+set
+    consumer_id = excluded.consumer_id,
+    dataset = excluded.dataset,
+    fields = excluded.fields,
+    pseudonymise = excluded.pseudonymise,
+    purpose = excluded.purpose,
+    status = excluded.status,
+    approved_on = excluded.approved_on,
+    expires_on = excluded.expires_on,
+    valid_days = excluded.valid_days,
+    requested_by = excluded.requested_by,
+    requested_at = excluded.requested_at,
+    decided_by = excluded.decided_by,
+    decided_at = excluded.decided_at,
+    reason = excluded.reason

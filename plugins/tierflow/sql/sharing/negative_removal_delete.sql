@@ -1,0 +1,2 @@
+delete from sharing.negative_removal
+where request_id = any(:k)
