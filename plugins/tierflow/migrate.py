@@ -22,10 +22,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+from tierflow import distribution
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_SQL = Path(__file__).parent / "sql" / "migrations"
 VERSION_TABLE = "tierflow_alembic_version"
 LEGACY_VERSION_TABLE = "alembic_version"
 
@@ -40,6 +42,19 @@ def _config(connection: Connection | None = None) -> Config:
     cfg.attributes["connection"] = connection
     cfg.attributes["version_table"] = VERSION_TABLE
     return cfg
+
+
+def run_sql_file(name: str) -> None:
+    """A migration's SQL file (``sql/migrations/<name>``), one statement at a time: Citus
+    forwards some DDL (policies, row security, multi-action ALTER TABLE) to its workers as the
+    text it received, and a worker refuses several statements in one prepared command."""
+    import sqlparse
+    from alembic import op
+
+    script = (MIGRATION_SQL / name).read_text(encoding="utf-8")
+    for statement in sqlparse.split(script):
+        if sqlparse.format(statement, strip_comments=True).strip():
+            op.execute(statement)
 
 
 def head() -> str:
@@ -80,7 +95,9 @@ def upgrade(target: str = "head", eng: Engine | None = None) -> str | None:
         # one migrating process at a time (two first commands on a fresh embedded server)
         conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.migrate'))"))
         _adopt_legacy_version(conn)
+        distribution.prepare_migration(conn)
         command.upgrade(_config(conn), target)
+        distribution.apply(conn)  # on a Citus coordinator: the tables placed on the workers
     return current(eng)
 
 
@@ -88,7 +105,9 @@ def downgrade(target: str = "base", eng: Engine | None = None) -> str | None:
     eng = eng or default_engine()
     with eng.begin() as conn:
         _adopt_legacy_version(conn)
+        distribution.prepare_migration(conn)
         command.downgrade(_config(conn), target)
+        distribution.apply(conn)  # tables a downgrade re-created are placed again
     return current(eng)
 
 

@@ -61,6 +61,8 @@ def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
     ``attach_delivery_partition`` attaches it. The check constraint equals the partition
     bound, so attaching does not scan the rows again.
     """
+    from tierflow.distribution import distribute_like_parent
+
     partition = delivery_partition(dataset, delivery_id)
     low, high = int(delivery_id), int(delivery_id) + 1
     conn.execute(
@@ -69,6 +71,7 @@ def create_delivery_partition(conn: Connection, dataset: Dataset, delivery_id: i
             f" check (_delivery_id >= {low} and _delivery_id < {high}))"
         )
     )
+    distribute_like_parent(conn, partition, pool_table(dataset))
     return partition
 
 

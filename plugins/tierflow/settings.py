@@ -41,7 +41,11 @@ VARIABLES = {
     "TIERFLOW_FAIL_AT": "fail_at",
     "TIERFLOW_FAIL_MARKER": "fail_marker",
     "TIERFLOW_DEBUG": "debug",
+    "TIERFLOW_CACHE_DIR": "cache_dir",
+    "CITUS_SOURCE": "citus_source",
 }
+
+CITUS_RELEASE = "https://github.com/citusdata/citus/archive/refs/tags/v14.0.1.tar.gz"
 
 
 class Settings(BaseModel):
@@ -67,6 +71,8 @@ class Settings(BaseModel):
     fail_at: str | None = None
     fail_marker: Path = Path(".tierflow-fault-fired")
     debug: bool = False
+    cache_dir: Path | None = None  # builds kept between runs (Citus); default $TIERFLOW_HOME/cache
+    citus_source: str = CITUS_RELEASE  # a tarball path or URL (tierflow cluster up builds it)
 
 
 class BadSetting(TierflowError):

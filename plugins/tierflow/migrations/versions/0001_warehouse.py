@@ -4,16 +4,14 @@ Revision ID: 0001
 Revises:
 """
 
-from importlib.resources import files
-
 from alembic import op
+
+from tierflow.migrate import run_sql_file
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-SQL = files("tierflow") / "sql" / "migrations"
 
 
 def upgrade() -> None:
@@ -21,7 +19,7 @@ def upgrade() -> None:
     from tierflow.divisions import load_reference
     from tierflow.pool import ensure_pool_table
 
-    op.execute((SQL / "0001_warehouse_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0001_warehouse_up.sql")
     catalog = load_catalog()
     conn = op.get_bind()
     for dataset in catalog.datasets:
@@ -30,4 +28,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute((SQL / "0001_warehouse_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0001_warehouse_down.sql")

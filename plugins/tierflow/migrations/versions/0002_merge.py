@@ -4,21 +4,17 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from importlib.resources import files
-
-from alembic import op
+from tierflow.migrate import run_sql_file
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-SQL = files("tierflow") / "sql" / "migrations"
-
 
 def upgrade() -> None:
-    op.execute((SQL / "0002_merge_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0002_merge_up.sql")
 
 
 def downgrade() -> None:
-    op.execute((SQL / "0002_merge_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0002_merge_down.sql")

@@ -4,16 +4,14 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from importlib.resources import files
-
 from alembic import op
+
+from tierflow.migrate import run_sql_file
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-SQL = files("tierflow") / "sql" / "migrations"
 
 
 def upgrade() -> None:
@@ -21,8 +19,8 @@ def upgrade() -> None:
     from tierflow.sink.geofence import store_boundaries
     from tierflow.sink.share import ensure_district_roles
 
-    op.execute((SQL / "0003_sink_up.sql").read_text(encoding="utf-8"))
-    op.execute((SQL / "0003_share_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0003_sink_up.sql")
+    run_sql_file("0003_share_up.sql")
     conn = op.get_bind()
     catalog = load_catalog()
     store_boundaries(conn, catalog.divisions)
@@ -35,4 +33,4 @@ def downgrade() -> None:
 
     conn = op.get_bind()
     drop_district_roles(conn, load_catalog().divisions.pilot_codes)
-    op.execute((SQL / "0003_sink_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0003_sink_down.sql")

@@ -4,21 +4,17 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from importlib.resources import files
-
-from alembic import op
+from tierflow.migrate import run_sql_file
 
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-SQL = files("tierflow") / "sql" / "migrations"
-
 
 def upgrade() -> None:
-    op.execute((SQL / "0004_compact_provenance_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0004_compact_provenance_up.sql")
 
 
 def downgrade() -> None:
-    op.execute((SQL / "0004_compact_provenance_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0004_compact_provenance_down.sql")

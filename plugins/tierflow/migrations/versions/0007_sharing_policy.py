@@ -5,21 +5,17 @@ Revision ID: 0007
 Revises: 0006
 """
 
-from importlib.resources import files
-
-from alembic import op
+from tierflow.migrate import run_sql_file
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-SQL = files("tierflow") / "sql" / "migrations"
-
 
 def upgrade() -> None:
-    op.execute((SQL / "0007_sharing_policy_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0007_sharing_policy_up.sql")
 
 
 def downgrade() -> None:
-    op.execute((SQL / "0007_sharing_policy_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0007_sharing_policy_down.sql")

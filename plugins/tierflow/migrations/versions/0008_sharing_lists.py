@@ -5,21 +5,17 @@ Revision ID: 0008
 Revises: 0007
 """
 
-from importlib.resources import files
-
-from alembic import op
+from tierflow.migrate import run_sql_file
 
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
 
-SQL = files("tierflow") / "sql" / "migrations"
-
 
 def upgrade() -> None:
-    op.execute((SQL / "0008_sharing_lists_up.sql").read_text(encoding="utf-8"))
+    run_sql_file("0008_sharing_lists_up.sql")
 
 
 def downgrade() -> None:
-    op.execute((SQL / "0008_sharing_lists_down.sql").read_text(encoding="utf-8"))
+    run_sql_file("0008_sharing_lists_down.sql")

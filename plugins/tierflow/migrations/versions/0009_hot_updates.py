@@ -17,6 +17,8 @@ it as they are written. (0008 is left to a colleague's branch.)
 import sqlalchemy as sa
 from alembic import op
 
+from tierflow.distribution import is_placed
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -45,6 +47,10 @@ def _rewrite(table: str, fillfactor: int | None) -> None:
             op.execute(f"alter table {name} reset (fillfactor)")
             continue
         op.execute(f"alter table {name} set (fillfactor = {fillfactor})")
+        if is_placed(conn, name):
+            # Citus neither clusters shards nor forwards SET WITHOUT CLUSTER: its rows keep
+            # their layout, new and changed rows get the room (as after a downgrade here).
+            continue
         index = conn.scalar(sa.text(KEY_INDEX), {"table_name": name})
         if index is not None:
             op.execute(f"cluster {name} using {index}")

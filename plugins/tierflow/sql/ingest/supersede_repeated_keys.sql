@@ -11,7 +11,7 @@ with repeated as (
 
 ranked as (
     select
-        pool.ctid as row_id,
+        {key_columns},
         pool._row_number,
         concat_ws('|', {key_columns}) as key,
         row_number() over (partition by {key_columns} order by {order_by}) as version_rank
@@ -31,9 +31,11 @@ recorded as (
 ),
 
 removed as (
+    -- by key and row number, not ctid: Citus cannot delete by ctid on a distributed table;
+    -- the key index finds the rows on both kinds of server (same join as above, on the losers)
     delete from {partition} as pool
-    using losers
-    where pool.ctid = losers.row_id
+    using losers as repeated
+    where {key_join} and pool._row_number = repeated._row_number
     returning 1
 ),
 

@@ -23,9 +23,15 @@ drop table if exists feed.consumer;
 drop table if exists thematic.report_run, thematic.load_watermark;
 drop table if exists thematic.truck_gps cascade;
 drop table if exists thematic.service_case_history, thematic.service_case;
-drop index if exists library.person_history_feed, library.legal_entity_history_feed,
-    library.land_parcel_history_feed, library.address_history_feed, library.e_license_history_feed,
-    library.person_history_opened, library.legal_entity_history_opened,
-    library.land_parcel_history_opened, library.address_history_opened,
-    library.e_license_history_opened;
+-- one index per command: Citus drops one distributed object at a time
+drop index if exists library.person_history_feed;
+drop index if exists library.legal_entity_history_feed;
+drop index if exists library.land_parcel_history_feed;
+drop index if exists library.address_history_feed;
+drop index if exists library.e_license_history_feed;
+drop index if exists library.person_history_opened;
+drop index if exists library.legal_entity_history_opened;
+drop index if exists library.land_parcel_history_opened;
+drop index if exists library.address_history_opened;
+drop index if exists library.e_license_history_opened;
 drop table if exists library.district_boundary;

@@ -94,9 +94,12 @@ create table feed.consumer (
 );
 -- A run is planned (window fixed) before its files are written, so a re-run of the same
 -- run id selects exactly the same versions and writes the same bytes.
+-- (the check comes apart from its column: Citus adds no column with a constraint; the name
+-- is the one PostgreSQL gives an inline check)
 alter table feed.run
-    add column status text not null default 'published' check (status in ('writing', 'published')),
+    add column status text not null default 'published',
     add column as_of date;
+alter table feed.run add constraint run_status_check check (status in ('writing', 'published'));
 
 -- Responsibility audit: one row per due delivery, and quarantine rates per day.
 create table quality.delivery_audit (

@@ -30,11 +30,13 @@ create policy district_rows on library.land_parcel for select to tierflow_share
 -- The feed ledger knows purge notices: which demands ended and why, the key columns as
 -- the district received them, and when the run was planned (the deletes' changed_at).
 alter table feed.run
-    add column kind text not null default 'changes' check (kind in ('changes', 'purge')),
+    add column kind text not null default 'changes',
     add column demand_ids text[] not null default '{}',
     add column key_treatment jsonb,
     add column purge_reason text,
     add column planned_at timestamptz not null default now();
+-- apart from its column, as in 0003 (Citus), under the name PostgreSQL gives an inline check
+alter table feed.run add constraint run_kind_check check (kind in ('changes', 'purge'));
 
 -- One delivery calendar (tierflow.quality): the audit also records rejected deliveries.
 alter table quality.delivery_audit drop constraint if exists delivery_audit_status_check;
