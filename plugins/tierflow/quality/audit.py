@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,9 +24,9 @@ from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.quality.calendar import Due, expected_deliveries, grace
+from tierflow.sqlfiles import sql_text
 
 log = logging.getLogger(__name__)
-SQL = files("tierflow") / "sql" / "quality"
 
 
 class LateDeliveries(TierflowError):
@@ -35,7 +34,7 @@ class LateDeliveries(TierflowError):
 
 
 def _sql(name: str) -> str:
-    return (SQL / name).read_text(encoding="utf-8")
+    return sql_text("quality", name)
 
 
 def judge(conn: Connection, dues: list[Due]) -> list[dict[str, Any]]:

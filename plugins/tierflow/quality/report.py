@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,8 +10,7 @@ from sqlalchemy.engine import Engine
 
 from tierflow.clock import SHANGHAI
 from tierflow.db import engine as default_engine
-
-SQL = files("tierflow") / "sql" / "quality"
+from tierflow.sqlfiles import sql_text
 
 
 def report(
@@ -24,13 +22,13 @@ def report(
         deliveries = [
             dict(r)
             for r in conn.execute(
-                sa.text((SQL / "recent_deliveries.sql").read_text()), params
+                sa.text(sql_text("quality", "recent_deliveries.sql")), params
             ).mappings()
         ]
         expectations = [
             dict(r)
             for r in conn.execute(
-                sa.text((SQL / "expectation_pass_rates.sql").read_text()), params
+                sa.text(sql_text("quality", "expectation_pass_rates.sql")), params
             ).mappings()
         ]
     from tierflow.quality.audit import audit_report
