@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from tierflow import config
 from tierflow.chain import ready_deliveries
+from tierflow.quality import ledger
 
 
 def pending_deliveries(dataset_id: str, landing: Path | None = None) -> list[str]:
@@ -25,15 +24,7 @@ def pending_deliveries(dataset_id: str, landing: Path | None = None) -> list[str
     if not files:
         return []
     with engine().connect() as conn:
-        done = set(
-            conn.scalars(
-                sa.text(
-                    "select file_path from quality.delivery where dataset = :d and status in ('loaded', 'rejected')"
-                    " and file_path = any(:files)"
-                ),
-                {"d": dataset_id, "files": files},
-            )
-        )
+        done = ledger.files_seen(conn, dataset_id, files)
     return [f for f in files if f not in done]
 
 

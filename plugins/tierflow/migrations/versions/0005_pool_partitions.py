@@ -1,5 +1,5 @@
 """Resource pools partitioned by delivery: each delivery is COPYed into a bare table whose
-indexes are built once, sorted, when it is attached (tierflow.pool.create_delivery_partition).
+indexes are built once, sorted, when it is attached (tierflow.ingest.writer.DeliveryWriter).
 
 Pools created before this revision become partitioned; their rows stay, as one partition
 holding every delivery id up to the last one loaded.
