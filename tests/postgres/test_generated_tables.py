@@ -7,6 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import migrated_database
+from tierflow import migrate
+from tierflow.cli import main
 from tierflow.tables import ensure_tables, library_tables, thematic_tables
 
 pytestmark = pytest.mark.postgres
@@ -61,6 +63,11 @@ def test_generated_tables_have_the_migrations_layout():
         with engine.begin() as conn:
             for table in generated:
                 conn.execute(sa.text(f"drop table {table.qualified_history}, {table.qualified}"))
+        # at head but without a library's tables: a configured warehouse is not changed behind
+        # its operator's back, the command says in one line what to run
+        with pytest.raises(migrate.WarehouseNotMigrated, match="has no table library.e_license"):
+            migrate.require_current(engine)
+        with engine.begin() as conn:
             created = ensure_tables(conn)
         assert len(created) == len(generated)
         regenerated = layout(engine, names)
@@ -73,3 +80,12 @@ def test_generated_tables_have_the_migrations_layout():
         for table, column in (name.split(".") for name in numeric)
         for suffix in ("", "_history")
     }, sorted(migrated ^ regenerated)
+
+
+def test_merging_a_library_without_a_survivorship_file_fails_in_one_line(warehouse, capsys):
+    assert main(["merge", "--library", "vehicle"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "tierflow merge: error: unknown library 'vehicle'"
+        " (known: e_license, geospatial, legal_entity, person)"
+    )

@@ -111,17 +111,19 @@ class FeedFile(Strict):
 
 def _library_source(spec: FeedFile, cat: Catalog) -> FeedSource:
     from tierflow.merge.survivorship import load_rules
+    from tierflow.tables import library_columns
 
     rules = load_rules(spec.library)  # type: ignore[arg-type]
     if spec.table not in rules.tables:
         raise ContractError(f"feed {spec.name}: library {spec.library} has no table {spec.table!r}")
     table = rules.tables[spec.table]
+    types = library_columns(table, cat)  # the library table's column types: one rule for both
     fields: dict[str, dict[str, list[str]]] = {}
     kinds: dict[str, Kind] = {}
 
     def fill(alias: str, column: str, target: str) -> None:
         dataset = cat.dataset(table.dataset_of(alias))
-        kinds.setdefault(target, KINDS[dataset.column(column).type])
+        kinds.setdefault(target, KINDS[types[target]])
         targets = fields.setdefault(dataset.id, {}).setdefault(column, [])
         if target not in targets:
             targets.append(target)
