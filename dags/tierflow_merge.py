@@ -9,7 +9,7 @@ from tierflow.assets import (
     library_asset,
     pool_asset,
 )
-from tierflow.contracts import Library, catalog
+from tierflow.contracts import catalog
 from tierflow.merge.survivorship import load_rules
 from tierflow.orchestration import default_args
 
@@ -63,5 +63,5 @@ def build_merge_dag(library: str):
     return merge_dag()
 
 
-for _library in Library:
-    globals()[f"merge__{_library.value}"] = build_merge_dag(_library.value)
+for _library in catalog().libraries:  # one per survivorship file
+    globals()[f"merge__{_library}"] = build_merge_dag(_library)

@@ -12,7 +12,7 @@ import datetime as dt
 
 from airflow.sdk import Asset
 
-from tierflow.contracts import Catalog, Dataset, Library
+from tierflow.contracts import Catalog, Dataset, catalog
 from tierflow.orchestration import pool_asset_name, pool_asset_uri
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # every DAG's start: schedules, not history
@@ -33,7 +33,8 @@ def library_asset(library: str) -> Asset:
 
 
 def library_assets() -> list[Asset]:
-    return [library_asset(lib.value) for lib in Library]
+    """One Asset per library of the catalog (a survivorship file each)."""
+    return [library_asset(library) for library in catalog().libraries]
 
 
 def thematic_pool_assets(cat: Catalog) -> list[Asset]:

@@ -57,10 +57,10 @@ def find_deliveries(path: Path) -> tuple[Path, list[tuple[str, Path]]]:
 def merge_order() -> tuple[str, ...]:
     """Libraries in merge order, from the references between them: a library after the ones
     its records point at (legal representatives are persons; licence holders either)."""
-    from tierflow.contracts import Library
+    from tierflow.merge.survivorship import libraries as catalog_libraries
     from tierflow.merge.survivorship import load_rules
 
-    libraries = [lib.value for lib in Library]
+    libraries = list(catalog_libraries())
     owner = {table: lib for lib in libraries for table in load_rules(lib).tables}
     needs = {
         lib: {

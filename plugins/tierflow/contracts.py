@@ -53,13 +53,6 @@ class Severity(StrEnum):
     warn = "warn"  # failing row is accepted and counted
 
 
-class Library(StrEnum):
-    person = "person"
-    legal_entity = "legal_entity"
-    geospatial = "geospatial"
-    e_license = "e_license"
-
-
 class Sharing(StrEnum):
     unconditional = "无条件"
     conditional = "有条件"
@@ -146,7 +139,7 @@ class Dataset(Strict):
     label: str
     department: Annotated[str, Field(pattern=r"^[a-z]+$")]
     owner: str
-    library: Library | None = None
+    library: Identifier | None = None  # one of the catalog's libraries (survivorship files)
     thematic: str | None = None
     sharing: Sharing
     frequency: Frequency
@@ -326,6 +319,9 @@ class NegativeList(Strict):
 
 class Catalog(Strict):
     datasets: tuple[Dataset, ...]
+    # A library is one survivorship file, ``schemas/survivorship/<library>.yaml``: the set of
+    # libraries is data, read from the file names (the rules themselves load in tierflow.merge).
+    libraries: tuple[Identifier, ...] = Field(min_length=1)
     divisions: DivisionReference
     responsibility: ResponsibilityList
     demand: DemandList
@@ -334,6 +330,12 @@ class Catalog(Strict):
     @model_validator(mode="after")
     def _cross_references(self) -> Catalog:
         by_id = {d.id: d for d in self.datasets}
+        for ds in self.datasets:
+            if ds.library is not None and ds.library not in self.libraries:
+                raise ValueError(
+                    f"dataset {ds.id} names unknown library {ds.library!r}"
+                    f" (known: {', '.join(self.libraries)})"
+                )
         for r in self.responsibility.responsibilities:
             ds = by_id.get(r.dataset)
             if ds is None:
@@ -417,6 +419,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
         raise ContractError(f"no dataset contracts under {root / 'datasets'}")
     data = {
         "datasets": [load_dataset_file(p) for p in files],
+        "libraries": tuple(p.stem for p in sorted((root / "survivorship").glob("*.yaml"))),
         "divisions": _validate(
             DivisionReference, root / "divisions.yaml", _read_yaml(root / "divisions.yaml")
         ),
@@ -439,7 +442,11 @@ def load_catalog(root: Path | None = None) -> Catalog:
         raise ContractError(f"catalog: {first['msg']}") from exc
 
 
-@cache
 def catalog() -> Catalog:
-    """The project's catalog, loaded once per process."""
-    return load_catalog()
+    """The project's catalog (``TIERFLOW_SCHEMAS_DIR``), loaded once per process and folder."""
+    return _catalog_at(schemas_dir())
+
+
+@cache
+def _catalog_at(root: Path) -> Catalog:
+    return load_catalog(root)

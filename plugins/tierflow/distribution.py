@@ -92,13 +92,13 @@ def _libraries() -> list[Distributed]:
     """Each library table and its history by its key's last column (a composite key's most
     selective part: licence numbers, not the handful of licence types), and each pool that
     feeds it by the source column holding that key part."""
-    from tierflow.contracts import Library, catalog
-    from tierflow.merge.survivorship import load_rules
+    from tierflow.contracts import catalog
+    from tierflow.merge.survivorship import libraries, load_rules
 
     datasets = {d.id: d for d in catalog().datasets}
     placements: list[Distributed] = []
-    for library in Library:
-        for name, rule in load_rules(library.value).tables.items():
+    for library in libraries():
+        for name, rule in load_rules(library).tables.items():
             column = rule.key[-1]
             placements += [
                 Distributed(

@@ -9,6 +9,10 @@ A command that needs the warehouse checks its revision first (:func:`require_cur
 the embedded zero-setup server is migrated on first use; a configured database is never
 migrated behind its operator's back: the command stops with one line saying to run
 ``tierflow db upgrade``.
+
+At head, an upgrade also creates the tables of any library or versioned thematic dataset the
+migrations did not (``tierflow.tables``): a library or dataset is added as data, not as a
+migration.
 """
 
 from __future__ import annotations
@@ -97,6 +101,11 @@ def upgrade(target: str = "head", eng: Engine | None = None) -> str | None:
         _adopt_legacy_version(conn)
         distribution.prepare_migration(conn)
         command.upgrade(_config(conn), target)
+        if target == "head":
+            # a library or thematic dataset added since the migrations: its tables, generated
+            from tierflow.tables import ensure_tables
+
+            ensure_tables(conn)
         distribution.apply(conn)  # on a Citus coordinator: the tables placed on the workers
     return current(eng)
 
@@ -129,14 +138,23 @@ def require_current(eng: Engine | None = None, *, embedded: bool = False) -> str
     ``embedded``: the zero-setup server, which is brought up to date instead.
     """
     from tierflow.db import describe
+    from tierflow.tables import missing_tables
 
     eng = eng or default_engine()
     wanted = head()
     have = current(eng)
     if have == wanted:
-        return have
+        with eng.connect() as conn:
+            missing = [f"{t.schema}.{t.name}" for t in missing_tables(conn)]
+        if not missing:
+            return have
     if embedded:
         return upgrade(eng=eng) or wanted
+    if have == wanted:
+        raise WarehouseNotMigrated(
+            f"the warehouse {describe(eng.url)} has no table {', '.join(missing)} yet"
+            " (a library or dataset added since its last upgrade): run `tierflow db upgrade`"
+        )
     state = "has no tierflow schema" if have is None else f"is at revision {have}"
     raise WarehouseNotMigrated(
         f"the warehouse {describe(eng.url)} {state}, this tierflow needs {wanted}:"

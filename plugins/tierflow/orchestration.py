@@ -36,7 +36,7 @@ def ingest_doc(cat: Catalog, dataset: Dataset) -> str:
     return (
         f"### {dataset.label} — `{dataset.id}`\n\n"
         f"{dataset.title}. Delivered by **{dataset.owner}** (`{dataset.department}`), {due}; "
-        f"sharing: {dataset.sharing.value}; feeds: {dataset.library.value if dataset.library else dataset.thematic}.\n\n"
+        f"sharing: {dataset.sharing.value}; feeds: {dataset.library or dataset.thematic}.\n\n"
         f"Waits for `landing/{dataset.department}/{dataset.id}/<date>/<file>` with a `.ready` marker, checks it with the "
         f"Great Expectations suite `expectations/{dataset.id}.json` (blocking rules quarantine the row, warnings count it), "
         f"loads accepted rows into `pool.{dataset.table_name}` and emits the asset `{pool_asset_name(dataset)}`.\n\n"

@@ -139,6 +139,11 @@ def _catalog_copy(tmp_path: Path) -> Path:
             lambda d: d["responsibilities"][0].update(department="tax"),
             "does not own it",
         ),
+        (  # a library is a survivorship file: no schemas/survivorship/vehicle.yaml here
+            "datasets/tax.taxpayer.yaml",
+            lambda d: d.update(library="vehicle"),
+            "dataset tax.taxpayer names unknown library 'vehicle'",
+        ),
     ],
 )
 def test_cross_references_between_lists_and_contracts_are_checked(tmp_path, file, mutate, expected):

@@ -6,8 +6,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-LIBRARIES = ("person", "legal_entity", "geospatial", "e_license")
-
 
 def _merge(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow.merge.run import merge_library
@@ -35,7 +33,10 @@ def render_merge(result: dict[str, Any]) -> str:
 
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     p = add("merge", _merge, "merge the pools' new deliveries into a foundational library")
-    p.add_argument("--library", required=True, choices=LIBRARIES)
+    # any file name of schemas/survivorship/; an unknown one is refused in one line by the merge
+    p.add_argument(
+        "--library", required=True, help="a library: schemas/survivorship/<library>.yaml"
+    )
     p.add_argument(
         "--full",
         action="store_true",

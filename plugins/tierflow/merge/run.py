@@ -76,7 +76,7 @@ def _check_rules_against_tables(conn: Connection, rules: LibraryRules) -> dict[s
         missing = sorted(expected - set(table.fields))
         if unknown or missing or set(table.key) - set(columns):
             raise SurvivorshipError(
-                f"{rules.library.value}.yaml: table library.{table_name}: "
+                f"{rules.library}.yaml: table library.{table_name}: "
                 f"fields without a column {unknown}, columns without a rule {missing}"
             )
         types[table_name] = columns

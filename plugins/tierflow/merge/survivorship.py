@@ -21,7 +21,6 @@ from tierflow.config import schemas_dir
 from tierflow.contracts import (
     Catalog,
     ContractError,
-    Library,
     _read_yaml,
     catalog,
     one_line_error,
@@ -141,7 +140,7 @@ class TableRule(Strict):
 
 
 class LibraryRules(Strict):
-    library: Library
+    library: Identifier  # the file's name, one of the catalog's libraries
     tables: dict[Identifier, TableRule] = Field(min_length=1)
 
     @property
@@ -199,12 +198,18 @@ def load_rules_file(
         raise SurvivorshipError(str(exc)) from None
     except ValidationError as exc:
         raise SurvivorshipError(one_line_error(path, exc)) from None
-    if check_name and path.stem != rules.library.value:
+    if check_name and path.stem != rules.library:
         raise SurvivorshipError(
-            f"{path.name}: file name must be the library {rules.library.value!r}.yaml"
+            f"{path.name}: file name must be the library {rules.library!r}.yaml"
+        )
+    cat = cat or catalog()
+    if rules.library not in cat.libraries:
+        raise SurvivorshipError(
+            f"{path.name}: library: unknown library {rules.library!r}"
+            f" (known: {', '.join(cat.libraries)})"
         )
     try:
-        _check_against_contracts(rules, cat or catalog())
+        _check_against_contracts(rules, cat)
     except ValueError as exc:
         raise SurvivorshipError(f"{path.name}: {exc}") from None
     return rules
@@ -214,19 +219,28 @@ def rules_dir() -> Path:
     return schemas_dir() / "survivorship"
 
 
-@cache
+def libraries() -> tuple[str, ...]:
+    """The project's libraries: one per file in ``schemas/survivorship/``, in name order."""
+    return catalog().libraries
+
+
 def load_rules(library: str) -> LibraryRules:
-    """The project's rules for ``library`` (person, legal_entity, geospatial, e_license)."""
-    names = [lib.value for lib in Library]
+    """The project's rules for ``library`` (a file name of ``schemas/survivorship/``)."""
+    names = libraries()
     if library not in names:
         raise SurvivorshipError(f"unknown library {library!r} (known: {', '.join(names)})")
-    return load_rules_file(rules_dir() / f"{library}.yaml")
+    return _rules_at(rules_dir(), library)
+
+
+@cache
+def _rules_at(folder: Path, library: str) -> LibraryRules:
+    return load_rules_file(folder / f"{library}.yaml")
 
 
 def references_to(target: str) -> list[tuple[str, Reference]]:
     """(library, reference) pairs of every rule file whose references point at ``target``."""
     found: list[tuple[str, Reference]] = []
-    for library in Library:
-        for table in load_rules(library.value).tables.values():
-            found.extend((library.value, r) for r in table.references if r.target == target)
+    for library in libraries():
+        for table in load_rules(library).tables.values():
+            found.extend((library, r) for r in table.references if r.target == target)
     return found

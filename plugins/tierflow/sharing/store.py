@@ -279,6 +279,7 @@ def to_catalog(state: Lists, base: Catalog) -> Catalog:
     try:
         return Catalog(
             datasets=base.datasets,
+            libraries=base.libraries,
             divisions=base.divisions,
             responsibility=base.responsibility,
             demand=DemandList(

@@ -25,7 +25,6 @@ from tierflow.contracts import (
     ColumnType,
     ContractError,
     Identifier,
-    Library,
     Strict,
     _read_yaml,
     catalog,
@@ -94,7 +93,7 @@ class FeedFile(Strict):
     """One ``schemas/feeds/<name>.yaml``: a library table or a thematic dataset's table."""
 
     name: Identifier
-    library: Library | None = None  # with ``table``: a table of that library's rules
+    library: Identifier | None = None  # with ``table``: a table of that library's rules
     dataset: str | None = None  # with ``table``: the schema-qualified versions table
     table: str
     scope: Literal["division", "geofence"] = "division"
@@ -112,17 +111,19 @@ class FeedFile(Strict):
 
 def _library_source(spec: FeedFile, cat: Catalog) -> FeedSource:
     from tierflow.merge.survivorship import load_rules
+    from tierflow.tables import library_columns
 
-    rules = load_rules(spec.library.value)  # type: ignore[union-attr]
+    rules = load_rules(spec.library)  # type: ignore[arg-type]
     if spec.table not in rules.tables:
         raise ContractError(f"feed {spec.name}: library {spec.library} has no table {spec.table!r}")
     table = rules.tables[spec.table]
+    types = library_columns(table, cat)  # the library table's column types: one rule for both
     fields: dict[str, dict[str, list[str]]] = {}
     kinds: dict[str, Kind] = {}
 
     def fill(alias: str, column: str, target: str) -> None:
         dataset = cat.dataset(table.dataset_of(alias))
-        kinds.setdefault(target, KINDS[dataset.column(column).type])
+        kinds.setdefault(target, KINDS[types[target]])
         targets = fields.setdefault(dataset.id, {}).setdefault(column, [])
         if target not in targets:
             targets.append(target)
@@ -193,10 +194,14 @@ def load_feeds(root: Path | None = None, cat: Catalog | None = None) -> tuple[Fe
     return tuple(load_feed_file(p, cat) for p in sorted(folder.glob("*.yaml")))
 
 
-@cache
 def feeds() -> tuple[FeedSource, ...]:
-    """The project's feeds, loaded once per process (file-name order)."""
-    return load_feeds()
+    """The project's feeds, loaded once per process and schemas folder (file-name order)."""
+    return _feeds_at(schemas_dir())
+
+
+@cache
+def _feeds_at(root: Path) -> tuple[FeedSource, ...]:
+    return load_feeds(root)
 
 
 def feed_source(name: str) -> FeedSource:

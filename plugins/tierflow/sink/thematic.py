@@ -1,9 +1,13 @@
-"""Thematic databases from their pools: service cases (with history) and truck GPS (geofenced).
+"""Thematic databases from their pools: one load per thematic feed (``schemas/feeds/``).
 
-Both take the deliveries loaded since their last load (``thematic.load_watermark``) in one
+A feed that keeps versions (service cases, and any thematic dataset added as data) is loaded
+by one generic statement built from its contract (``tierflow.tables``): the latest row per
+key, type-2 history. Truck GPS (append-only, geofenced) has its own load: its points are
+located in Arrow against the district polygons of the geospatial library (vectorised,
+``tierflow.sink.geofence``) and stored in day partitions with their district.
+
+Each load takes the deliveries loaded since its last one (``thematic.load_watermark``) in one
 transaction under an advisory lock, so a load is all or nothing and never runs twice at once.
-GPS points are located in Arrow against the district polygons of the geospatial library
-(vectorised, ``tierflow.sink.geofence``) and stored in day partitions with their district.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tierflow import locks
+from tierflow.contracts import ColumnType
 from tierflow.db import engine as default_engine
 from tierflow.ingest.load import copy_table
 from tierflow.pool import quote
 from tierflow.sink.extract import template, to_psycopg
 from tierflow.sink.geofence import Geofence
+from tierflow.tables import VersionedTable, thematic_tables
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -41,25 +47,39 @@ def _advance(conn: Connection, dataset: str, high: int) -> None:
     conn.execute(sa.text(template("thematic_advance.sql")), {"dataset": dataset, "high": high})
 
 
-def load_service_cases(conn: Connection) -> dict[str, Any]:
-    low, high = _window(conn, "gov.service_case")
+def upsert_sql(table: VersionedTable) -> str:
+    """The generic versioned load of ``table`` from its pool (``thematic_upsert.sql``)."""
+    key = [quote(k) for k in table.key]
+    columns = [quote(c) for c in table.columns]
+    values = [
+        f"d.{quote(c)}" if t == ColumnType.string else f"d.{quote(c)}::text"
+        for c, t in table.columns.items()
+        if c not in table.key
+    ]
+    return template(
+        "thematic_upsert.sql",
+        table=table.qualified,
+        history=table.qualified_history,
+        pool=table.pool,
+        key=", ".join(key),
+        source_key=", ".join(f"s.{k}" for k in key),
+        source_columns=", ".join(f"s.{c}" for c in columns),
+        columns=", ".join(columns),
+        hashed_values=", ".join(values),
+        updates=", ".join(f"{c} = excluded.{c}" for c in columns if c not in key),
+        key_join=" and ".join(f"h.{k} = u.{k}" for k in key),
+    )
+
+
+def load_versions(conn: Connection, table: VersionedTable) -> dict[str, Any]:
+    dataset = table.dataset.id  # type: ignore[union-attr]
+    low, high = _window(conn, dataset)
+    result = {"dataset": dataset, "deliveries": [low, high], "inserted": 0, "updated": 0}
     if high == low:
-        return {
-            "dataset": "gov.service_case",
-            "deliveries": [low, high],
-            "inserted": 0,
-            "updated": 0,
-        }
-    row = conn.execute(
-        sa.text(template("service_case_upsert.sql")), {"low": low, "high": high}
-    ).one()
-    _advance(conn, "gov.service_case", high)
-    return {
-        "dataset": "gov.service_case",
-        "deliveries": [low, high],
-        "inserted": int(row.inserted),
-        "updated": int(row.updated),
-    }
+        return result
+    row = conn.execute(sa.text(upsert_sql(table)), {"low": low, "high": high}).one()
+    _advance(conn, dataset, high)
+    return {**result, "inserted": int(row.inserted), "updated": int(row.updated)}
 
 
 def _ensure_day_partitions(conn: Connection, recorded_us: pa.Array) -> list[str]:
@@ -150,10 +170,13 @@ def load_truck_gps(conn: Connection) -> dict[str, Any]:
 
 
 def load_thematic(eng: Engine | None = None) -> dict[str, Any]:
-    """Load both thematic tables from their pools' new deliveries."""
+    """Load every thematic table from its pool's new deliveries, one transaction each, keyed
+    by feed name: the versioned ones generically, then the truck GPS points."""
     eng = eng or default_engine()
+    loaded: dict[str, Any] = {}
+    for table in thematic_tables():
+        with eng.begin() as conn:
+            loaded[table.name] = load_versions(conn, table)
     with eng.begin() as conn:
-        cases = load_service_cases(conn)
-    with eng.begin() as conn:
-        gps = load_truck_gps(conn)
-    return {"service_case": cases, "truck_gps": gps}
+        loaded["truck_gps"] = load_truck_gps(conn)
+    return loaded
