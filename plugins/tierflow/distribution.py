@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-SQL = files("tierflow") / "sql" / "distribution"
+from tierflow.sql_files import sql
+
 ANCHOR = "library.person"  # every table distributed by a text key is colocated with it
 SCHEMAS = ("ref", "pool", "library", "quality", "feed", "thematic", "sharing", "share_secret")
 
@@ -150,7 +150,7 @@ def prepare_migration(conn: Connection) -> None:
 
 
 def _placed(conn: Connection) -> set[str]:
-    query = (SQL / "placed_tables.sql").read_text(encoding="utf-8")
+    query = sql("distribution", "placed_tables.sql")
     return {name for (name,) in conn.execute(sa.text(query))}
 
 
@@ -194,9 +194,7 @@ def distribute_like_parent(conn: Connection, partition: str, parent: str) -> Non
     copy its rows through the coordinator once more). No-op on plain PostgreSQL."""
     if not is_citus(conn):
         return
-    column = conn.scalar(
-        sa.text((SQL / "distribution_column.sql").read_text(encoding="utf-8")), {"t": parent}
-    )
+    column = conn.scalar(sa.text(sql("distribution", "distribution_column.sql")), {"t": parent})
     if column is not None:
         conn.execute(
             sa.text("select create_distributed_table(:t, :c, colocate_with => :with)"),
@@ -206,7 +204,7 @@ def distribute_like_parent(conn: Connection, partition: str, parent: str) -> Non
 
 def unplanned(conn: Connection) -> list[str]:
     """Warehouse tables the plan does not place (delivery partitions follow their pool)."""
-    query = (SQL / "warehouse_tables.sql").read_text(encoding="utf-8")
+    query = sql("distribution", "warehouse_tables.sql")
     planned = {p.table for p in plan()}
     tables = conn.scalars(sa.text(query), {"schemas": list(SCHEMAS)})
     return [t for t in tables if t not in planned]

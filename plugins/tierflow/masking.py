@@ -229,20 +229,11 @@ def pseudonym_sql(
     passes per-row pad columns instead (one key per district in a multi-district statement).
     ``hex_text=False``: the 32-byte digest itself (bytea), for a reader that hex-encodes it.
     """
-    from importlib.resources import files
+    from tierflow.sql_files import sql
 
-    fragments = files("tierflow") / "sql" / "sink"
-    digest = (
-        (fragments / "pseudonym_digest.sql")
-        .read_text(encoding="utf-8")
-        .strip()
-        .format(column=column_sql, inner=inner_pad_sql, outer=outer_pad_sql)
-    )
+    digest = sql(
+        "sink", "pseudonym_digest", column=column_sql, inner=inner_pad_sql, outer=outer_pad_sql
+    ).strip()
     if not hex_text:
         return digest
-    return (
-        (fragments / "pseudonym_expression.sql")
-        .read_text(encoding="utf-8")
-        .strip()
-        .format(digest=digest)
-    )
+    return sql("sink", "pseudonym_expression", digest=digest).strip()

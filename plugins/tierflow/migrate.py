@@ -26,12 +26,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from tierflow import distribution
+from tierflow import distribution, locks
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
+from tierflow.sql_files import statements
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MIGRATION_SQL = Path(__file__).parent / "sql" / "migrations"
 VERSION_TABLE = "tierflow_alembic_version"
 LEGACY_VERSION_TABLE = "alembic_version"
 
@@ -52,13 +52,10 @@ def run_sql_file(name: str) -> None:
     """A migration's SQL file (``sql/migrations/<name>``), one statement at a time: Citus
     forwards some DDL (policies, row security, multi-action ALTER TABLE) to its workers as the
     text it received, and a worker refuses several statements in one prepared command."""
-    import sqlparse
     from alembic import op
 
-    script = (MIGRATION_SQL / name).read_text(encoding="utf-8")
-    for statement in sqlparse.split(script):
-        if sqlparse.format(statement, strip_comments=True).strip():
-            op.execute(statement)
+    for statement in statements("migrations", name):
+        op.execute(statement)
 
 
 def head() -> str:
@@ -97,7 +94,7 @@ def upgrade(target: str = "head", eng: Engine | None = None) -> str | None:
     eng = eng or default_engine()
     with eng.begin() as conn:
         # one migrating process at a time (two first commands on a fresh embedded server)
-        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.migrate'))"))
+        locks.hold_for_transaction(conn, "tierflow.migrate")
         _adopt_legacy_version(conn)
         distribution.prepare_migration(conn)
         command.upgrade(_config(conn), target)

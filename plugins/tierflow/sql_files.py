@@ -35,3 +35,16 @@ def sql(area: str, name: str, **identifiers: str) -> str:
 def statement(area: str, name: str, **identifiers: str) -> sa.TextClause:
     """``sql(area, name, ...)`` as a SQLAlchemy text clause, ready for bound parameters."""
     return sa.text(sql(area, name, **identifiers))
+
+
+def statements(area: str, name: str, **identifiers: str) -> list[str]:
+    """A file of several statements, one at a time (comments-only pieces dropped): Citus
+    forwards some DDL to its workers as the text it received, and a worker refuses several
+    statements in one prepared command; each piece here can run on its own."""
+    import sqlparse
+
+    return [
+        piece
+        for piece in sqlparse.split(sql(area, name, **identifiers))
+        if sqlparse.format(piece, strip_comments=True).strip()
+    ]

@@ -12,7 +12,6 @@ same layout, so a fifth library or a twelfth dataset needs no migration.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.resources import files
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,8 +19,7 @@ from sqlalchemy.engine import Connection
 from tierflow.contracts import Catalog, ColumnType, Dataset, catalog
 from tierflow.merge.survivorship import Derivation, TableRule, libraries, load_rules
 from tierflow.pool import PG_TYPES, pool_table, quote
-
-SQL = files("tierflow") / "sql" / "tables"
+from tierflow.sql_files import sql
 
 # The type of a field no source column gives one (derived from the key, or a constant).
 DERIVED_TYPES = {Derivation.birth_date_from_id: ColumnType.date}
@@ -116,10 +114,10 @@ def table_ddl(table: VersionedTable) -> str:
         "history_opened": quote(f"{table.history}_opened"),
         "schema": table.schema,
     }
-    script = (SQL / f"{table.schema}_table.sql").read_text(encoding="utf-8")
+    script = sql("tables", f"{table.schema}_table.sql")
     statements = script.format(columns=columns, key=key, **names)
     if "division_code" in table.columns:
-        statements += (SQL / "district_rows.sql").read_text(encoding="utf-8").format(**names)
+        statements += sql("tables", "district_rows.sql").format(**names)
     return statements
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from importlib.resources import files
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,10 +22,10 @@ from tierflow.cluster.build import ensure_built
 from tierflow.config import data_root
 from tierflow.db import embedded_system_user
 from tierflow.errors import TierflowError
+from tierflow.sql_files import sql
 
 HOST = "127.0.0.1"
 DATABASE = "tierflow"
-SQL = files("tierflow") / "sql" / "cluster"
 
 
 class ClusterError(TierflowError):
@@ -269,7 +268,7 @@ def status() -> dict[str, object]:
         engine = sa.create_engine(url(state.coordinator))
         try:
             with engine.connect() as conn:
-                query = sa.text((SQL / "shards_per_node.sql").read_text(encoding="utf-8"))
+                query = sa.text(sql("cluster", "shards_per_node.sql"))
                 shards = {port: count for port, count in conn.execute(query)}
         except sa.exc.SQLAlchemyError:
             shards = {}  # the database or Citus is not set up yet: the nodes still show

@@ -18,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from tierflow import locks
 from tierflow.contracts import Catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
@@ -33,8 +33,9 @@ from tierflow.pool import quote
 from tierflow.sharing.policy import SQL_TYPES, FeedPlan, plan_feeds
 from tierflow.sharing.store import policy_catalog
 from tierflow.sink.share import district_role, ensure_district_roles
+from tierflow.sql_files import sql, statement
+from tierflow.sql_files import statements as sql_statements
 
-SQL = files("tierflow") / "sql" / "sharing"
 VIEW_OWNER = "tierflow_share"
 _CODE = re.compile(r"^\d{6}$")
 
@@ -71,17 +72,15 @@ def view_sql(plan: FeedPlan) -> str:
             "inner join share_secret.consumer_key as k"
             f" on k.consumer_id = {_literal(plan.consumer_id)}"
         )
-    return (
-        (SQL / "pull_view.sql")
-        .read_text(encoding="utf-8")
-        .format(
-            view=f"{quote(district_schema(plan.division_code))}.{quote(plan.name)}",
-            source=_qualified(source.current_table),
-            scope=scope,
-            columns=columns,
-            changed_at=quote(source.current_changed_at),
-            key_join=key_join,
-        )
+    return sql(
+        "sharing",
+        "pull_view",
+        view=f"{quote(district_schema(plan.division_code))}.{quote(plan.name)}",
+        source=_qualified(source.current_table),
+        scope=scope,
+        columns=columns,
+        changed_at=quote(source.current_changed_at),
+        key_join=key_join,
     )
 
 
@@ -100,30 +99,14 @@ def _store_keys(conn: Connection, consumer_ids: list[str], secret: bytes) -> Non
 def _revoke_strays(conn: Connection, role: str, schema: str) -> list[str]:
     """Revoke every privilege granted to ``role`` outside its own schema: on relations, and
     usage on schemas other than its own and ``share`` (whose function its policies call)."""
-    relations = conn.execute(
-        sa.text(
-            "select distinct table_schema, table_name from information_schema.role_table_grants"
-            " where grantee = :role and table_schema <> :schema"
-        ),
-        {"role": role, "schema": schema},
-    ).all()
+    params = {"role": role, "schema": schema}
+    relations = conn.execute(statement("sharing", "stray_relations"), params).all()
     for table_schema, table_name in relations:
-        conn.execute(
-            sa.text(f"revoke all on {quote(table_schema)}.{quote(table_name)} from {quote(role)}")
-        )
-    schemas = (
-        conn.execute(
-            sa.text(
-                "select n.nspname from pg_namespace as n, aclexplode(n.nspacl) as acl"
-                " where acl.grantee = to_regrole(:role) and n.nspname not in (:schema, 'share')"
-            ),
-            {"role": role, "schema": schema},
-        )
-        .scalars()
-        .all()
-    )
+        relation = f"{quote(table_schema)}.{quote(table_name)}"
+        conn.execute(statement("sharing", "revoke_relation", relation=relation, role=quote(role)))
+    schemas = conn.execute(statement("sharing", "stray_schemas"), params).scalars().all()
     for name in sorted(set(schemas)):
-        conn.execute(sa.text(f"revoke all on schema {quote(name)} from {quote(role)}"))
+        conn.execute(statement("sharing", "revoke_schema", schema=quote(name), role=quote(role)))
     return [f"{s}.{t}" for s, t in relations] + [f"schema {n}" for n in sorted(set(schemas))]
 
 
@@ -134,26 +117,13 @@ def _fingerprint(statements: list[str]) -> str:
 
 
 def _current_fingerprint(conn: Connection, schema: str) -> str | None:
-    return conn.scalar(
-        sa.text("select obj_description(to_regnamespace(:s), 'pg_namespace')"), {"s": schema}
-    )
+    return conn.scalar(statement("sharing", "schema_fingerprint"), {"s": schema})
 
 
 def _end_sessions_reading(conn: Connection, schema: str) -> int:
     """End the sessions that hold a lock on the schema's views: a district that opened a
     transaction before its policy changed must not keep reading (nor block the change)."""
-    return len(
-        conn.execute(
-            sa.text(
-                "select pg_terminate_backend(l.pid) from pg_locks as l"
-                " join pg_class as c on c.oid = l.relation"
-                " join pg_namespace as n on n.oid = c.relnamespace"
-                " where n.nspname = :s and l.pid <> pg_backend_pid()"
-                " group by l.pid"
-            ),
-            {"s": schema},
-        ).all()
-    )
+    return len(conn.execute(statement("sharing", "end_sessions_reading"), {"s": schema}).all())
 
 
 def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict[str, Any]:
@@ -167,23 +137,27 @@ def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict
     role = district_role(code)
     name = district_schema(code)
     schema = quote(name)
-    statements = [view_sql(plan) for plan in plans]
-    fingerprint = _fingerprint([role, *statements])
+    views = [view_sql(plan) for plan in plans]
+    fingerprint = _fingerprint([role, *views])
     rebuilt = _current_fingerprint(conn, name) != fingerprint
     ended = 0
     if rebuilt:
         ended = _end_sessions_reading(conn, name)
-        conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
-        conn.execute(sa.text(f"create schema {schema}"))
-        conn.execute(sa.text(f"revoke all on schema {schema} from public"))
-        conn.execute(sa.text(f"grant usage on schema {schema} to {quote(role)}, {VIEW_OWNER}"))
-        for plan, statement in zip(plans, statements, strict=True):
+        names = {"role": quote(role), "owner": VIEW_OWNER}
+        for piece in sql_statements("sharing", "district_schema", schema=schema, **names):
+            conn.execute(sa.text(piece))
+        for plan, view_statement in zip(plans, views, strict=True):
             view = f"{schema}.{quote(plan.name)}"
-            conn.execute(sa.text(statement))
-            conn.execute(sa.text(f"alter view {view} owner to {VIEW_OWNER}"))
-            conn.execute(sa.text(f"revoke all on {view} from public"))
-            conn.execute(sa.text(f"grant select on {view} to {quote(role)}"))
-        conn.execute(sa.text(f"comment on schema {schema} is '{fingerprint}'"))
+            conn.execute(sa.text(view_statement))
+            for piece in sql_statements("sharing", "view_grants", view=view, **names):
+                conn.execute(sa.text(piece))
+        comment = statement(
+            "sharing",
+            "schema_comment",
+            schema=schema,
+            fingerprint="'" + fingerprint.replace("'", "''") + "'",
+        )
+        conn.execute(comment)
     revoked = _revoke_strays(conn, role, name)
     return {
         "schema": name,
@@ -211,13 +185,13 @@ def refresh_views(
     if plans is None:
         plans = {code: plan_feeds(cat, district_consumer(cat, code), as_of) for code in codes}
     # one statement at a time on a shared object is enough: refreshes queue up here
-    conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('tierflow.share.refresh'))"))
+    locks.hold_for_transaction(conn, "tierflow.share.refresh")
     ensure_district_roles(conn, codes)
     pseudonymised = sorted({p.consumer_id for ps in plans.values() for p in ps if p.pseudonymised})
     if pseudonymised:
         _store_keys(conn, pseudonymised, secret or pseudonym_secret())
     else:
-        conn.execute(sa.text("delete from share_secret.consumer_key"))
+        conn.execute(statement("sharing", "forget_consumer_keys"))
     districts = {code: refresh_district(conn, plans.get(code, []), code) for code in codes}
     return {
         "as_of": as_of.isoformat(),

@@ -1,0 +1,1 @@
+delete from share_secret.consumer_key

@@ -1,0 +1,1 @@
+revoke all on {relation} from {role}

@@ -1,0 +1,1 @@
+revoke all on schema {schema} from {role}

@@ -1,0 +1,1 @@
+comment on schema {schema} is {fingerprint}

@@ -1,0 +1,1 @@
+select obj_description(to_regnamespace(:s), 'pg_namespace')
