@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tierflow.contracts import DivisionReference
+from tierflow.sql_files import statement
 
 
 def reference_rows(ref: DivisionReference) -> list[dict]:
@@ -38,18 +38,9 @@ def reference_rows(ref: DivisionReference) -> list[dict]:
     return rows
 
 
-_UPSERT = sa.text(
-    "insert into ref.division (code, name, tier, parent_code, is_pilot, functional_zone, source) "
-    "values (:code, :name, :tier, :parent_code, :is_pilot, :functional_zone, :source) "
-    "on conflict (code) do update set name = excluded.name, tier = excluded.tier, "
-    "parent_code = excluded.parent_code, is_pilot = excluded.is_pilot, "
-    "functional_zone = excluded.functional_zone, source = excluded.source"
-)
-
-
 def load_reference(conn: Connection, ref: DivisionReference) -> int:
     rows = reference_rows(ref)
-    conn.execute(_UPSERT, rows)
+    conn.execute(statement("reference", "division_upsert"), rows)
     return len(rows)
 
 
@@ -80,9 +71,9 @@ def load_official_townships(conn: Connection, csv_path: Path, known_districts: s
                 )
             )
     if rows:
-        conn.execute(_UPSERT, rows)
+        conn.execute(statement("reference", "division_upsert"), rows)
     return len(rows)
 
 
 def official_township_prefixes(conn: Connection) -> set[str]:
-    return set(conn.scalars(sa.text("select code from ref.division where tier = 'township'")))
+    return set(conn.scalars(statement("reference", "townships")))

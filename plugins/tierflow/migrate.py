@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from tierflow import distribution, locks
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
-from tierflow.sql_files import statements
+from tierflow.sql_files import statement, statements
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "tierflow_alembic_version"
@@ -54,8 +54,8 @@ def run_sql_file(name: str) -> None:
     text it received, and a worker refuses several statements in one prepared command."""
     from alembic import op
 
-    for statement in statements("migrations", name):
-        op.execute(statement)
+    for piece in statements("migrations", name):
+        op.execute(piece)
 
 
 def head() -> str:
@@ -69,23 +69,13 @@ def _adopt_legacy_version(conn: Connection) -> None:
     if conn.scalar(sa.text(f"select to_regclass('public.{LEGACY_VERSION_TABLE}')")) is None:
         return
     ours = {rev.revision for rev in ScriptDirectory.from_config(_config()).walk_revisions()}
-    recorded = conn.scalars(sa.text("select version_num from public.alembic_version"))
+    recorded = conn.scalars(statement("migrations", "legacy_versions"))
     mine = [v for v in recorded if v in ours]
     if not mine:
         return
-    conn.execute(
-        sa.text(
-            "create table public.tierflow_alembic_version (version_num varchar(32) not null,"
-            " constraint tierflow_alembic_version_pkc primary key (version_num))"
-        )
-    )
-    conn.execute(
-        sa.text("insert into public.tierflow_alembic_version (version_num) values (:v)"),
-        {"v": mine[0]},
-    )
-    conn.execute(
-        sa.text("delete from public.alembic_version where version_num = any(:vs)"), {"vs": mine}
-    )
+    params = {"v": mine[0], "vs": mine}
+    for piece in statements("migrations", "legacy_version_adopt"):
+        conn.execute(sa.text(piece), params)
     if not conn.scalar(sa.text("select count(*) from public.alembic_version")):
         conn.execute(sa.text("drop table public.alembic_version"))
 

@@ -1,0 +1,1 @@
+select version_num from public.alembic_version

@@ -1,0 +1,2 @@
+select code from ref.division
+where tier = 'township'
