@@ -28,6 +28,8 @@ from importlib.resources import files
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tierflow.db import is_citus
+
 SQL = files("tierflow") / "sql" / "distribution"
 ANCHOR = "library.person"  # every table distributed by a text key is colocated with it
 SCHEMAS = ("ref", "pool", "library", "quality", "feed", "thematic", "sharing", "share_secret")
@@ -135,10 +137,6 @@ def plan() -> tuple[Placement, ...]:
         distributed[placement.table] = placement
     ordered = sorted(distributed.values(), key=lambda p: p.colocate_with is not None)
     return (*REFERENCE, *ordered)
-
-
-def is_citus(conn: Connection) -> bool:
-    return bool(conn.scalar(sa.text("select 1 from pg_extension where extname = 'citus'")))
 
 
 def prepare_migration(conn: Connection) -> None:
