@@ -107,15 +107,15 @@ def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
         assert line.startswith("tierflow sink: error:") and f":{stopped[0]}" in line, line
     finally:
         start_workers(cluster_env)
+        # a retry runs in a new process, whose coordinator sessions hold no connection to the
+        # worker as it was before its restart (Citus caches those per session): so do we
+        citus_engine.dispose()
     assert set(status for status, _path in _ledger(citus_engine, "stopped").values()) <= {
         "writing",
         "published",
     }
     _nothing_half_written(citus_engine, feeds, "stopped")
     monkeypatch.setattr(run, "_extract", extract)
-    # the re-run as a retry runs it: in a new process, whose coordinator sessions hold no
-    # connection to the worker as it was before its restart (Citus caches those per session)
-    citus_engine.dispose()
     run.sink(run_id="stopped", as_of=AS_OF, eng=citus_engine, load=False)
     assert {s for s, _p in _ledger(citus_engine, "stopped").values()} == {"published"}
     assert _nothing_half_written(citus_engine, feeds, "stopped") >= 6 * len(PILOTS)
