@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -171,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tierflow.settings import settings
 
     debug = settings().debug
+    # psycopg logs a warning of its own when it abandons a pipeline after a server error (as
+    # when a Citus worker is down): the error itself is the one line printed below
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
         if _needs_warehouse(args):
             from tierflow import db, migrate

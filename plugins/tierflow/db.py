@@ -15,11 +15,12 @@ from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from tierflow.config import data_root
 from tierflow.errors import TierflowError
 from tierflow.settings import settings
+from tierflow.sql_files import statement
 
 AIRFLOW_CONN_ID = "tierflow_warehouse"
 EMBEDDED_DATABASES = ("tierflow", "airflow")
@@ -145,3 +146,21 @@ def raw_connection(eng: Engine | None = None):
     """A psycopg 3 connection for COPY (SQLAlchemy's pool hands out the driver connection)."""
     eng = eng or engine()
     return eng.raw_connection()
+
+
+def is_citus(conn: Connection) -> bool:
+    """The server is a Citus coordinator (the ``citus`` extension is in this database)."""
+    return bool(conn.scalar(statement("distribution", "is_citus")))
+
+
+_CITUS: dict[str, bool] = {}
+
+
+def serves_citus(eng: Engine) -> bool:
+    """:func:`is_citus` for an engine's database, asked once per process: stages that read
+    differently on Citus (the sink's cut) decide once, not per statement."""
+    key = eng.url.render_as_string(hide_password=False)
+    if key not in _CITUS:
+        with eng.connect() as conn:
+            _CITUS[key] = is_citus(conn)
+    return _CITUS[key]

@@ -27,6 +27,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tierflow.db import is_citus
 from tierflow.sql_files import sql
 
 ANCHOR = "library.person"  # every table distributed by a text key is colocated with it
@@ -135,10 +136,6 @@ def plan() -> tuple[Placement, ...]:
         distributed[placement.table] = placement
     ordered = sorted(distributed.values(), key=lambda p: p.colocate_with is not None)
     return (*REFERENCE, *ordered)
-
-
-def is_citus(conn: Connection) -> bool:
-    return bool(conn.scalar(sa.text("select 1 from pg_extension where extname = 'citus'")))
 
 
 def prepare_migration(conn: Connection) -> None:

@@ -15,6 +15,12 @@ def ingest_lock(dataset_id: str) -> str:
     return f"tierflow.ingest.{dataset_id}"
 
 
+def merge_lock(library: str) -> str:
+    """A library's merge holds this for its whole transaction (on Citus: until its commit has
+    reached every worker, so waiting on it means no half-committed merge)."""
+    return f"tierflow.merge.{library}"
+
+
 def hold_for_transaction(conn: Connection, name: str) -> None:
     """Taken until the surrounding transaction ends."""
     conn.execute(statement("locks", "hold_for_transaction"), {"k": name})

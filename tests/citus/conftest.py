@@ -88,3 +88,54 @@ def on_citus(citus_url: str, citus_engine, monkeypatch: pytest.MonkeyPatch, tmp_
     db.engine.cache_clear()
     yield citus_url
     db.engine.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def twins(
+    tmp_path_factory: pytest.TempPathFactory, citus_engine
+) -> Iterator[tuple[object, Path, Path]]:
+    """One node's chain sunk (run ``base``), its libraries copied to the cluster and sunk
+    there too: (one node's engine, one node's data root, the cluster run's data root)."""
+    from bench.twins import copy_tables
+    from tests.postgres.test_sink import AS_OF, sunk_chain
+    from tierflow.sink.run import sink
+
+    with sunk_chain(tmp_path_factory, "twin") as (single, single_root):
+        cluster_root = tmp_path_factory.mktemp("cluster-home")
+        assert copy_tables(single, citus_engine) > 1000
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TIERFLOW_HOME", str(cluster_root))
+            sink(run_id="base", as_of=AS_OF, eng=citus_engine, load=False)
+        yield single, single_root, cluster_root
+
+
+def worker_data(cluster_env: dict[str, str], number: int) -> tuple[Path, Path]:
+    """(pg_ctl, data folder) of worker ``number`` of the session's cluster."""
+    state = json.loads(
+        (Path(cluster_env["TIERFLOW_HOME"]) / "cluster" / "cluster.json").read_text()
+    )
+    folder = Path(cluster_env["TIERFLOW_HOME"]) / "cluster" / f"worker{number}"
+    return Path(state["install"]) / "bin" / "pg_ctl", folder
+
+
+def stop_worker(cluster_env: dict[str, str], number: int = 2) -> int:
+    """Worker ``number`` stopped at once (``-m immediate``: as a crash, no clean shutdown);
+    returns its port."""
+    from tierflow.db import embedded_system_user
+
+    pg_ctl, folder = worker_data(cluster_env, number)
+    subprocess.run(
+        [str(pg_ctl), "stop", "-w", "-m", "immediate", "-D", str(folder)],
+        check=True,
+        capture_output=True,
+        user=embedded_system_user(),
+        timeout=60,
+    )
+    state = json.loads(folder.parent.joinpath("cluster.json").read_text())
+    return int(state["nodes"][number]["port"])
+
+
+def start_workers(cluster_env: dict[str, str]) -> None:
+    """Every stopped node started again: ``tierflow cluster up`` is idempotent."""
+    again = tierflow("cluster", "up", "--json", env=cluster_env)
+    assert again.returncode == 0, again.stderr

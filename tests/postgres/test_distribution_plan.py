@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tierflow import distribution
+from tierflow import db, distribution
 from tierflow.contracts import catalog
 
 pytestmark = pytest.mark.postgres
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.postgres
 def test_every_warehouse_table_has_a_placement_and_plain_postgres_gets_none(warehouse):
     with warehouse.begin() as conn:
         assert distribution.unplanned(conn) == []
-        assert not distribution.is_citus(conn)
+        assert not db.is_citus(conn)
         assert distribution.apply(conn) == []
         assert not distribution.is_placed(conn, "library.person")
 

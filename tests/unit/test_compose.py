@@ -24,7 +24,7 @@ def test_stack_has_the_services_of_the_official_celery_deployment():
         "airflow-worker-2",
     } <= services
     for name, service in COMPOSE["services"].items():
-        if name != "airflow-init":
+        if name not in ("airflow-init", "citus-init"):  # one-shot services
             assert "healthcheck" in service, f"{name} has no health check"
 
 
@@ -68,3 +68,35 @@ def test_the_platform_secrets_are_generated_once_by_init_and_handed_over_as_file
     init = COMPOSE["services"]["airflow-init"]["command"][-1]
     assert 'if [ ! -s "$$file" ]' in init and "umask 077" in init and "chmod 0600" in init
     assert "echo" not in init and "cat " not in init  # never printed
+
+
+def test_the_citus_profile_is_a_coordinator_and_two_workers_the_airflow_stack_can_use():
+    services = COMPOSE["services"]
+    cluster = {n: s for n, s in services.items() if "citus" in s.get("profiles", [])}
+    assert set(cluster) == {"citus-coordinator", "citus-worker-1", "citus-worker-2", "citus-init"}
+    for name, service in cluster.items():
+        assert service["image"].startswith("citusdata/citus:14."), name
+    # only the coordinator is on the stack's network; the workers, which trust connections,
+    # on the internal one with it alone
+    assert set(services["citus-coordinator"]["networks"]) == {"default", "citus-internal"}
+    for worker in ("citus-worker-1", "citus-worker-2"):
+        assert services[worker]["networks"] == ["citus-internal"], worker
+        assert "ports" not in services[worker]
+        assert services[worker]["environment"]["POSTGRES_DB"] == "tierflow"
+    assert COMPOSE["networks"]["citus-internal"]["internal"] is True
+    assert "POSTGRES_HOST_AUTH_METHOD" not in services["citus-coordinator"]["environment"]
+    init = services["citus-init"]["command"][-1]
+    assert "citus_set_coordinator_host('citus-coordinator'" in init
+    assert "'citus-worker-1', 'citus-worker-2'" in init and "citus_add_node" in init
+    # the Airflow stack: its warehouse connection names the host to use; it waits for the
+    # cluster when the profile is on, and starts without it otherwise
+    for name, service in services.items():
+        if name.startswith("airflow-"):
+            env = service["environment"]
+            assert (
+                "@${TIERFLOW_WAREHOUSE_HOST:-postgres}:5432/tierflow"
+                in (env["AIRFLOW_CONN_TIERFLOW_WAREHOUSE"])
+            ), name
+            wait = service["depends_on"]["citus-init"]
+            assert wait == {"condition": "service_completed_successfully", "required": False}
+    assert "tierflow db upgrade" in services["airflow-init"]["command"][-1]

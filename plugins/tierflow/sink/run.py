@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from tierflow import config, locks
 from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
+from tierflow.db import serves_citus
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key
@@ -42,6 +43,7 @@ from tierflow.settings import settings
 from tierflow.sharing.policy import FeedPlan, plan_feeds
 from tierflow.sharing.store import policy_catalog
 from tierflow.sharing.views import refresh_views
+from tierflow.sink import cut
 from tierflow.sink.extract import (
     PageRange,
     Window,
@@ -148,6 +150,8 @@ def _plan_windows(eng: Engine, jobs: list[FeedJob], run_id: str) -> None:
                 {"cs": consumers},
             )
         }
+        # on Citus: no merge still committing on some worker under the bounds read below
+        cut.settle(conn, {j.plan.source.table for j in jobs}, serves_citus(eng))
         latest: dict[str, dt.datetime | None] = {}
         new_rows = []
         for job in jobs:
@@ -404,9 +408,9 @@ def _sink_jobs(
 ) -> list[dict[str, Any]]:
     """Extract every job's rows and publish each district as soon as it is whole.
 
-    Every statement reads one snapshot, exported by a transaction held open meanwhile, so
-    statements over ranges of one source's pages see each row version in exactly one
-    range. ``workers`` threads run statements and as many publish the districts they
+    Every statement reads one cut (:mod:`tierflow.sink.cut`): on one server a snapshot
+    exported by a transaction held open meanwhile, so statements over ranges of one source's
+    pages see each row version in exactly one range; on Citus the windows' bounds. ``workers`` threads run statements and as many publish the districts they
     complete; rows wait in a :class:`RowStore`, spilled to disk when the run is big.
     """
     started = time.perf_counter()
@@ -416,8 +420,11 @@ def _sink_jobs(
     with eng.connect() as holder:
         holder = holder.execution_options(isolation_level="REPEATABLE READ")
         with holder.begin():
-            snapshot = holder.scalar(sa.text("select pg_export_snapshot()"))
+            citus = serves_citus(eng)
+            snapshot = cut.snapshot(holder, citus)
             sizes = _source_sizes(holder, {j.plan.source.table for j in jobs})
+            if citus:  # no ranges of pages without one snapshot (see sink.cut)
+                sizes = {t: SourceSize(s.rows, 0) for t, s in sizes.items()}
             statements = _statements(jobs, secret, workers, sizes)
             remaining: dict[tuple[str, str], int] = {}
             for statement in statements:
