@@ -20,19 +20,18 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from tierflow import locks
-from tierflow.contracts import Library
 
 
 def _library_of(table: str) -> str | None:
     """The library whose merge writes ``table`` (``library.<name>_history``), if any."""
-    from tierflow.merge.survivorship import load_rules
+    from tierflow.merge.survivorship import libraries, load_rules
 
     schema, _, name = table.partition(".")
     if schema != "library":
         return None  # thematic tables: loaded by this run's own process before the cut
-    for library in Library:
-        if name.removesuffix("_history") in load_rules(library.value).tables:
-            return library.value
+    for library in libraries():
+        if name.removesuffix("_history") in load_rules(library).tables:
+            return library
     return None
 
 
