@@ -128,3 +128,68 @@ def test_two_sinks_for_one_district_at_once_publish_one_consistent_feed(
             )
         ).all()
     assert rows and all(n == 1 for _, n in rows), rows
+
+
+def _increment(first: Path, out: Path) -> Path:
+    """A daily increment of ``first``'s library: a tenth of its persons moved (later
+    ``updated_at``) plus as many new persons, as the bench's increment case delivers."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    names = pv.read_csv(first).column_names
+    strings = pv.ConvertOptions(column_types={n: pa.string() for n in names})
+    known = pv.read_csv(first, convert_options=strings)
+    moved = known.slice(0, known.num_rows // 10)
+    moved = moved.set_column(
+        names.index("address"), "address", pa.array([f"moved {i}" for i in range(len(moved))])
+    )
+    moved = moved.set_column(
+        names.index("updated_at"), "updated_at", pa.array(["2026-03-01T08:00:00"] * len(moved))
+    )
+    other = generate(
+        out=out / "new",
+        scale=len(moved),
+        seed=9,
+        defect_rate=0.0,
+        as_of=dt.date(2026, 3, 1),
+        datasets=["psb.household"],
+    )
+    new = pv.read_csv(other["files"][0]["path"], convert_options=strings)
+    path = out / "increment" / "household.csv"
+    path.parent.mkdir(parents=True)
+    pv.write_csv(pa.concat_tables([moved, new.select(names)]), path)
+    return path
+
+
+def test_sigkill_during_an_increment_into_a_filled_library_leaves_it_as_it_was(
+    warehouse, data_root, tmp_path
+):
+    import datetime as dt
+
+    first = generate(
+        out=tmp_path / "first",
+        scale=2000,
+        seed=8,
+        defect_rate=0.0,
+        as_of=dt.date(2026, 2, 28),
+        datasets=["psb.household"],
+    )
+    first_file = Path(first["files"][0]["path"])
+    ingest_file(first_file, "psb.household", run_gx=False)
+    assert _cli("merge", "--library", "person").returncode == 0
+    ingest_file(_increment(first_file, tmp_path), "psb.household", run_gx=False)
+    before = _state(warehouse)
+    killed = _cli("merge", "--library", "person", kill_at="merge.after_upsert")
+    assert killed.returncode == -9, killed.stderr
+    assert _state(warehouse) == before, "a killed increment left a partial library"
+    result = json.loads(_cli("merge", "--library", "person").stdout)
+    assert result["inserted"] > 0 and result["updated"] > 0
+    assert result["history_closed"] == result["updated"]
+    with warehouse.connect() as conn:
+        open_versions = conn.scalar(
+            sa.text("select count(*) from library.person_history where valid_to is null")
+        )
+        records = conn.scalar(sa.text("select count(*) from library.person"))
+    assert open_versions == records  # one open version per record, none lost or doubled
