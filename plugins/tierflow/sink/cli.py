@@ -102,7 +102,7 @@ def _feeds(args: argparse.Namespace) -> dict[str, Any]:
         return _public_key(args)
     if len(args.args) != 2:
         raise TierflowError("usage: tierflow feeds ack DISTRICT RUN_ID")
-    from tierflow.sink.run import ack_feed
+    from tierflow.sink.ledger import ack_feed
 
     return ack_feed(args.args[0], args.args[1])
 

@@ -25,8 +25,8 @@ from tierflow import locks
 from tierflow.db import engine as default_engine
 from tierflow.ingest.load import copy_table
 from tierflow.pool import quote
-from tierflow.sink.extract import template, to_psycopg
 from tierflow.sink.geofence import Geofence
+from tierflow.sink.sql import template, to_psycopg
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -1,0 +1,38 @@
+"""The sink's SQL files (``sql/sink/*.sql``): read, filled with quoted identifiers, bound.
+
+Statements are files; what varies between sources is identifiers and generated column
+lists only, put in with ``str.format`` (callers quote them), never values: values are
+bound (``:name`` in the files, as SQLAlchemy writes them).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+
+import sqlalchemy as sa
+
+from tierflow.pool import quote
+
+SQL = files("tierflow") / "sql" / "sink"
+_BIND = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+
+
+def template(name: str, **identifiers: str) -> str:
+    """The text of ``sql/sink/<name>``, its ``{placeholders}`` filled (``{{``: a brace)."""
+    return (SQL / name).read_text(encoding="utf-8").format(**identifiers)
+
+
+def statement(name: str, **identifiers: str) -> sa.TextClause:
+    """A file as a SQLAlchemy statement (``:name`` binds)."""
+    return sa.text(template(name, **identifiers))
+
+
+def to_psycopg(sql: str) -> str:
+    """``:name`` binds (as in the SQL files) → psycopg ``%(name)s``; ``::`` casts untouched."""
+    return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def qualified(table: str) -> str:
+    schema, name = table.split(".")
+    return f"{quote(schema)}.{quote(name)}"
