@@ -1,9 +1,14 @@
 """Sink and aggregation: thematic tables, district boundaries, feed/audit tables, RLS pull views.
 
+Everything here is SQL (``sql/migrations/0003_*``), the district boundaries included (the
+generated stand-ins, frozen as data): a migration must not run runtime code that can change
+after it was written. The pilot districts are read from the contracts (data).
+
 Revision ID: 0003
 Revises: 0002
 """
 
+import re
 from importlib.resources import files
 
 from alembic import op
@@ -16,23 +21,29 @@ depends_on = None
 SQL = files("tierflow") / "sql" / "migrations"
 
 
-def upgrade() -> None:
-    from tierflow.contracts import load_catalog
-    from tierflow.sink.geofence import store_boundaries
-    from tierflow.sink.share import ensure_district_roles
+def _sql(name: str, **values: str) -> str:
+    text = (SQL / name).read_text(encoding="utf-8")
+    return text.format(**values) if values else text  # (a regex's {6} stays as written)
 
-    op.execute((SQL / "0003_sink_up.sql").read_text(encoding="utf-8"))
-    op.execute((SQL / "0003_share_up.sql").read_text(encoding="utf-8"))
-    conn = op.get_bind()
-    catalog = load_catalog()
-    store_boundaries(conn, catalog.divisions)
-    ensure_district_roles(conn, catalog.divisions.pilot_codes)
+
+def _pilot_codes() -> str:
+    """The pilot districts as SQL text literals (each checked to be six digits)."""
+    from tierflow.contracts import load_catalog
+
+    codes = load_catalog().divisions.pilot_codes
+    for code in codes:
+        if not re.fullmatch(r"\d{6}", code):
+            raise ValueError(f"not a 6-digit district code: {code!r}")
+    return ", ".join(f"'{code}'" for code in codes)
+
+
+def upgrade() -> None:
+    op.execute(_sql("0003_sink_up.sql"))
+    op.execute(_sql("0003_share_up.sql"))
+    op.execute(_sql("0003_district_boundaries_up.sql"))
+    op.execute(_sql("0003_district_roles_up.sql", codes=_pilot_codes()))
 
 
 def downgrade() -> None:
-    from tierflow.contracts import load_catalog
-    from tierflow.sink.share import drop_district_roles
-
-    conn = op.get_bind()
-    drop_district_roles(conn, load_catalog().divisions.pilot_codes)
-    op.execute((SQL / "0003_sink_down.sql").read_text(encoding="utf-8"))
+    op.execute(_sql("0003_district_roles_down.sql", codes=_pilot_codes()))
+    op.execute(_sql("0003_sink_down.sql"))
