@@ -31,7 +31,13 @@ from tierflow.sink.sql import statement
 from tierflow.sink.statements import latest_version
 from tierflow.sink.verify import verify_feed
 
-Window = tuple[dt.datetime | None, dt.datetime]  # (acknowledged watermark or None, end)
+Bounds = tuple[dt.datetime | None, dt.datetime]  # (acknowledged watermark or None, end)
+
+
+def publish_lock(consumer_id: str, feed_name: str) -> str:
+    """The lock held while a consumer's feed is planned and published (by one process at a
+    time: two sinks of a district at once would clear each other's temp folders)."""
+    return f"tierflow.sink.publish.{consumer_id}.{feed_name}"
 
 
 @dataclass
@@ -41,11 +47,11 @@ class FeedJob:
     plan: FeedPlan
     as_of: dt.date
     path: Path
-    window: Window | None = None
+    window: Bounds | None = None
 
     @property
     def publish_lock(self) -> str:
-        return f"tierflow.sink.publish.{self.plan.consumer_id}.{self.plan.name}"
+        return publish_lock(self.plan.consumer_id, self.plan.name)
 
 
 def key_treatment(plan: FeedPlan) -> dict[str, str]:

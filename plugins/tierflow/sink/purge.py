@@ -62,7 +62,7 @@ class PurgeJob:
 
     @property
     def publish_lock(self) -> str:
-        return f"tierflow.sink.publish.{self.consumer_id}.{self.name}"
+        return ledger.publish_lock(self.consumer_id, self.name)
 
     def schema(self) -> pa.Schema:
         fields = [

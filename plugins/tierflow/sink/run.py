@@ -104,8 +104,7 @@ def sink(
     workers = max(1, workers or settings().sink_workers)
     feeds: list[dict[str, Any]] = []
     if jobs or purges:
-        # One consumer's feed is published by one process at a time: two sinks of a
-        # district at once would otherwise clear each other's temp folders.
+        # held for the whole run: one consumer's feed is published by one process at a time
         names = sorted({job.publish_lock for job in [*jobs, *purges]})
         with eng.connect() as holder:
             locks.hold_all(holder, names)

@@ -18,14 +18,14 @@ SQL = files("tierflow") / "sql" / "sink"
 _BIND = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 
 
-def template(name: str, **identifiers: str) -> str:
-    """The text of ``sql/sink/<name>``, its ``{placeholders}`` filled (``{{``: a brace)."""
-    return (SQL / name).read_text(encoding="utf-8").format(**identifiers)
+def template(file: str, /, **identifiers: str) -> str:
+    """The text of ``sql/sink/<file>``, its ``{placeholders}`` filled (``{{``: a brace)."""
+    return (SQL / file).read_text(encoding="utf-8").format(**identifiers)
 
 
-def statement(name: str, **identifiers: str) -> sa.TextClause:
+def statement(file: str, /, **identifiers: str) -> sa.TextClause:
     """A file as a SQLAlchemy statement (``:name`` binds)."""
-    return sa.text(template(name, **identifiers))
+    return sa.text(template(file, **identifiers))
 
 
 def to_psycopg(sql: str) -> str:

@@ -1,5 +1,5 @@
--- A district's read-only role (quoted {role}, name '{name}'), created when missing (roles are
--- cluster-wide); the row-level security policies call share.current_district() as the reader.
+-- A district's read-only role, created when missing (roles are cluster-wide); the row-level
+-- security policies call share.current_district() as the reader.
 do $$
 begin
     if not exists (select from pg_roles where rolname = '{name}') then
