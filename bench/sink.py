@@ -127,7 +127,7 @@ def library_tables() -> list[str]:
 
 def copy_out_library(eng: sa.Engine) -> tuple[float, int, int]:
     """The whole library out of PostgreSQL: the issue's reference (target: ours <= 2x this)."""
-    from tierflow.sink.extract import qualified
+    from tierflow.sink.sql import qualified
 
     statements = [
         (f"copy (select * from {qualified(t)}) to stdout (format csv)", {})  # noqa: S608 - names from the code

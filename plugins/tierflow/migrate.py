@@ -48,13 +48,14 @@ def _config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def run_sql_file(name: str) -> None:
-    """A migration's SQL file (``sql/migrations/<name>``), one statement at a time: Citus
-    forwards some DDL (policies, row security, multi-action ALTER TABLE) to its workers as the
-    text it received, and a worker refuses several statements in one prepared command."""
+def run_sql_file(name: str, **identifiers: str) -> None:
+    """A migration's SQL file (``sql/migrations/<name>``, ``{placeholders}`` filled in), one
+    statement at a time: Citus forwards some DDL (policies, row security, multi-action ALTER
+    TABLE) to its workers as the text it received, and a worker refuses several statements in
+    one prepared command."""
     from alembic import op
 
-    for piece in statements("migrations", name):
+    for piece in statements("migrations", name, **identifiers):
         op.execute(piece)
 
 

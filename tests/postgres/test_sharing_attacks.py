@@ -313,7 +313,8 @@ def digests(path: Path) -> dict[str, str]:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_the_demand_lifecycle_closes_views_and_sends_purge_notices(chain, monkeypatch):
-    from tierflow.sink.run import ack_feed, sink
+    from tierflow.sink.ledger import ack_feed
+    from tierflow.sink.run import sink
     from tierflow.sink.verify import verify_feed
 
     engine, root = chain

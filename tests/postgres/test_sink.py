@@ -371,19 +371,19 @@ def test_page_ranges_and_spilled_rows_give_the_same_bytes(chain, monkeypatch):
     """A big run reads each source in ranges of pages (several statements in one snapshot)
     and parks rows in spill files: forced here at small scale, every part file must equal
     the base run's, and no spill file may outlive the run."""
-    from tierflow.sink import run
+    from tierflow.sink import planning, run, runner
 
     engine, root = chain
-    monkeypatch.setattr(run, "PARALLEL_ABOVE_ROWS", 0)
+    monkeypatch.setattr(planning, "PARALLEL_ABOVE_ROWS", 0)
     monkeypatch.setenv("TIERFLOW_SINK_SPILL_ABOVE_ROWS", "-1")
     seen = []
-    extract = run._extract
+    extract = runner._extract
 
     def recording(eng, statement, store, snapshot):
         seen.append((statement.windows[0].plan.name, statement.pages, store.spills))
         return extract(eng, statement, store, snapshot)
 
-    monkeypatch.setattr(run, "_extract", recording)
+    monkeypatch.setattr(runner, "_extract", recording)
     run.sink(run_id="ranges", as_of=AS_OF, eng=engine, workers=3)
     person = [pages for name, pages, _spills in seen if name == "person"]
     assert len(person) > 1 and None not in person, "the person feed was not read in ranges"
@@ -400,11 +400,11 @@ def test_page_ranges_read_one_snapshot_while_a_merge_writes(chain, monkeypatch):
     row versions from early pages to the table's end. Read in one snapshot, every record still
     appears once: the feeds equal the base run's. (With a fresh snapshot per statement, the
     moved rows came out twice: the test was seen failing that way.)"""
-    from tierflow.sink import run
+    from tierflow.sink import planning, run, runner
 
     engine, root = chain
-    monkeypatch.setattr(run, "PARALLEL_ABOVE_ROWS", 0)
-    extract = run._extract
+    monkeypatch.setattr(planning, "PARALLEL_ABOVE_ROWS", 0)
+    extract = runner._extract
     person_ranges: list = []
 
     def writer_between_ranges(eng, statement, store, snapshot):
@@ -421,7 +421,7 @@ def test_page_ranges_read_one_snapshot_while_a_merge_writes(chain, monkeypatch):
                     ).rowcount
                 assert moved > 100
 
-    monkeypatch.setattr(run, "_extract", writer_between_ranges)
+    monkeypatch.setattr(runner, "_extract", writer_between_ranges)
     run.sink(run_id="concurrent", as_of=AS_OF, eng=engine, workers=1)
     assert len(person_ranges) > 1 and person_ranges[0][0] == 0
     assert_same_parts_as_base(root, "concurrent")
@@ -548,7 +548,8 @@ def _bump_person(engine: sa.Engine, id_number: str, **changes: str) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_re_runs_are_byte_identical_and_increments_follow_the_acknowledged_watermark(chain):
-    from tierflow.sink.run import ack_feed, sink
+    from tierflow.sink.ledger import ack_feed
+    from tierflow.sink.run import sink
 
     engine, root = chain
     code, other = "500104", "500106"

@@ -69,3 +69,32 @@ def test_locate_points_seats_and_empty_input() -> None:
     lat = np.array([d.centroid[1] for d in divisions])
     assert locate_points(lon, lat).tolist() == [d.code for d in divisions]
     assert locate_points(np.array([]), np.array([])).shape == (0,)
+
+
+def test_migration_0003_froze_the_generated_boundaries_exactly() -> None:
+    """Migration 0003 stores the boundaries as data (a migration runs no code that may change
+    later); they are the generator's cells to the last digit. If the generator changes, the
+    warehouse keeps these until a new migration stores new ones."""
+    import re
+    from importlib.resources import files
+
+    text = (
+        files("tierflow") / "sql" / "migrations" / "0003_district_boundaries_up.sql"
+    ).read_text()
+    number = r"(-?[0-9.e+-]+)"
+    frozen = {
+        code: (name, wkt, tuple(float(v) for v in bounds))
+        for code, name, wkt, *bounds in re.findall(
+            rf"\('(\d{{6}})', '([^']*)', '([^']*)',\s*{', '.join([number] * 4)}\)", text
+        )
+    }
+    names = {d.code: d.name for d in catalog().divisions.divisions}
+    cells = district_boundaries(catalog().divisions)
+    assert len(frozen) == len(cells) == 41
+    for code, cell in cells.items():
+        min_lon, min_lat, max_lon, max_lat = cell.bounds
+        assert frozen[code] == (
+            names[code],
+            shapely.to_wkt(cell, rounding_precision=-1),
+            (min_lon, max_lon, min_lat, max_lat),
+        ), code

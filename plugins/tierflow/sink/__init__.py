@@ -12,7 +12,7 @@ def sink(district: str | None = None, run_id: str | None = None, **kwargs: Any) 
 
 
 def ack_feed(district: str, run_id: str, **kwargs: Any) -> dict[str, Any]:
-    from tierflow.sink.run import ack_feed as run_ack
+    from tierflow.sink.ledger import ack_feed as run_ack
 
     return run_ack(district, run_id, **kwargs)
 

@@ -1,7 +1,7 @@
 """CLI: ``tierflow sink [--district CODE]``, ``tierflow feeds verify DIR [--public-key KEY]``,
 ``tierflow feeds ack DISTRICT RUN_ID``, ``tierflow feeds keygen [--out DIR]``,
-``tierflow feeds public-key``, ``tierflow aggregate``, ``tierflow audit`` (design §8); the
-lead registers them with ``register(add, sub)``.
+``tierflow feeds public-key``, ``tierflow share refresh`` (design §8); the lead registers them
+with ``register(add, sub)`` (``aggregate`` and ``audit`` are registered with their stages).
 
 ``feeds verify`` exits 0 when the feed verifies; like every error a person can act on
 (:class:`TierflowError`), a feed that does not verify, a missing directory or no usable
@@ -102,7 +102,7 @@ def _feeds(args: argparse.Namespace) -> dict[str, Any]:
         return _public_key(args)
     if len(args.args) != 2:
         raise TierflowError("usage: tierflow feeds ack DISTRICT RUN_ID")
-    from tierflow.sink.run import ack_feed
+    from tierflow.sink.ledger import ack_feed
 
     return ack_feed(args.args[0], args.args[1])
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from tierflow import locks
+from tierflow.sql_files import statement
 
 
 def _library_of(table: str) -> str | None:
@@ -45,4 +46,4 @@ def settle(conn: sa.Connection, tables: Iterable[str], citus: bool) -> None:
 
 def snapshot(conn: sa.Connection, citus: bool) -> str | None:
     """The run's snapshot for every statement to import; None on Citus (the bounds cut)."""
-    return None if citus else conn.scalar(sa.text("select pg_export_snapshot()"))
+    return None if citus else conn.scalar(statement("sink", "snapshot_export"))

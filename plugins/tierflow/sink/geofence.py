@@ -1,8 +1,8 @@
 """District boundaries in the geospatial library, and a vectorised point-in-polygon geofence.
 
-The boundaries are stored as WKT in ``library.district_boundary`` (generated stand-ins
-from ``tierflow.geo`` until real ones are loaded) and read back from there, so the sink
-geofences against whatever the library holds. Locating points is exact point-in-polygon,
+The boundaries are stored as WKT in ``library.district_boundary`` (until real ones are
+loaded, the generated stand-ins of ``tierflow.geo``, frozen as data by migration 0003) and
+read back from there, so the sink geofences against whatever the library holds. Locating points is exact point-in-polygon,
 accelerated by a grid: a cell lying wholly inside one polygon labels its points by array
 indexing; only points in cells crossed by a boundary get an exact ``contains_xy`` test
 against the few polygons touching that cell.
@@ -14,47 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-import sqlalchemy as sa
 from shapely.geometry import Polygon
 from sqlalchemy.engine import Connection
 
-from tierflow.contracts import DivisionReference
+from tierflow.sink.sql import statement
 
 GRID = 256  # cells per axis over the boundaries' extent; ~1% of cells are crossed by an edge
-
-
-def store_boundaries(conn: Connection, divisions: DivisionReference) -> int:
-    """Write the (generated) district polygons into library.district_boundary."""
-    from tierflow.geo import district_boundaries
-
-    names = {d.code: d.name for d in divisions.divisions}
-    rows = []
-    for code, polygon in district_boundaries(divisions).items():
-        min_lon, min_lat, max_lon, max_lat = polygon.bounds
-        rows.append(
-            dict(
-                code=code,
-                name=names[code],
-                wkt=shapely.to_wkt(polygon, rounding_precision=-1),
-                min_lon=min_lon,
-                max_lon=max_lon,
-                min_lat=min_lat,
-                max_lat=max_lat,
-            )
-        )
-    conn.execute(
-        sa.text(
-            "insert into library.district_boundary (division_code, name, geometry_wkt, min_lon,"
-            " max_lon, min_lat, max_lat, source) values (:code, :name, :wkt, :min_lon, :max_lon,"
-            " :min_lat, :max_lat, 'generated: Voronoi cells of divisions.yaml seats')"
-            " on conflict (division_code) do update set name = excluded.name,"
-            " geometry_wkt = excluded.geometry_wkt, min_lon = excluded.min_lon,"
-            " max_lon = excluded.max_lon, min_lat = excluded.min_lat, max_lat = excluded.max_lat,"
-            " source = excluded.source, changed_at = now()"
-        ),
-        rows,
-    )
-    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -70,11 +35,7 @@ class Geofence:
 
     @classmethod
     def from_warehouse(cls, conn: Connection) -> Geofence:
-        rows = conn.execute(
-            sa.text(
-                "select division_code, geometry_wkt from library.district_boundary order by division_code"
-            )
-        ).all()
+        rows = conn.execute(statement("district_boundaries.sql")).all()
         if not rows:
             raise ValueError("library.district_boundary is empty: no district to geofence into")
         return cls.build({code: shapely.from_wkt(wkt) for code, wkt in rows})

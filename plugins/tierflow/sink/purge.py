@@ -16,27 +16,24 @@ import datetime as dt
 import io
 import json
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import sqlalchemy as sa
 from psycopg import ClientCursor
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from tierflow.contracts import Catalog
 from tierflow.errors import TierflowError
 from tierflow.lists import demand_in_force
-from tierflow.masking import PSEUDONYM, install_key, treatment_sql
-from tierflow.pool import quote
-from tierflow.sharing.policy import ARROW_TYPES, CLEAR, SQL_TYPES, FeedPlan
-from tierflow.sink.extract import qualified, to_psycopg
+from tierflow.masking import PSEUDONYM, install_key
+from tierflow.sharing.policy import ARROW_TYPES, CLEAR
+from tierflow.sink import ledger
 from tierflow.sink.sources import FeedSource, feed_source
-
-SQL = files("tierflow") / "sql" / "sink"
+from tierflow.sink.sql import template, to_psycopg
+from tierflow.sink.statements import purge_keys_sql
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class PurgeJob:
 
     @property
     def publish_lock(self) -> str:
-        return f"tierflow.sink.publish.{self.consumer_id}.{self.name}"
+        return ledger.publish_lock(self.consumer_id, self.name)
 
     def schema(self) -> pa.Schema:
         fields = [
@@ -78,11 +75,6 @@ class PurgeJob:
             )
             fields.append(pa.field(self.source.output_name(column), ARROW_TYPES[kind]))
         return pa.schema(fields)
-
-
-def key_treatment(plan: FeedPlan) -> dict[str, str]:
-    """How a plan sends its key columns (what a later purge notice must repeat)."""
-    return {c.column: c.treatment for c in plan.columns if c.column in plan.source.key}
 
 
 def why_ended(cat: Catalog, demand_ids: list[str], as_of: dt.date) -> str:
@@ -136,14 +128,6 @@ def plan_purges(
     """
     ids = sorted(consumers)
     with eng.begin() as conn:
-        recorded = conn.execute(
-            sa.text(
-                "select consumer_id, feed_name, watermark_from, watermark_to, demand_ids,"
-                " key_treatment, purge_reason, planned_at from feed.run"
-                " where run_id = :r and kind = 'purge' and consumer_id = any(:cs)"
-            ),
-            {"r": run_id, "cs": ids},
-        ).all()
         jobs = [
             PurgeJob(
                 r.consumer_id,
@@ -158,15 +142,10 @@ def plan_purges(
                 r.planned_at,
                 path_of(consumers[r.consumer_id][0], r.feed_name),
             )
-            for r in recorded
+            for r in ledger.recorded_purges(conn, run_id, ids)
         ]
         done = {(j.consumer_id, j.name) for j in jobs}
-        ended = conn.execute(
-            sa.text((SQL / "purge_ended.sql").read_text(encoding="utf-8")),
-            {"consumers": ids},
-        ).all()
-        now = conn.scalar(sa.text("select now()"))
-        for row in ended:
+        for row in ledger.ended_feeds(conn, ids):
             key = (row.consumer_id, row.feed_name)
             if key in live or key in done:
                 continue
@@ -181,64 +160,27 @@ def plan_purges(
                 _sent_treatment(row),
                 row.sent_from,
                 row.sent_to,
-                now,
+                row.planned_at,
                 path_of(code, row.feed_name),
             )
-            _record(conn, job, run_id, as_of)
+            ledger.record_purge(
+                conn,
+                run_id,
+                as_of,
+                {
+                    "c": job.consumer_id,
+                    "f": job.name,
+                    "wf": job.sent_from,
+                    "wt": job.sent_to,
+                    "p": str(job.path),
+                    "d": list(job.demand_ids),
+                    "k": job.key_treatment,
+                    "why": job.reason,
+                    "at": job.planned_at,
+                },
+            )
             jobs.append(job)
     return sorted(jobs, key=lambda j: (j.division_code, j.name))
-
-
-def _record(conn: Connection, job: PurgeJob, run_id: str, as_of: dt.date) -> None:
-    conn.execute(
-        sa.text(
-            "insert into feed.run (run_id, consumer_id, feed_name, watermark_from, watermark_to,"
-            " row_count, path, status, as_of, kind, demand_ids, key_treatment, purge_reason,"
-            " planned_at) values (:r, :c, :f, :wf, :wt, 0, :p, 'writing', :a, 'purge', :d,"
-            " cast(:k as jsonb), :why, :at)"
-        ),
-        {
-            "r": run_id,
-            "c": job.consumer_id,
-            "f": job.name,
-            "wf": job.sent_from,
-            "wt": job.sent_to,
-            "p": str(job.path),
-            "a": as_of,
-            "d": list(job.demand_ids),
-            "k": json.dumps(job.key_treatment, sort_keys=True),
-            "why": job.reason,
-            "at": job.planned_at,
-        },
-    )
-
-
-def keys_sql(job: PurgeJob) -> str:
-    source = job.source
-    code = job.division_code
-    if not code.isdigit() or len(code) != 6:
-        raise ValueError(f"not a district code: {code!r}")
-    scope = source.scope_sql("h", f"'{code}'")
-    return (
-        (SQL / "purge_keys.sql")
-        .read_text(encoding="utf-8")
-        .format(
-            key_columns=", ".join(f"h.{quote(k)}" for k in source.key),
-            source=qualified(source.table),
-            scope=scope,
-            version_time=quote(source.version_time),
-            still_current=(
-                "true"
-                if source.append_only
-                else '(h."valid_to" is null or h."valid_to" > :sent_from)'
-            ),
-            key_values=", ".join(
-                f"{treatment_sql(f'h.{quote(k)}', job.key_treatment[k], SQL_TYPES[source.columns[k]])}"
-                f" as {quote(source.output_name(k))}"
-                for k in source.key
-            ),
-        )
-    )
 
 
 def purge_table(eng: Engine, job: PurgeJob, key: bytes | None) -> pa.Table:
@@ -247,13 +189,14 @@ def purge_table(eng: Engine, job: PurgeJob, key: bytes | None) -> pa.Table:
     with eng.connect() as conn, conn.begin():
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:
-            cursor.execute("set local timezone = 'UTC'")
+            cursor.execute(template("session_utc.sql"))
             if job.pseudonymised:
                 if key is None:
                     raise ValueError("a pseudonymised purge notice needs the consumer key")
                 install_key(cursor, key)
+            sql = to_psycopg(purge_keys_sql(job.source, job.division_code, job.key_treatment))
             statement = ClientCursor(raw).mogrify(
-                f"copy ({to_psycopg(keys_sql(job))}) to stdout (format csv, header true)",
+                f"copy ({sql}) to stdout (format csv, header true)",
                 {"sent_from": job.sent_from, "sent_to": job.sent_to},
             )
             buffer = io.BytesIO()
@@ -288,32 +231,3 @@ def purge_table(eng: Engine, job: PurgeJob, key: bytes | None) -> pa.Table:
         table.select(key_fields), sort_keys=[(k, "ascending") for k in key_fields]
     )
     return table.take(order).combine_chunks()
-
-
-def purge_manifest(job: PurgeJob, run_id: str, as_of: dt.date, format_: str) -> dict[str, Any]:
-    schema = job.schema()
-    masking = {job.source.output_name(k): t for k, t in job.key_treatment.items() if t != CLEAR}
-    return {
-        "format": format_,
-        "division_code": job.division_code,
-        "consumer_id": job.consumer_id,
-        "feed": job.name,
-        "source": job.source.table,
-        "run_id": run_id,
-        "as_of": as_of.isoformat(),
-        "purge": True,
-        "reason": job.reason,
-        "demand_ids": list(job.demand_ids),
-        "watermark": {
-            "from": job.sent_from.astimezone(dt.UTC).isoformat(),
-            "to": job.sent_to.astimezone(dt.UTC).isoformat(),
-        },
-        "key": [job.source.output_name(k) for k in job.source.key],
-        "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
-        "clearance": job.clearance,
-        "masking": masking,
-        "pseudonym_key": "per-consumer key derived from the platform secret"
-        if job.pseudonymised
-        else None,
-        "withheld": {},
-    }

@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -26,25 +25,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from tierflow import locks
+from tierflow.clock import SHANGHAI
 from tierflow.contracts import ColumnType
 from tierflow.db import engine as default_engine
 from tierflow.ingest.load import copy_table
 from tierflow.pool import quote
-from tierflow.sink.extract import template, to_psycopg
 from tierflow.sink.geofence import Geofence
+from tierflow.sink.sql import statement, template, to_psycopg
 from tierflow.tables import VersionedTable, thematic_tables
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _window(conn: Connection, dataset: str) -> tuple[int, int]:
     locks.hold_for_transaction(conn, f"tierflow.thematic.{dataset}")
-    row = conn.execute(sa.text(template("thematic_window.sql")), {"dataset": dataset}).one()
+    row = conn.execute(statement("thematic_window.sql"), {"dataset": dataset}).one()
     return int(row.low), int(row.high)
 
 
 def _advance(conn: Connection, dataset: str, high: int) -> None:
-    conn.execute(sa.text(template("thematic_advance.sql")), {"dataset": dataset, "high": high})
+    conn.execute(statement("thematic_advance.sql"), {"dataset": dataset, "high": high})
 
 
 def upsert_sql(table: VersionedTable) -> str:
@@ -92,12 +90,14 @@ def _ensure_day_partitions(conn: Connection, recorded_us: pa.Array) -> list[str]
         day = dt.date(1970, 1, 1) + dt.timedelta(days=int(day_number))
         start = dt.datetime.combine(day, dt.time(), tzinfo=SHANGHAI)
         name = f"truck_gps_{day:%Y%m%d}"
-        exists = conn.scalar(sa.text("select to_regclass(:t)"), {"t": f"thematic.{name}"})
+        exists = conn.scalar(statement("relation_exists.sql"), {"t": f"thematic.{name}"})
         if exists is None:
             conn.execute(
-                sa.text(
-                    f"create table thematic.{quote(name)} partition of thematic.truck_gps"
-                    f" for values from ('{start.isoformat()}') to ('{(start + dt.timedelta(days=1)).isoformat()}')"
+                statement(
+                    "truck_gps_partition.sql",
+                    name=quote(name),
+                    start=start.isoformat(),
+                    end=(start + dt.timedelta(days=1)).isoformat(),
                 )
             )
             created.append(name)
@@ -154,15 +154,9 @@ def load_truck_gps(conn: Connection) -> dict[str, Any]:
     result["outside"] = int(pc.sum(pc.equal(points.column("district_code"), "")).as_py() or 0)
     result["partitions_created"] = _ensure_day_partitions(conn, points.column("recorded_us"))
     stage = quote(f"stage_truck_gps_{high}")
-    conn.execute(
-        sa.text(
-            f"create temp table {stage} (plate_number text, recorded_us bigint, longitude double precision,"
-            " latitude double precision, speed_kmh double precision, heading bigint,"
-            " delivery_id bigint, district_code text) on commit drop"
-        )
-    )
+    conn.execute(statement("truck_gps_stage.sql", stage=stage))
     copy_table(conn, stage, points)
-    row = conn.execute(sa.text(template("truck_gps_insert.sql", stage=stage))).one()
+    row = conn.execute(statement("truck_gps_insert.sql", stage=stage)).one()
     result["inserted"] = int(row.inserted)
     result["points"] = points.num_rows
     _advance(conn, "trans.truck_gps", high)

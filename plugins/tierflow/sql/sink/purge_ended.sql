@@ -2,7 +2,8 @@
 -- since its last purge notice; a feed whose latest published run is a change run has been
 -- received, and (the caller checks) no demand in force lets it flow any more. The keys the
 -- district has received lie in the versions in scope between the first and the last of
--- those runs' window ends (sent_from, sent_to).
+-- those runs' window ends (sent_from, sent_to); a new notice is planned at this
+-- transaction's time (planned_at).
 with published as (
     select
         r.consumer_id,
@@ -51,7 +52,8 @@ final as (
         l.key_treatment,
         l.path,
         min(s.watermark_to) as sent_from,
-        max(s.watermark_to) as sent_to
+        max(s.watermark_to) as sent_to,
+        now() as planned_at
     from latest as l
     inner join since_purge as s
         on s.consumer_id = l.consumer_id and s.feed_name = l.feed_name
