@@ -25,19 +25,19 @@ def _read(area: str, filename: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def sql(area: str, name: str, **identifiers: str) -> str:
+def sql(area: str, name: str, /, **identifiers: str) -> str:
     """The text of ``sql/<area>/<name>`` (``.sql`` added when missing), its ``{identifier}``
     placeholders filled in."""
     text = _read(area, name if name.endswith(".sql") else f"{name}.sql")
     return text.format(**identifiers) if identifiers else text
 
 
-def statement(area: str, name: str, **identifiers: str) -> sa.TextClause:
+def statement(area: str, name: str, /, **identifiers: str) -> sa.TextClause:
     """``sql(area, name, ...)`` as a SQLAlchemy text clause, ready for bound parameters."""
     return sa.text(sql(area, name, **identifiers))
 
 
-def statements(area: str, name: str, **identifiers: str) -> list[str]:
+def statements(area: str, name: str, /, **identifiers: str) -> list[str]:
     """A file of several statements, one at a time (comments-only pieces dropped): Citus
     forwards some DDL to its workers as the text it received, and a worker refuses several
     statements in one prepared command; each piece here can run on its own."""

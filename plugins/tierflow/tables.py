@@ -17,12 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tierflow.contracts import Catalog, ColumnType, Dataset, catalog
-from tierflow.merge.survivorship import Derivation, TableRule, libraries, load_rules
+from tierflow.merge.survivorship import libraries, library_columns, load_rules
 from tierflow.pool import PG_TYPES, pool_table, quote
 from tierflow.sql_files import sql
 
 # The type of a field no source column gives one (derived from the key, or a constant).
-DERIVED_TYPES = {Derivation.birth_date_from_id: ColumnType.date}
 
 
 @dataclass(frozen=True)
@@ -51,25 +50,6 @@ class VersionedTable:
     def pool(self) -> str:
         assert self.dataset is not None
         return pool_table(self.dataset)
-
-
-def library_columns(table: TableRule, cat: Catalog) -> dict[str, ColumnType]:
-    """Column → type: the key's from the first source's contract, a field's from its first
-    source column (a constant is text), or from its derivation."""
-    first = next(iter(table.sources))
-    dataset = cat.dataset(table.dataset_of(first))
-    columns = {
-        own: dataset.column(column).type
-        for own, column in zip(table.key, table.source_key(first), strict=True)
-    }
-    for name, rule in table.fields.items():
-        typed = [
-            cat.dataset(table.dataset_of(alias)).column(column).type
-            for alias, _, column in (ref.rpartition(".") for ref in rule.sources)
-            if column not in table.sources[alias].constants
-        ]
-        columns[name] = typed[0] if typed else DERIVED_TYPES.get(rule.derive, ColumnType.string)
-    return columns
 
 
 def library_tables(cat: Catalog | None = None) -> list[VersionedTable]:

@@ -80,12 +80,12 @@ def _same_as_base(feeds: Path, run_id: str, codes: tuple[str, ...]) -> None:
 def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
     twins, citus_url, citus_engine, cluster_env, monkeypatch
 ):
-    from tierflow.sink import run
+    from tierflow.sink import run, runner
 
     _single, _root, cluster_root = twins
     feeds = cluster_root / "feeds"
     monkeypatch.setenv("TIERFLOW_HOME", str(cluster_root))
-    extract = run._extract
+    extract = runner._extract
     statements, stopped = [], []
 
     def stop_after_the_first(eng, statement, store, snapshot):
@@ -94,7 +94,7 @@ def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
         if len(statements) == 1:
             stopped.append(stop_worker(cluster_env))
 
-    monkeypatch.setattr(run, "_extract", stop_after_the_first)
+    monkeypatch.setattr(runner, "_extract", stop_after_the_first)
     try:
         # the statement that was reading from the worker fails, naming it
         with pytest.raises((sa.exc.OperationalError, psycopg.OperationalError)) as failed:
@@ -115,7 +115,7 @@ def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
         "published",
     }
     _nothing_half_written(citus_engine, feeds, "stopped")
-    monkeypatch.setattr(run, "_extract", extract)
+    monkeypatch.setattr(runner, "_extract", extract)
     run.sink(run_id="stopped", as_of=AS_OF, eng=citus_engine, load=False)
     assert {s for s, _p in _ledger(citus_engine, "stopped").values()} == {"published"}
     assert _nothing_half_written(citus_engine, feeds, "stopped") >= 6 * len(PILOTS)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tierflow.config import schemas_dir
 from tierflow.contracts import (
     Catalog,
+    ColumnType,
     ContractError,
     _read_yaml,
     catalog,
@@ -244,3 +245,26 @@ def references_to(target: str) -> list[tuple[str, Reference]]:
         for table in load_rules(library).tables.values():
             found.extend((library, r) for r in table.references if r.target == target)
     return found
+
+
+# Types of derived fields (the other fields take their first source column's type).
+DERIVED_TYPES = {Derivation.birth_date_from_id: ColumnType.date}
+
+
+def library_columns(table: TableRule, cat: Catalog) -> dict[str, ColumnType]:
+    """Column → type: the key's from the first source's contract, a field's from its first
+    source column (a constant is text), or from its derivation."""
+    first = next(iter(table.sources))
+    dataset = cat.dataset(table.dataset_of(first))
+    columns = {
+        own: dataset.column(column).type
+        for own, column in zip(table.key, table.source_key(first), strict=True)
+    }
+    for name, rule in table.fields.items():
+        typed = [
+            cat.dataset(table.dataset_of(alias)).column(column).type
+            for alias, _, column in (ref.rpartition(".") for ref in rule.sources)
+            if column not in table.sources[alias].constants
+        ]
+        columns[name] = typed[0] if typed else DERIVED_TYPES.get(rule.derive, ColumnType.string)
+    return columns

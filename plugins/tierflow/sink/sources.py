@@ -110,8 +110,7 @@ class FeedFile(Strict):
 
 
 def _library_source(spec: FeedFile, cat: Catalog) -> FeedSource:
-    from tierflow.merge.survivorship import load_rules
-    from tierflow.tables import library_columns
+    from tierflow.merge.survivorship import library_columns, load_rules
 
     rules = load_rules(spec.library)  # type: ignore[arg-type]
     if spec.table not in rules.tables:

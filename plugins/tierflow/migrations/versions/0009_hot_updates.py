@@ -17,12 +17,27 @@ it as they are written. (0008 is left to a colleague's branch.)
 import sqlalchemy as sa
 from alembic import op
 
-from tierflow.distribution import is_placed
-
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
+
+
+def is_placed(conn: sa.Connection, name: str) -> bool:
+    """The table's rows live on Citus workers (distributed or reference); frozen here, as a
+    migration must not call runtime code that may change after it was written."""
+    if conn.scalar(sa.text("select to_regclass('pg_catalog.pg_dist_partition')")) is None:
+        return False
+    return bool(
+        conn.scalar(
+            sa.text(
+                "select exists (select from pg_dist_partition where logicalrelid ="
+                " to_regclass(:t) and (partmethod = 'h' or repmodel = 't'))"
+            ),
+            {"t": name},
+        )
+    )
+
 
 FILLFACTOR = 80
 TABLES = ("person", "legal_entity", "land_parcel", "address", "e_license")
