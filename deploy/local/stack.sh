@@ -10,6 +10,9 @@
 #   STACK_PG            [postgres@127.0.0.1:5432]  server for the Airflow and warehouse databases
 #   STACK_AIRFLOW_DB    [airflow]            Airflow metadata database (created when missing)
 #   STACK_FRESH_DB      [0]                  1: drop and recreate the metadata database on start
+#   STACK_AIRFLOW_DB_URL [postgresql+psycopg2://$STACK_PG/$STACK_AIRFLOW_DB]  the metadata
+#                       database as a URL, used as given (`tierflow demo --ui` names the embedded
+#                       server's socket); STACK_PG and psql are then not needed
 #   TIERFLOW_DATABASE_URL [postgresql://$STACK_PG/tierflow]  the warehouse (migrated on start)
 #   STACK_REDIS_DB      [0]                  Redis database number used as the Celery broker
 #   STACK_PORT          [8080]               api-server port (UI at http://127.0.0.1:$STACK_PORT)
@@ -46,7 +49,9 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qtAX "$@"; }
 
 ensure_services() {
-    if ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; then
+    if [[ -n "${STACK_AIRFLOW_DB_URL:-}" ]]; then
+        :  # the caller's server (the demo's embedded one): it answers or the migration says so
+    elif ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; then
         log "PostgreSQL is not answering on $PG_HOST:$PG_PORT; start it with:"
         log "  pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
         exit 1
@@ -99,6 +104,7 @@ write_env() {
     local warehouse="${TIERFLOW_DATABASE_URL:-postgresql://$PG/tierflow}"
     local tierflow_home="${TIERFLOW_HOME:-$ROOT/.tierflow}"
     local admin="${STACK_ADMIN_USER:-admin}"
+    local metadata="${STACK_AIRFLOW_DB_URL:-postgresql+psycopg2://$PG/$AIRFLOW_DB}"
     mkdir -p "$RUN" "$LOGS" "$tierflow_home"
     # Simple auth manager: the user list comes from config, its password from this file; a
     # password already in the file is kept, so the login is known (tests, docs) and not random.
@@ -131,9 +137,9 @@ export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simp
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS='$admin:admin'
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE='$AIRFLOW_HOME/simple_auth_manager_passwords.json'
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:$PORT/execution/'
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg2://$PG/$AIRFLOW_DB'
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='$metadata'
 export AIRFLOW__CELERY__BROKER_URL='redis://127.0.0.1:6379/${STACK_REDIS_DB:-0}'
-export AIRFLOW__CELERY__RESULT_BACKEND='db+postgresql://$PG/$AIRFLOW_DB'
+export AIRFLOW__CELERY__RESULT_BACKEND='db+$metadata'
 export AIRFLOW__CELERY__WORKER_CONCURRENCY='${STACK_WORKER_CONCURRENCY:-2}'
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT='$PORT'
@@ -189,7 +195,7 @@ start() {
     write_env
     # shellcheck disable=SC1090
     source "$ENV_FILE"
-    ensure_database "$AIRFLOW_DB" "${STACK_FRESH_DB:-0}"
+    [[ -n "${STACK_AIRFLOW_DB_URL:-}" ]] || ensure_database "$AIRFLOW_DB" "${STACK_FRESH_DB:-0}"
     if [[ "$TIERFLOW_DATABASE_URL" == postgresql://"$PG"/* ]]; then
         ensure_database "${TIERFLOW_DATABASE_URL##*/}"
     fi
