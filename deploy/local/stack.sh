@@ -15,8 +15,11 @@
 #                       server's socket); STACK_PG and psql are then not needed
 #   TIERFLOW_DATABASE_URL [postgresql://$STACK_PG/tierflow]  the warehouse (migrated on start)
 #   STACK_REDIS_DB      [0]                  Redis database number used as the Celery broker
+#   STACK_QUEUE         [default]            the Celery queue of this stack's tasks and workers
+#                                            (stacks sharing one Redis never take each other's)
 #   STACK_PORT          [8080]               api-server port (UI at http://127.0.0.1:$STACK_PORT)
 #   STACK_LOG_PORT      [8793]               log servers: worker1 this, worker2 +1, triggerer +2
+#   STACK_HEALTH_PORT   [8974]               the scheduler's health check server
 #   STACK_ADMIN_USER / STACK_ADMIN_PASSWORD [admin / admin]  the UI login (simple auth manager)
 #   STACK_WORKER_CONCURRENCY [2]             task slots per Celery worker
 #   STACK_SERVICES      [all six]            start (and report) only these, e.g. "api-server"
@@ -43,6 +46,7 @@ PG_USER="${PG%@*}"
 AIRFLOW_DB="${STACK_AIRFLOW_DB:-airflow}"
 PORT="${STACK_PORT:-8080}"
 LOG_PORT="${STACK_LOG_PORT:-8793}"
+QUEUE="${STACK_QUEUE:-default}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
@@ -148,6 +152,8 @@ export AIRFLOW__API__WORKERS=1
 export AIRFLOW__API__SECRET_KEY='$(secret api_secret)'
 export AIRFLOW__API_AUTH__JWT_SECRET='$(secret jwt_secret)'
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT='${STACK_HEALTH_PORT:-8974}'
+export AIRFLOW__OPERATORS__DEFAULT_QUEUE='$QUEUE'
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER='$AIRFLOW_HOME/logs'
 export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
@@ -210,9 +216,9 @@ start() {
     launch triggerer triggerer
     # Each worker (and the triggerer) serves its task logs on its own port: one machine.
     AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$LOG_PORT" \
-        launch worker1 celery worker --celery-hostname "worker1@%h" --queues default
+        launch worker1 celery worker --celery-hostname "worker1@%h" --queues "$QUEUE"
     AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((LOG_PORT + 1))" \
-        launch worker2 celery worker --celery-hostname "worker2@%h" --queues default
+        launch worker2 celery worker --celery-hostname "worker2@%h" --queues "$QUEUE"
     wait_for_api
     log "UI: http://127.0.0.1:$PORT  login: ${STACK_ADMIN_USER:-admin} / ${STACK_ADMIN_PASSWORD:-admin}"
 }
