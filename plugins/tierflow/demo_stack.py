@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from tierflow import config, db
 from tierflow.errors import TierflowError
@@ -68,9 +69,10 @@ def _stack_env() -> dict[str, str]:
     env.setdefault("STACK_BIN", str(Path(sys.executable).parent))  # this install's airflow
     if not db.is_configured():
         url = db.start_embedded()  # over its Unix socket: no port to collide with
-        env["TIERFLOW_DATABASE_URL"] = url.render_as_string(hide_password=False)
         metadata = url.set(drivername="postgresql+psycopg2", database="airflow")
-        env["STACK_AIRFLOW_DB_URL"] = metadata.render_as_string(hide_password=False)
+        # the socket folder unquoted: Airflow's config reads "%" as interpolation
+        for name, each in (("TIERFLOW_DATABASE_URL", url), ("STACK_AIRFLOW_DB_URL", metadata)):
+            env[name] = unquote(each.render_as_string(hide_password=False))
     return env
 
 
