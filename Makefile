@@ -8,7 +8,7 @@ export TIERFLOW_HOME ?= $(CURDIR)/.tierflow
 # Data Docs' front-end files, from pinned npm packages (Node.js + npm; no CDN at view time)
 ASSETS := plugins/tierflow/ui/static/vendor/manifest.json
 
-.PHONY: install assets demo test test-fast lint format bench clean db-stop up down
+.PHONY: install assets demo demo-ui demo-stop test test-fast lint format bench clean db-stop up down
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -29,6 +29,15 @@ install: $(STAMP) $(ASSETS)
 ## The main job on sample data: embedded PostgreSQL unless TIERFLOW_DATABASE_URL is set.
 demo: $(STAMP) $(ASSETS)
 	$(BIN)/tierflow demo --scale $${DEMO_SCALE:-20000}
+
+## The same demo as it runs under Airflow (the local stack on the embedded PostgreSQL; needs
+## Redis and curl, as `make up`): DAG runs, Assets and the console left up; `make demo-stop`.
+demo-ui: $(STAMP) $(ASSETS)
+	$(BIN)/tierflow demo --ui --scale $${DEMO_SCALE:-500}
+
+## Stops what demo-ui started (Airflow's processes, then the embedded PostgreSQL); idempotent.
+demo-stop:
+	test ! -x $(BIN)/tierflow || $(BIN)/tierflow demo --stop
 
 ## The whole test suite, as CI runs it: lint and format check first, then every test.
 test: $(STAMP) $(ASSETS)

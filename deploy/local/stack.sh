@@ -10,10 +10,16 @@
 #   STACK_PG            [postgres@127.0.0.1:5432]  server for the Airflow and warehouse databases
 #   STACK_AIRFLOW_DB    [airflow]            Airflow metadata database (created when missing)
 #   STACK_FRESH_DB      [0]                  1: drop and recreate the metadata database on start
+#   STACK_AIRFLOW_DB_URL [postgresql+psycopg2://$STACK_PG/$STACK_AIRFLOW_DB]  the metadata
+#                       database as a URL, used as given (`tierflow demo --ui` names the embedded
+#                       server's socket); STACK_PG and psql are then not needed
 #   TIERFLOW_DATABASE_URL [postgresql://$STACK_PG/tierflow]  the warehouse (migrated on start)
 #   STACK_REDIS_DB      [0]                  Redis database number used as the Celery broker
+#   STACK_QUEUE         [default]            the Celery queue of this stack's tasks and workers
+#                                            (stacks sharing one Redis never take each other's)
 #   STACK_PORT          [8080]               api-server port (UI at http://127.0.0.1:$STACK_PORT)
 #   STACK_LOG_PORT      [8793]               log servers: worker1 this, worker2 +1, triggerer +2
+#   STACK_HEALTH_PORT   [8974]               the scheduler's health check server
 #   STACK_ADMIN_USER / STACK_ADMIN_PASSWORD [admin / admin]  the UI login (simple auth manager)
 #   STACK_WORKER_CONCURRENCY [2]             task slots per Celery worker
 #   STACK_SERVICES      [all six]            start (and report) only these, e.g. "api-server"
@@ -40,13 +46,16 @@ PG_USER="${PG%@*}"
 AIRFLOW_DB="${STACK_AIRFLOW_DB:-airflow}"
 PORT="${STACK_PORT:-8080}"
 LOG_PORT="${STACK_LOG_PORT:-8793}"
+QUEUE="${STACK_QUEUE:-default}"
 
 log() { printf '[stack] %s\n' "$*" >&2; }
 
 psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -qtAX "$@"; }
 
 ensure_services() {
-    if ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; then
+    if [[ -n "${STACK_AIRFLOW_DB_URL:-}" ]]; then
+        :  # the caller's server (the demo's embedded one): it answers or the migration says so
+    elif ! pg_isready -h "$PG_HOST" -p "$PG_PORT" -q; then
         log "PostgreSQL is not answering on $PG_HOST:$PG_PORT; start it with:"
         log "  pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start"
         exit 1
@@ -99,6 +108,7 @@ write_env() {
     local warehouse="${TIERFLOW_DATABASE_URL:-postgresql://$PG/tierflow}"
     local tierflow_home="${TIERFLOW_HOME:-$ROOT/.tierflow}"
     local admin="${STACK_ADMIN_USER:-admin}"
+    local metadata="${STACK_AIRFLOW_DB_URL:-postgresql+psycopg2://$PG/$AIRFLOW_DB}"
     mkdir -p "$RUN" "$LOGS" "$tierflow_home"
     # Simple auth manager: the user list comes from config, its password from this file; a
     # password already in the file is kept, so the login is known (tests, docs) and not random.
@@ -131,9 +141,9 @@ export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simp
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS='$admin:admin'
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE='$AIRFLOW_HOME/simple_auth_manager_passwords.json'
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:$PORT/execution/'
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg2://$PG/$AIRFLOW_DB'
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='$metadata'
 export AIRFLOW__CELERY__BROKER_URL='redis://127.0.0.1:6379/${STACK_REDIS_DB:-0}'
-export AIRFLOW__CELERY__RESULT_BACKEND='db+postgresql://$PG/$AIRFLOW_DB'
+export AIRFLOW__CELERY__RESULT_BACKEND='db+$metadata'
 export AIRFLOW__CELERY__WORKER_CONCURRENCY='${STACK_WORKER_CONCURRENCY:-2}'
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT='$PORT'
@@ -142,6 +152,8 @@ export AIRFLOW__API__WORKERS=1
 export AIRFLOW__API__SECRET_KEY='$(secret api_secret)'
 export AIRFLOW__API_AUTH__JWT_SECRET='$(secret jwt_secret)'
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT='${STACK_HEALTH_PORT:-8974}'
+export AIRFLOW__OPERATORS__DEFAULT_QUEUE='$QUEUE'
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER='$AIRFLOW_HOME/logs'
 export AIRFLOW__LOGGING__LOGGING_LEVEL=INFO
@@ -189,7 +201,7 @@ start() {
     write_env
     # shellcheck disable=SC1090
     source "$ENV_FILE"
-    ensure_database "$AIRFLOW_DB" "${STACK_FRESH_DB:-0}"
+    [[ -n "${STACK_AIRFLOW_DB_URL:-}" ]] || ensure_database "$AIRFLOW_DB" "${STACK_FRESH_DB:-0}"
     if [[ "$TIERFLOW_DATABASE_URL" == postgresql://"$PG"/* ]]; then
         ensure_database "${TIERFLOW_DATABASE_URL##*/}"
     fi
@@ -204,9 +216,9 @@ start() {
     launch triggerer triggerer
     # Each worker (and the triggerer) serves its task logs on its own port: one machine.
     AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$LOG_PORT" \
-        launch worker1 celery worker --celery-hostname "worker1@%h" --queues default
+        launch worker1 celery worker --celery-hostname "worker1@%h" --queues "$QUEUE"
     AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="$((LOG_PORT + 1))" \
-        launch worker2 celery worker --celery-hostname "worker2@%h" --queues default
+        launch worker2 celery worker --celery-hostname "worker2@%h" --queues "$QUEUE"
     wait_for_api
     log "UI: http://127.0.0.1:$PORT  login: ${STACK_ADMIN_USER:-admin} / ${STACK_ADMIN_PASSWORD:-admin}"
 }

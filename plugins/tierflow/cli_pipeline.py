@@ -73,12 +73,20 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow import config, db, migrate
     from tierflow.chain import run_chain
     from tierflow.generate import generate
+    from tierflow.secrets import provision_demo_secrets
 
+    if args.stop:
+        from tierflow.demo_stack import stop_demo_stack
+
+        return stop_demo_stack()
+    if args.ui:
+        from tierflow.demo_stack import start_demo_stack
+
+        return start_demo_stack(scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
     started = time.perf_counter()
     url = db.describe(db.engine().url)
     migrate.upgrade()
-    _demo_pseudonym_key(config.data_root())
-    public_key = _demo_signing_key(config.data_root())
+    public_key = provision_demo_secrets().get("public_key_file")
     sample = config.data_root() / "sample"
     generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
     chain = run_chain(sample / "landing")
@@ -92,48 +100,13 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _demo_pseudonym_key(root: Path) -> None:
-    """The demo's own pseudonym secret when none is configured: random, kept 0600 under the data root.
-
-    Production sets ``TIERFLOW_PSEUDONYM_KEY`` or the Airflow connection ``tierflow_pseudonym``.
-    """
-    import os
-    import secrets
-
-    if os.environ.get("TIERFLOW_PSEUDONYM_KEY") or os.environ.get("TIERFLOW_PSEUDONYM_KEY_FILE"):
-        return
-    key_file = root / "secrets" / "pseudonym.key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
-    os.environ["TIERFLOW_PSEUDONYM_KEY"] = key_file.read_text(encoding="utf-8").strip()
-
-
-def _demo_signing_key(root: Path) -> Path | None:
-    """The demo's own feed signing key when none is configured, like its pseudonym secret:
-    random, kept 0600 under the data root (``secrets/signing.key``, public key beside it).
-
-    Production sets ``TIERFLOW_SIGNING_KEY`` (or ``…_FILE``) or the Airflow connection
-    ``tierflow_signing``. Returns the public key file the demo's feeds verify with.
-    """
-    import os
-
-    from tierflow.sink.signing import KEY_ENV, new_signer, write_key_pair
-
-    if os.environ.get(KEY_ENV) or os.environ.get(f"{KEY_ENV}_FILE"):
-        return None
-    key_file = root / "secrets" / "signing.key"
-    public_file = key_file.with_suffix(".pub")
-    if not key_file.exists():
-        public_file.unlink(missing_ok=True)
-        write_key_pair(new_signer(), key_file, public_file)
-    os.environ[f"{KEY_ENV}_FILE"] = str(key_file)
-    return public_file
-
-
 def _render_demo(result: dict[str, Any]) -> str:
     from tierflow.chain import render_chain
+
+    if "chain" not in result:  # --ui or --stop
+        from tierflow.demo_stack import render
+
+        return render(result)
 
     root = result["data_root"]
     look = [
@@ -203,4 +176,13 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     d.add_argument("--scale", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--defect-rate", type=float, default=0.02)
+    how = d.add_mutually_exclusive_group()
+    how.add_argument(
+        "--ui",
+        action="store_true",
+        help="run it under Airflow (deploy/local/stack.sh) and leave the UI up (make demo-ui)",
+    )
+    how.add_argument(
+        "--stop", action="store_true", help="stop what --ui started and the embedded PostgreSQL"
+    )
     d.set_defaults(render=_render_demo)

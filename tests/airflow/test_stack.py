@@ -1,24 +1,22 @@
-"""The local CeleryExecutor stack (deploy/local/stack.sh) end to end, through the REST API v2.
+"""The local CeleryExecutor stack (deploy/local/stack.sh) end to end, through the REST API v2,
+started the way ``make demo-ui`` starts it: ``tierflow demo --ui``.
 
-Starts api-server, scheduler, dag-processor, triggerer and two Celery workers against the
-PostgreSQL and Redis of this machine, triggers ingest DAGs of three datasets and checks the
-runs succeeded, loaded the deliveries, and that both workers executed tasks. The stack is stopped
-even when the test fails; its logs are named in every failure message.
+One stack start (CI's budget): api-server, scheduler, dag-processor, triggerer and two Celery
+workers against the PostgreSQL and Redis of this machine; the demo drops its deliveries, triggers
+the ingest DAGs and waits for the merge, sink and aggregate DAGs their Assets drive. The test
+checks every demo DAG's runs succeeded, both workers executed tasks, the deliveries loaded, the
+feeds verify with the demo's key, the console's page and JSON show the deliveries; then
+``tierflow demo --stop`` (twice: idempotent) leaves no process. The stack is stopped even when the
+test fails; its logs are named in every failure message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,117 +24,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PROJECT_ROOT, drop_database
+from tests.stack import Api, running_stack
 
-STACK = PROJECT_ROOT / "deploy" / "local" / "stack.sh"
 DATASETS = ("samr.enterprise", "tax.taxpayer", "psb.household")
-START_TIMEOUT = 240
-RUN_TIMEOUT = 300
+DEMO = [sys.executable, "-m", "tierflow.cli", "demo", "--scale", "300", "--seed", "5"]
+DEMO_TIMEOUT = 1500  # stack start, then the whole chain under the scheduler, on 2 busy cores
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Api:
-    """A tiny REST v2 client: token from /auth/token, JSON in and out."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.token = ""
-
-    def call(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.base + path, data=data, headers=headers, method=method
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-        return json.loads(raw) if raw else None
-
-    def login(self, username: str, password: str) -> None:
-        body = {"username": username, "password": password}
-        self.token = self.call("POST", "/auth/token", body, auth=False)["access_token"]
-
-
-@contextlib.contextmanager
-def running_stack(
-    warehouse_url: str, tmp_path: Path, services: str | None = None
-) -> Iterator[dict[str, Any]]:
-    """deploy/local/stack.sh started in ``tmp_path`` (only ``services``, if named), then stopped."""
-    import redis
-
-    airflow_home = tmp_path / "airflow"
-    port, log_port = _free_port(), _free_port()
-    redis_db = 11
-    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()  # no stale Celery messages
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/root"),
-        "LANG": "C.UTF-8",
-        "AIRFLOW_HOME": str(airflow_home),
-        "TIERFLOW_HOME": str(tmp_path / "home"),
-        "TIERFLOW_DATABASE_URL": warehouse_url,
-        "TIERFLOW_SENSOR_POKE_SECONDS": "5",
-        "STACK_AIRFLOW_DB": f"airflow_stack_{uuid.uuid4().hex[:8]}",
-        "STACK_FRESH_DB": "1",
-        "STACK_PORT": str(port),
-        "STACK_LOG_PORT": str(log_port),
-        "STACK_REDIS_DB": str(redis_db),
-        "STACK_ADMIN_USER": "ops",
-        "STACK_ADMIN_PASSWORD": "ops-password",
-        # no TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY: the stack provisions both itself
-    }
-    # the stack runs the code under test: this interpreter's venv, this checkout before any
-    # editable install of another one
-    env["STACK_BIN"] = str(Path(sys.executable).parent)
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    if services:
-        env["STACK_SERVICES"] = services
-    logs = airflow_home / "logs" / "stack"
-    info = {"env": env, "home": tmp_path / "home", "logs": logs, "base": f"http://127.0.0.1:{port}"}
-    try:
-        started = time.perf_counter()
-        done = subprocess.run(
-            [str(STACK), "start"], env=env, capture_output=True, text=True, timeout=START_TIMEOUT
-        )
-        assert done.returncode == 0, f"stack.sh start failed ({logs}):\n{done.stderr[-3000:]}"
-        info["start_seconds"] = time.perf_counter() - started
-        yield info
-    finally:
-        subprocess.run([str(STACK), "stop"], env=env, capture_output=True, text=True, timeout=120)
-        status = subprocess.run([str(STACK), "status"], env=env, capture_output=True, text=True)
-        drop_database(env["STACK_AIRFLOW_DB"])
-        assert "running" not in status.stdout, f"stack.sh stop left processes:\n{status.stdout}"
-
-
-@pytest.fixture()
-def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    with running_stack(warehouse_url, tmp_path) as info:
-        yield info
-
-
-def _wait(predicate, timeout: float, what: str, logs: Path, interval: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (urllib.error.URLError, ConnectionError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}; logs: {logs})")
 
 
 def _workers_that_ran(logs: Path, dag_id: str, run_id: str, task_id: str) -> set[str]:
@@ -153,14 +47,26 @@ def _workers_that_ran(logs: Path, dag_id: str, run_id: str, task_id: str) -> set
     return ran
 
 
-def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
-    from tierflow.contracts import catalog
-    from tierflow.generate import generate
+@pytest.fixture()
+def demo_stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """``tierflow demo --ui`` (what ``make demo-ui`` runs) on the session's test warehouse."""
+    start, stop = [*DEMO, "--ui", "--json"], [*DEMO, "--stop"]
+    with running_stack(
+        warehouse_url, tmp_path, start=start, stop=stop, timeout=DEMO_TIMEOUT
+    ) as info:
+        info["demo"] = json.loads(info["stdout"])
+        yield info
 
-    generate(out=stack["home"], scale=300, seed=5, defect_rate=0.05, datasets=list(DATASETS))
-    cat = catalog()
-    dag_ids = [f"ingest__{cat.dataset(d).table_name}" for d in DATASETS]
-    logs = stack["logs"]
+
+def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_stack, warehouse):
+    from tierflow.contracts import Library, catalog
+
+    stack, cat = demo_stack, catalog()
+    logs, demo = stack["logs"], stack["demo"]
+    assert demo["ui"] == stack["base"] and demo["login"] == {
+        "username": "ops",
+        "password": "ops-password",
+    }
     api = Api(stack["base"])
     # anonymous calls are refused; the configured admin gets a token
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -168,65 +74,57 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
     assert refused.value.code == 401
     api.login("ops", "ops-password")
 
-    started = time.perf_counter()
-    for dag_id in dag_ids:  # the dag-processor parses the folder after start
-        _wait(lambda d=dag_id: api.call("GET", f"/api/v2/dags/{d}"), 120, f"{dag_id} parsed", logs)
-    # the rest of the chain follows by Assets: pools -> merge -> libraries -> district feeds
-    chain = ("merge__person", "merge__legal_entity", "sink__districts")
-    for dag_id in chain:
-        _wait(lambda d=dag_id: api.call("GET", f"/api/v2/dags/{d}"), 120, f"{dag_id} parsed", logs)
-        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    runs: dict[str, str] = {}
-    for dag_id in dag_ids:
-        # Trigger for the logical date the scheduler would run next, while still paused: on
-        # unpause the scheduler finds that run and does not add its own, which would otherwise
-        # race ours for the same files and leave one sensor waiting for a delivery already taken.
-        dag = api.call("GET", f"/api/v2/dags/{dag_id}")
-        body = {"logical_date": dag["next_dagrun_logical_date"]}
-        runs[dag_id] = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
-        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-
-    def finished() -> dict[str, str] | None:
-        states = {
-            d: api.call("GET", f"/api/v2/dags/{d}/dagRuns/{r}")["state"] for d, r in runs.items()
-        }
-        return states if all(s in ("success", "failed") for s in states.values()) else None
-
-    states = _wait(finished, RUN_TIMEOUT, "the DAG runs to finish", logs, interval=3)
-    run_seconds = time.perf_counter() - started
-    assert set(states.values()) == {"success"}, f"{states}; logs: {logs}"
+    # every demo DAG ran under the scheduler, and every run succeeded: the ingests the demo
+    # triggered, and the merges, the sink and the aggregation their Asset events started
+    demo_dags = [f"ingest__{ds.table_name}" for ds in cat.datasets]
+    demo_dags += [f"merge__{lib.value}" for lib in Library] + [
+        "sink__districts",
+        "aggregate__tiers",
+    ]
+    runs = {
+        d: api.call("GET", f"/api/v2/dags/{d}/dagRuns?limit=100")["dag_runs"] for d in demo_dags
+    }
+    states = {d: sorted({r["state"] for r in rs}) for d, rs in runs.items()}
+    assert all(s == ["success"] for s in states.values()), f"{states}; logs: {logs}"
+    assert demo["runs"] == {d: [r["state"] for r in rs] for d, rs in runs.items()}
+    for dag_id in demo_dags[len(cat.datasets) :]:
+        assert {r["run_type"] for r in runs[dag_id]} == {"asset_triggered"}, runs[dag_id]
+    events = api.call("GET", "/api/v2/assets/events?limit=200")["asset_events"]
+    assert {f"pool.{ds.table_name}" for ds in cat.datasets} | {"feeds"} <= {
+        e["name"] for e in events
+    }
 
     workers: set[str] = set()
-    for dag_id, run_id in runs.items():
-        tis = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+    for dag_id in demo_dags[: len(cat.datasets)]:
+        (run,) = runs[dag_id]
+        tis = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
         tasks = {t["task_id"]: t for t in tis["task_instances"]}
         assert {t["state"] for t in tasks.values()} == {"success"}, tasks
         for task_id in tasks:
-            ran = _workers_that_ran(logs, dag_id, run_id, task_id)
-            assert ran, f"no worker logged {dag_id}/{run_id}/{task_id}; logs: {logs}"
+            ran = _workers_that_ran(logs, dag_id, run["dag_run_id"], task_id)
+            assert ran, f"no worker logged {dag_id}/{run['dag_run_id']}/{task_id}; logs: {logs}"
             workers |= ran
     assert workers == {"worker1", "worker2"}, f"tasks ran only on {workers}; logs: {logs}"
 
     # the pool Asset events drove the merges and the sink: verified district feeds exist
-    def feeds_published() -> list[Path]:
-        return sorted((stack["home"] / "feeds").glob("*/*/*/_SUCCESS"))
-
-    published = _wait(
-        feeds_published, RUN_TIMEOUT, "district feeds from the asset-driven chain", logs, 5
-    )
+    published = sorted((stack["home"] / "feeds").glob("*/*/*/_SUCCESS"))
+    assert published, f"no district feeds; logs: {logs}"
     from tierflow.sink import verify_feed
     from tierflow.sink.signing import key_id, parse_private_key
 
-    # the stack generated its secrets once, 0600, and its processes got only their paths
+    # the demo's secrets (0600, under TIERFLOW_HOME/secrets); the processes got only their paths
     airflow_home = Path(stack["env"]["AIRFLOW_HOME"])
-    secrets = {name: airflow_home / "secrets" / f"{name}.key" for name in ("pseudonym", "signing")}
+    secrets = {name: stack["home"] / "secrets" / f"{name}.key" for name in ("pseudonym", "signing")}
     assert all(f.stat().st_mode & 0o777 == 0o600 for f in secrets.values())
+    stack_env = (airflow_home / "stack.env").read_text()
+    for name, file in secrets.items():
+        assert f"export TIERFLOW_{name.upper()}_KEY_FILE='{file}'" in stack_env
     public = parse_private_key(secrets["signing"].read_text()).public_key()
     keys = {key_id(public): public}
     assert all(verify_feed(p.parent, keys)["ok"] for p in published[:10])
     needles = [f.read_text().strip().encode() for f in secrets.values()]
     for path in airflow_home.rglob("*"):  # logs, stack.env, configs: never a secret's value
-        if path.is_file() and path.parent.name != "secrets":
+        if path.is_file():
             content = path.read_bytes()
             assert not any(n in content for n in needles), f"a secret is in {path}"
     assert {p.parts[-4] for p in published} <= set(cat.divisions.pilot_codes)
@@ -235,26 +133,33 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
         loaded = dict(
             conn.execute(
                 sa.text(
-                    "select dataset, sum(rows_in) from quality.delivery where status = 'loaded'"
-                    " and file_path like :home group by dataset"
+                    "select dataset, max(delivery_id) from quality.delivery where status = 'loaded'"
+                    " and rows_in > 0 and file_path like :home group by dataset"
                 ),
-                {
-                    "home": f"{stack['home']}/%"
-                },  # the session's warehouse also holds other tests' loads
+                {"home": f"{stack['home']}/%"},  # the session's warehouse holds other tests' loads
             ).all()
         )
-    assert set(loaded) == set(DATASETS) and all(n > 0 for n in loaded.values()), loaded
+    assert set(loaded) == {ds.id for ds in cat.datasets}, loaded
 
-    # the plugin page is served by the stack's api-server, behind the same login
-    page = urllib.request.Request(
-        stack["base"] + "/tierflow/", headers={"Authorization": f"Bearer {api.token}"}
-    )
-    with urllib.request.urlopen(page, timeout=30) as response:
-        html = response.read().decode()
+    # the plugin page and its JSON are served by the stack's api-server, behind the same login
+    def get(path: str) -> str:
+        request = urllib.request.Request(
+            stack["base"] + path, headers={"Authorization": f"Bearer {api.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read().decode()
+
+    html = get("/tierflow/")
     for dataset in DATASETS:
         assert re.search(rf'data-dataset="{re.escape(dataset)}"[^>]*>', html)
     assert html.count('class="point"') >= len(DATASETS)
+    summary = json.loads(get("/tierflow/api/summary"))
+    latest = {ds: entry["delivery_id"] for ds, entry in summary["reasons"].items()}
+    assert {ds: latest.get(ds) for ds in loaded} == loaded  # the demo's deliveries, the latest
+    assert set(summary["series"]) >= set(loaded)
+    districts = {d["division_code"]: d for d in summary["districts"]}
+    assert all(districts[code]["run_id"] for code in {p.parts[-4] for p in published})
     print(
-        f"stack start {stack['start_seconds']:.0f}s, three ingest runs {run_seconds:.0f}s, "
-        f"workers {sorted(workers)}"
+        f"demo --ui (stack start + the whole chain) {stack['start_seconds']:.0f}s,"
+        f" {sum(len(r) for r in runs.values())} DAG runs, workers {sorted(workers)}"
     )

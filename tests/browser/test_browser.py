@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.airflow.test_stack import STACK, stack  # noqa: F401 - the local stack fixture
+from tests.stack import STACK, stack  # noqa: F401 - the local stack fixture
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

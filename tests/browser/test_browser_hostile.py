@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.airflow.test_stack import Api, running_stack
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.stack import Api, running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
 

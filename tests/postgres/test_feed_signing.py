@@ -568,23 +568,29 @@ def test_keygen_writes_a_0600_key_never_over_another_and_public_keys_combine(
 
 @pytest.mark.unit
 def test_the_demo_provisions_its_own_signing_key_once_like_its_pseudonym_key(tmp_path, monkeypatch):
-    from tierflow.cli_pipeline import _demo_signing_key
+    from tierflow.secrets import provision_demo_secrets
 
-    monkeypatch.delenv("TIERFLOW_SIGNING_KEY", raising=False)
-    monkeypatch.delenv("TIERFLOW_SIGNING_KEY_FILE", raising=False)
-    public = _demo_signing_key(tmp_path)
+    for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    made = provision_demo_secrets()
+    public = made["public_key_file"]
     key_file = tmp_path / "secrets" / "signing.key"
     assert public == tmp_path / "secrets" / "signing.pub"
-    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert made["TIERFLOW_SIGNING_KEY_FILE"] == key_file  # named by path, for the stack too
+    assert made["TIERFLOW_PSEUDONYM_KEY_FILE"] == tmp_path / "secrets" / "pseudonym.key"
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in (key_file, *made.values()) if f != public)
     assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
     first = signing.configured_signer().key_id
     assert signing.key_id(signing.parse_public_key(str(public))) == first
     monkeypatch.delenv("TIERFLOW_SIGNING_KEY_FILE")
-    _demo_signing_key(tmp_path)  # a second demo keeps the key (its feeds still verify)
+    provision_demo_secrets()  # a second demo keeps the key (its feeds still verify)
     assert signing.configured_signer().key_id == first
     monkeypatch.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)  # a configured key wins
-    assert _demo_signing_key(tmp_path / "elsewhere") is None
-    assert not (tmp_path / "elsewhere").exists()
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "elsewhere"))
+    assert "public_key_file" not in provision_demo_secrets()
+    assert not (tmp_path / "elsewhere" / "secrets" / "signing.key").exists()
 
 
 @pytest.mark.unit

@@ -1,0 +1,265 @@
+"""``tierflow demo --ui``: the demo as it runs, under Airflow's real scheduler, with its UI left up.
+
+The local stack (``deploy/local/stack.sh``: api-server, scheduler, dag-processor, triggerer, two
+Celery workers) is started with its Airflow home at ``$TIERFLOW_HOME/airflow``; with no database
+configured, both the warehouse and Airflow's metadata live on the embedded PostgreSQL (its
+``tierflow`` and ``airflow`` databases). The demo's secrets (``tierflow.secrets``) are handed to
+the processes by path. The demo's deliveries are dropped in ``landing/``, the merge, sink and
+aggregate DAGs unpaused and every ingest DAG with a delivery waiting triggered; their pool,
+library and feed Asset events then drive the rest, as in production. ``tierflow demo --stop``
+stops the stack and the embedded server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from tierflow import config, db
+from tierflow.errors import TierflowError
+from tierflow.settings import PROJECT_ROOT
+
+STACK = PROJECT_ROOT / "deploy" / "local" / "stack.sh"
+PARSE_TIMEOUT = 240
+CHAIN_TIMEOUT = 1800
+FINISHED = ("success", "failed")
+CHAIN_DAGS = ("sink__districts", "aggregate__tiers")  # after merge__<library>, by Assets
+
+
+class DemoStackFailed(TierflowError):
+    """The stack did not start, or a demo DAG run failed or did not finish in time."""
+
+
+def airflow_home() -> Path:
+    return config.data_root() / "airflow"
+
+
+class Api:
+    """Airflow's REST API v2 with the stack's login: token from ``/auth/token``, JSON in and out."""
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        self.base, self.token = base, ""
+        body = {"username": username, "password": password}
+        self.token = self.call("POST", "/auth/token", body)["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data, headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+
+def _stack_env() -> dict[str, str]:
+    """What stack.sh gets: this environment, the demo's homes, and the embedded server's URLs."""
+    import os
+
+    env = dict(os.environ)
+    env.update(AIRFLOW_HOME=str(airflow_home()), TIERFLOW_HOME=str(config.data_root()))
+    env.setdefault("STACK_BIN", str(Path(sys.executable).parent))  # this install's airflow
+    if not db.is_configured():
+        url = db.start_embedded()  # over its Unix socket: no port to collide with
+        metadata = url.set(drivername="postgresql+psycopg2", database="airflow")
+        # the socket folder unquoted: Airflow's config reads "%" as interpolation
+        for name, each in (("TIERFLOW_DATABASE_URL", url), ("STACK_AIRFLOW_DB_URL", metadata)):
+            env[name] = unquote(each.render_as_string(hide_password=False))
+    return env
+
+
+def _stack(action: str, env: dict[str, str]) -> None:
+    # stack.sh's own progress lines go straight to the user's terminal (stderr)
+    done = subprocess.run([str(STACK), action], env=env, stdout=sys.stderr, timeout=600)
+    if done.returncode != 0:
+        raise DemoStackFailed(f"deploy/local/stack.sh {action} failed (logs: {_logs()})")
+
+
+def _logs() -> Path:
+    return airflow_home() / "logs" / "stack"
+
+
+def _login() -> tuple[str, str, str]:
+    """The URL and login stack.sh configured (stack.env and the auth manager's password file)."""
+    home = airflow_home()
+    settings = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in (home / "stack.env").read_text().splitlines()
+        if line.startswith("export ")
+    )
+    base = settings["AIRFLOW__API__BASE_URL"].strip("'")
+    user, password = next(
+        iter(json.loads((home / "simple_auth_manager_passwords.json").read_text()).items())
+    )
+    return base, user, password
+
+
+def demo_dags() -> dict[str, list[str]]:
+    """The demo's DAGs by stage: one ingest DAG per contract, one merge DAG per library, …"""
+    from tierflow.contracts import Library, catalog
+
+    return {
+        "ingest": [f"ingest__{ds.table_name}" for ds in catalog().datasets],
+        "merge": [f"merge__{lib.value}" for lib in Library],
+        "chain": list(CHAIN_DAGS),
+    }
+
+
+def _wait(predicate: Any, timeout: float, what: str, interval: float = 3.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if result := predicate():
+                return result
+        except (urllib.error.URLError, ConnectionError):
+            pass  # the api-server restarting a worker: ask again
+        time.sleep(interval)
+    raise DemoStackFailed(f"timed out after {timeout:.0f} s waiting for {what} (logs: {_logs()})")
+
+
+def _trigger_ingests(api: Api, dag_ids: list[str]) -> dict[str, str]:
+    """Trigger each ingest DAG with a delivery waiting; returns dag id → run id."""
+    from tierflow.contracts import catalog
+    from tierflow.tasks import pending_deliveries
+
+    by_table = {f"ingest__{ds.table_name}": ds.id for ds in catalog().datasets}
+    runs = {}
+    for dag_id in dag_ids:
+        if not pending_deliveries(by_table[dag_id]):
+            continue  # loaded by an earlier start: its run is already there
+        # For the logical date the scheduler would run next, while still paused: on unpause the
+        # scheduler finds that run and adds none of its own to race ours for the same files.
+        dag = api.call("GET", f"/api/v2/dags/{dag_id}")
+        body = {"logical_date": dag["next_dagrun_logical_date"]}
+        runs[dag_id] = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    return runs
+
+
+def _runs(api: Api, dag_id: str) -> list[dict[str, Any]]:
+    return api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+
+def _settled(api: Api, triggered: dict[str, str], downstream: list[str]) -> bool:
+    """Our ingest runs finished, and the DAGs their Assets drive ran with nothing left to run."""
+    for dag_id, run_id in triggered.items():
+        if api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"] not in FINISHED:
+            return False
+    for dag_id in downstream:
+        runs = _runs(api, dag_id)
+        if not runs or any(r["state"] not in FINISHED for r in runs):
+            return False
+        if api.call("GET", f"/api/v2/dags/{dag_id}/assets/queuedEvents")["total_entries"]:
+            return False  # an Asset event the scheduler has not turned into a run yet
+    return True
+
+
+def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any]:
+    """Start the stack on the demo's data, run the chain through it, leave the UI up."""
+    from tierflow.chain import ready_deliveries
+    from tierflow.generate import generate
+    from tierflow.secrets import provision_demo_secrets
+
+    started = time.perf_counter()
+    provisioned = provision_demo_secrets()  # before the env: the processes get their paths
+    env = _stack_env()
+    landing = config.landing_dir()
+    if not (landing.is_dir() and ready_deliveries(landing)):  # a second start reuses them
+        generate(out=config.data_root(), scale=scale, seed=seed, defect_rate=defect_rate)
+    _stack("start", env)
+    base, user, password = _login()
+    api = Api(base, user, password)
+    dags = demo_dags()
+    every = [d for stage in dags.values() for d in stage]
+    _wait(lambda: all(_parsed(api, d) for d in every), PARSE_TIMEOUT, "the DAGs to be parsed")
+    downstream = dags["merge"] + dags["chain"]
+    for dag_id in downstream:  # paused DAGs queue no Asset events: unpause before the ingests
+        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+    triggered = _trigger_ingests(api, dags["ingest"])
+    print(f"[demo] UI at {base} (login {user} / {password}); running the chain…", file=sys.stderr)
+    if triggered:
+        _wait(lambda: _settled(api, triggered, downstream), CHAIN_TIMEOUT, "the demo's DAG runs")
+    states = {d: [r["state"] for r in _runs(api, d)] for d in every}
+    failed = sorted(d for d, s in states.items() if "failed" in s)
+    result = {
+        "ui": base,
+        "login": {"username": user, "password": password},
+        "runs": states,
+        "failed": failed,
+        "airflow_home": str(airflow_home()),
+        "data_root": str(config.data_root()),
+        "public_key_file": str(provisioned.get("public_key_file") or "") or None,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if failed:
+        raise DemoStackFailed(
+            f"DAG runs failed: {', '.join(failed)}; the UI stays up at {base} to look at them"
+            " (tierflow demo --stop stops it)"
+        )
+    return result
+
+
+def _parsed(api: Api, dag_id: str) -> bool:
+    try:
+        api.call("GET", f"/api/v2/dags/{dag_id}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise
+    return True
+
+
+def stop_demo_stack() -> dict[str, Any]:
+    """Stop what ``start_demo_stack`` started: the stack's processes, then the embedded server."""
+    import os
+
+    env = dict(os.environ, AIRFLOW_HOME=str(airflow_home()))
+    if (airflow_home() / "run").is_dir():
+        _stack("stop", env)
+    return {
+        "stack_stopped": True,
+        "embedded_stopped": (not db.is_configured()) and db.stop_embedded(),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    if "stack_stopped" in result:
+        return "demo stack stopped" + (
+            "; embedded PostgreSQL stopped" if result["embedded_stopped"] else ""
+        )
+    ui, login = result["ui"], result["login"]
+    runs = result["runs"]
+    ok = sum(s.count("success") for s in runs.values())
+    look = [
+        (
+            f"{ui}/dags",
+            "the DAGs: ingest__* → merge__* → sink__districts → aggregate__tiers, each run",
+        ),
+        (
+            f"{ui}/assets",
+            "the Assets (pool.*, library.*, feeds, …) and the events linking the runs",
+        ),
+        (
+            f"{ui}/plugin/tierflow-quality",
+            "Browse → Data quality & deliveries: pass rates, quarantine"
+            " reasons, late deliveries, feeds per district, Data Docs",
+        ),
+        (f"{result['data_root']}/feeds/", "the district feeds the sink DAG published"),
+        ("make demo-stop", "stops Airflow and the embedded PostgreSQL"),
+    ]
+    width = max(len(where) for where, _ in look)
+    return "\n".join(
+        [
+            f"Airflow UI: {ui}  login: {login['username']} / {login['password']}",
+            f"{ok} successful DAG runs of {len(runs)} DAGs in {result['seconds']} s. Look at:",
+            *(f"  {where.ljust(width)}  {what}" for where, what in look),
+        ]
+    )
