@@ -66,6 +66,26 @@ class Api:
         self.token = self.call("POST", "/auth/token", body, auth=False)["access_token"]
 
 
+REDIS_CLAIM = "tierflow-test-stack"
+REDIS_DBS = range(11, 16)
+
+
+def _claim_redis_db(redis: Any, owner: str) -> tuple[Any, int]:
+    """An empty Redis database, claimed until the stop, as this stack's Celery broker: two
+    stacks on one broker run each other's tasks (tests run in parallel on one machine), and a
+    database with keys may be another stack's, so it is never flushed."""
+    for number in REDIS_DBS:
+        broker = redis.Redis(host="127.0.0.1", port=6379, db=number)
+        if broker.set(REDIS_CLAIM, owner, nx=True, ex=3 * 3600):
+            if broker.dbsize() == 1:
+                return broker, number
+            broker.delete(REDIS_CLAIM)  # keys of a stack running (or killed) without a claim
+    pytest.fail(
+        f"no empty Redis database among {list(REDIS_DBS)}: each is claimed or holds keys"
+        " (a killed stack's: redis-cli -n N flushdb)"
+    )
+
+
 @contextlib.contextmanager
 def running_stack(
     warehouse_url: str, tmp_path: Path, services: str | None = None
@@ -75,8 +95,7 @@ def running_stack(
 
     airflow_home = tmp_path / "airflow"
     port, log_port = _free_port(), _free_port()
-    redis_db = 11
-    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()  # no stale Celery messages
+    broker, redis_db = _claim_redis_db(redis, str(tmp_path))
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),
@@ -115,12 +134,14 @@ def running_stack(
         subprocess.run([str(STACK), "stop"], env=env, capture_output=True, text=True, timeout=120)
         status = subprocess.run([str(STACK), "status"], env=env, capture_output=True, text=True)
         drop_database(env["STACK_AIRFLOW_DB"])
+        broker.flushdb()  # its Celery keys and the claim: free for the next stack
         assert "running" not in status.stdout, f"stack.sh stop left processes:\n{status.stdout}"
 
 
-@pytest.fixture()
-def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    with running_stack(warehouse_url, tmp_path) as info:
+@pytest.fixture(scope="module")
+def stack(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One stack per test module: its tests share it (a start takes about a minute of CI)."""
+    with running_stack(warehouse_url, tmp_path_factory.mktemp("stack")) as info:
         yield info
 
 
@@ -258,3 +279,96 @@ def test_local_stack_runs_ingest_dags_on_both_celery_workers(stack, warehouse):
         f"stack start {stack['start_seconds']:.0f}s, three ingest runs {run_seconds:.0f}s, "
         f"workers {sorted(workers)}"
     )
+
+
+def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(stack, warehouse):
+    """A district files a demand with the CLI; ``demands__review`` under the real scheduler
+    opens its Human-in-the-loop request; the owner approves it through the REST API; the trail
+    says who and why; the decision's Asset event runs the sink, whose next feed for that
+    district carries exactly the approved fields. A CLI negative-list change raises the same
+    Asset event through the REST API and runs the sink again."""
+    from tests.review_flow import (
+        REVIEW_DAG,
+        file_only_pending_demand,
+        review_request,
+        run_state,
+        start_review,
+        tierflow,
+        wait,
+    )
+
+    logs, api = stack["logs"], Api(stack["base"])
+    api.login("ops", "ops-password")
+    fields = ["parcel_id", "land_use_code", "division_code"]
+    # 江北区 (d500105): its only land-parcel demand expired in 2025, so no such feed yet
+    feed_root = stack["home"] / "feeds" / "500105" / "land_parcel"
+    assert not list(feed_root.glob("*/_SUCCESS"))
+    demand_id = file_only_pending_demand(
+        stack,
+        consumer="d500105",
+        dataset="mnr.land_parcel",
+        fields=",".join(fields),
+        purpose="耕地保护巡查（续期）",
+        valid_days="90",
+        by="江北区 王五",
+    )
+    run_id = start_review(api, stack)
+    hitl = review_request(api, stack, run_id, demand_id)
+    assert hitl["options"] == ["Approve", "Reject"] and "parcel_id" in hitl["body"]
+    ti = hitl["task_instance"]
+    path = (
+        f"/api/v2/dags/{REVIEW_DAG}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+        f"/{ti['map_index']}/hitlDetails"
+    )
+    answer = {"chosen_options": ["Approve"], "params_input": {"reason": "同意：耕保巡查续期"}}
+    answered = api.call("PATCH", path, answer)
+    assert answered["responded_by"]["name"] == "ops"
+    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the review run", logs)
+    assert state == "success", f"{REVIEW_DAG} {run_id}: {state}; logs: {logs}"
+
+    shown = tierflow(stack, "demands", "show", demand_id)
+    assert shown["demand"]["status"] == "approved", shown
+    assert shown["demand"]["decided_by"] == "ops"
+    assert shown["demand"]["reason"] == "同意：耕保巡查续期"
+    assert [(e["kind"], e["actor"]) for e in shown["events"]] == [
+        ("demand_requested", "江北区 王五"),
+        ("demand_decided", "ops"),
+    ]
+
+    # the decision's Asset event ran the sink: the district's first land-parcel feed
+    published = wait(
+        lambda: sorted(feed_root.glob("*/_SUCCESS")), RUN_TIMEOUT, "the land-parcel feed", logs, 5
+    )
+    manifest = json.loads((published[-1].parent / "_manifest.json").read_text())
+    columns = [c["name"] for c in manifest["schema"]]
+    assert columns[:2] == ["op", "changed_at"] and sorted(columns[2:]) == sorted(fields), columns
+    assert manifest["demand_ids"] == [demand_id]
+
+    # a negative-list entry added with the CLI: the same Asset, through the REST API
+    basis = "《土地管理法》第二十条：用途分类在规划公布前不予共享"
+    added = tierflow(
+        stack, "negative", "add", "mnr.land_parcel", "land_use_code", "--legal-basis", basis,
+        "--by", "规划自然资源局 李四",
+    )  # fmt: skip
+    event = added["asset_event"]
+    assert event["sent"] is True and event["asset"] == "sharing.lists", event
+
+    (lists,) = api.call("GET", "/api/v2/assets?uri_pattern=tierflow://sharing/lists")["assets"]
+    events = api.call("GET", f"/api/v2/assets/events?asset_id={lists['id']}&limit=100")
+    (ours,) = [e for e in events["asset_events"] if e["id"] == event["event_id"]]
+    assert ours["extra"]["change"] == "negative_added", ours
+
+    # the sink follows (a run the event starts, or one whose districts run after it: Airflow
+    # may fold an event that arrives while a queued run is created into that run): the next
+    # land-parcel feed withholds the field and quotes the law
+    def narrowed() -> dict | None:
+        for done in sorted(feed_root.glob("*/_SUCCESS")):
+            feed = json.loads((done.parent / "_manifest.json").read_text())
+            if "land_use_code" in feed["withheld"]:
+                return feed
+        return None
+
+    feed = _wait(narrowed, RUN_TIMEOUT, "a land-parcel feed without land_use_code", logs, 5)
+    assert feed["withheld"] == {"land_use_code": basis}, feed["withheld"]
+    assert [c["name"] for c in feed["schema"]][2:] == ["parcel_id", "division_code"], feed
+    print(f"review {run_id}: {demand_id} approved by ops; feed {published[-1].parent.name}")
