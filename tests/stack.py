@@ -67,6 +67,28 @@ def _process_groups() -> dict[int, int]:
     return groups
 
 
+REDIS_CLAIM = "tierflow-test-stack"
+REDIS_DBS = range(11, 16)
+
+
+def _claim_redis_db(owner: str) -> tuple[Any, int]:
+    """An empty Redis database, claimed until the stop, as this stack's Celery broker: two
+    stacks on one broker can take each other's results (test sessions run in parallel on one
+    machine), and a database with keys may be another stack's, so it is never flushed."""
+    import redis
+
+    for number in REDIS_DBS:
+        broker = redis.Redis(host="127.0.0.1", port=6379, db=number)
+        if broker.set(REDIS_CLAIM, owner, nx=True, ex=3 * 3600):
+            if broker.dbsize() == 1:
+                return broker, number
+            broker.delete(REDIS_CLAIM)  # keys of a stack running (or killed) without a claim
+    pytest.fail(
+        f"no empty Redis database among {list(REDIS_DBS)}: each is claimed or holds keys"
+        " (a killed stack's: redis-cli -n N flushdb)"
+    )
+
+
 @contextlib.contextmanager
 def running_stack(
     warehouse_url: str,
@@ -84,6 +106,7 @@ def running_stack(
     # a queue of its own: no stale Celery messages, and no other stack on this machine (another
     # test session) takes its tasks or gives it theirs
     queue = f"stack_{uuid.uuid4().hex[:8]}"
+    broker, redis_db = _claim_redis_db(str(tmp_path))
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),
@@ -96,7 +119,7 @@ def running_stack(
         "STACK_FRESH_DB": "1",
         "STACK_PORT": str(port),
         "STACK_LOG_PORT": str(log_port),
-        "STACK_REDIS_DB": "11",
+        "STACK_REDIS_DB": str(redis_db),
         "STACK_QUEUE": queue,
         "STACK_HEALTH_PORT": str(health_port),
         "STACK_ADMIN_USER": "ops",
@@ -136,11 +159,13 @@ def running_stack(
         status = subprocess.run([str(STACK), "status"], env=env, capture_output=True, text=True)
         left = {pid for pid, group in _process_groups().items() if group in leaders}
         drop_database(env["STACK_AIRFLOW_DB"])
+        broker.flushdb()  # its Celery keys and the claim: free for the next stack
         assert "running" not in status.stdout, f"stop left processes:\n{status.stdout}"
         assert not left, f"stop left processes of the stack's groups: {sorted(left)}"
 
 
-@pytest.fixture()
-def stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    with running_stack(warehouse_url, tmp_path) as info:
+@pytest.fixture(scope="module")
+def stack(warehouse_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One stack per test module: its tests share it (a start takes about a minute of CI)."""
+    with running_stack(warehouse_url, tmp_path_factory.mktemp("stack")) as info:
         yield info

@@ -9,6 +9,7 @@ Light: DAG files import it at parse time.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import Asset
 
@@ -40,3 +41,78 @@ def library_assets() -> list[Asset]:
 def thematic_pool_assets(cat: Catalog) -> list[Asset]:
     """The pools of the thematic datasets, which the sink loads itself."""
     return [pool_asset(ds) for ds in cat.datasets if ds.thematic]
+
+
+API_TIMEOUT_SECONDS = 20
+
+
+def announce(asset: Asset, extra: dict[str, Any]) -> dict[str, Any]:
+    """An event of ``asset`` raised from outside any Airflow task (a CLI command), so the DAGs
+    scheduled on it run as they do after a task that lists it in its ``outlets``.
+
+    Sent through the api-server's REST API (``POST /api/v2/assets/events``) as
+    ``TIERFLOW_AIRFLOW_API_USER``, whose password is the secret ``TIERFLOW_AIRFLOW_API_PASSWORD``
+    (or ``_FILE``, or the Airflow connection ``tierflow_airflow_api``). Never raises: the change
+    it announces is already recorded, so the answer says whether the event was sent and, if
+    not, why (``tierflow lists announce`` sends it again).
+    """
+    from tierflow.errors import TierflowError
+    from tierflow.settings import settings
+
+    base, user = settings().airflow_api_url, settings().airflow_api_user
+    answer: dict[str, Any] = {"asset": asset.name, "sent": False}
+    if not base:  # no Airflow to tell (the CLI alone, `tierflow run`): nothing is missed
+        answer["why"] = "TIERFLOW_AIRFLOW_API_URL is not set: the DAGs see it at their next run"
+        return {**answer, "configured": False}
+    try:
+        event = _post_asset_event(base.rstrip("/"), user, asset, extra)
+    except TierflowError as exc:
+        answer["why"] = str(exc)
+        return answer
+    return {
+        **answer,
+        "sent": True,
+        "event_id": event.get("id"),
+        "timestamp": event.get("timestamp"),
+    }
+
+
+def _post_asset_event(
+    base: str, user: str | None, asset: Asset, extra: dict[str, Any]
+) -> dict[str, Any]:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from tierflow.errors import TierflowError
+    from tierflow.secrets import secret
+
+    if not user:
+        raise TierflowError("TIERFLOW_AIRFLOW_API_USER is not set")
+    password = secret(
+        "TIERFLOW_AIRFLOW_API_PASSWORD", "tierflow_airflow_api", "Airflow API password"
+    )
+
+    def call(method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=API_TIMEOUT_SECONDS) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise TierflowError(f"{method} {base}{path}: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TierflowError(f"{method} {base}{path}: {reason}") from None
+
+    token = call("POST", "/auth/token", {"username": user, "password": password})["access_token"]
+    query = urllib.parse.urlencode({"uri_pattern": asset.uri, "limit": 100})
+    found = call("GET", f"/api/v2/assets?{query}", token=token)["assets"]
+    ids = [a["id"] for a in found if a["uri"] == asset.uri]
+    if not ids:
+        raise TierflowError(f"Airflow knows no Asset {asset.uri}: no DAG listens to it yet")
+    return call("POST", "/api/v2/assets/events", {"asset_id": ids[0], "extra": extra}, token)

@@ -43,6 +43,8 @@ VARIABLES = {
     "TIERFLOW_DEBUG": "debug",
     "TIERFLOW_CACHE_DIR": "cache_dir",
     "CITUS_SOURCE": "citus_source",
+    "TIERFLOW_AIRFLOW_API_URL": "airflow_api_url",
+    "TIERFLOW_AIRFLOW_API_USER": "airflow_api_user",
 }
 
 CITUS_RELEASE = "https://github.com/citusdata/citus/archive/refs/tags/v14.0.1.tar.gz"
@@ -73,6 +75,10 @@ class Settings(BaseModel):
     debug: bool = False
     cache_dir: Path | None = None  # builds kept between runs (Citus); default $TIERFLOW_HOME/cache
     citus_source: str = CITUS_RELEASE  # a tarball path or URL (tierflow cluster up builds it)
+    # where commands run outside Airflow (the CLI) announce Asset events: the api-server's base
+    # URL (e.g. http://127.0.0.1:8080) and its user; the password is a secret (tierflow.secrets)
+    airflow_api_url: str | None = None
+    airflow_api_user: str | None = None
 
 
 class BadSetting(TierflowError):

@@ -47,10 +47,14 @@ def _workers_that_ran(logs: Path, dag_id: str, run_id: str, task_id: str) -> set
     return ran
 
 
-@pytest.fixture()
-def demo_stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """``tierflow demo --ui`` (what ``make demo-ui`` runs) on the session's test warehouse."""
+@pytest.fixture(scope="module")
+def demo_stack(
+    warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """``tierflow demo --ui`` (what ``make demo-ui`` runs) on the session's test warehouse; the
+    module's tests share it (one stack start: CI's budget)."""
     start, stop = [*DEMO, "--ui", "--json"], [*DEMO, "--stop"]
+    tmp_path = tmp_path_factory.mktemp("demo-stack")
     with running_stack(
         warehouse_url, tmp_path, start=start, stop=stop, timeout=DEMO_TIMEOUT
     ) as info:
@@ -59,7 +63,8 @@ def demo_stack(warehouse_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_stack, warehouse):
-    from tierflow.contracts import Library, catalog
+    from tierflow.contracts import catalog
+    from tierflow.merge.survivorship import libraries
 
     stack, cat = demo_stack, catalog()
     logs, demo = stack["logs"], stack["demo"]
@@ -77,7 +82,7 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
     # every demo DAG ran under the scheduler, and every run succeeded: the ingests the demo
     # triggered, and the merges, the sink and the aggregation their Asset events started
     demo_dags = [f"ingest__{ds.table_name}" for ds in cat.datasets]
-    demo_dags += [f"merge__{lib.value}" for lib in Library] + [
+    demo_dags += [f"merge__{lib}" for lib in libraries()] + [
         "sink__districts",
         "aggregate__tiers",
     ]
@@ -163,3 +168,98 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
         f"demo --ui (stack start + the whole chain) {stack['start_seconds']:.0f}s,"
         f" {sum(len(r) for r in runs.values())} DAG runs, workers {sorted(workers)}"
     )
+
+
+def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack, warehouse):
+    """A district files a demand with the CLI; ``demands__review`` under the real scheduler
+    opens its Human-in-the-loop request; the owner approves it through the REST API; the trail
+    says who and why; the decision's Asset event runs the sink, whose next feed for that
+    district carries exactly the approved fields. A CLI negative-list change raises the same
+    Asset event through the REST API and runs the sink again."""
+    from tests.review_flow import (
+        REVIEW_DAG,
+        RUN_TIMEOUT,
+        file_only_pending_demand,
+        review_request,
+        run_state,
+        start_review,
+        tierflow,
+        wait,
+    )
+
+    stack = demo_stack
+    logs, api = stack["logs"], Api(stack["base"])
+    api.login("ops", "ops-password")
+    fields = ["parcel_id", "land_use_code", "division_code"]
+    # 江北区 (d500105): its only land-parcel demand expired in 2025, so no such feed yet
+    feed_root = stack["home"] / "feeds" / "500105" / "land_parcel"
+    assert not list(feed_root.glob("*/_SUCCESS"))
+    demand_id = file_only_pending_demand(
+        stack,
+        consumer="d500105",
+        dataset="mnr.land_parcel",
+        fields=",".join(fields),
+        purpose="耕地保护巡查（续期）",
+        valid_days="90",
+        by="江北区 王五",
+    )
+    run_id = start_review(api, stack)
+    hitl = review_request(api, stack, run_id, demand_id)
+    assert hitl["options"] == ["Approve", "Reject"] and "parcel_id" in hitl["body"]
+    ti = hitl["task_instance"]
+    path = (
+        f"/api/v2/dags/{REVIEW_DAG}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
+        f"/{ti['map_index']}/hitlDetails"
+    )
+    answer = {"chosen_options": ["Approve"], "params_input": {"reason": "同意：耕保巡查续期"}}
+    answered = api.call("PATCH", path, answer)
+    assert answered["responded_by"]["name"] == "ops"
+    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the review run", logs)
+    assert state == "success", f"{REVIEW_DAG} {run_id}: {state}; logs: {logs}"
+
+    shown = tierflow(stack, "demands", "show", demand_id)
+    assert shown["demand"]["status"] == "approved", shown
+    assert shown["demand"]["decided_by"] == "ops"
+    assert shown["demand"]["reason"] == "同意：耕保巡查续期"
+    assert [(e["kind"], e["actor"]) for e in shown["events"]] == [
+        ("demand_requested", "江北区 王五"),
+        ("demand_decided", "ops"),
+    ]
+
+    # the decision's Asset event ran the sink: the district's first land-parcel feed
+    published = wait(
+        lambda: sorted(feed_root.glob("*/_SUCCESS")), RUN_TIMEOUT, "the land-parcel feed", logs, 5
+    )
+    manifest = json.loads((published[-1].parent / "_manifest.json").read_text())
+    columns = [c["name"] for c in manifest["schema"]]
+    assert columns[:2] == ["op", "changed_at"] and sorted(columns[2:]) == sorted(fields), columns
+    assert manifest["demand_ids"] == [demand_id]
+
+    # a negative-list entry added with the CLI: the same Asset, through the REST API
+    basis = "《土地管理法》第二十条：用途分类在规划公布前不予共享"
+    added = tierflow(
+        stack, "negative", "add", "mnr.land_parcel", "land_use_code", "--legal-basis", basis,
+        "--by", "规划自然资源局 李四",
+    )  # fmt: skip
+    event = added["asset_event"]
+    assert event["sent"] is True and event["asset"] == "sharing.lists", event
+
+    (lists,) = api.call("GET", "/api/v2/assets?uri_pattern=tierflow://sharing/lists")["assets"]
+    events = api.call("GET", f"/api/v2/assets/events?asset_id={lists['id']}&limit=100")
+    (ours,) = [e for e in events["asset_events"] if e["id"] == event["event_id"]]
+    assert ours["extra"]["change"] == "negative_added", ours
+
+    # the sink follows (a run the event starts, or one whose districts run after it: Airflow
+    # may fold an event that arrives while a queued run is created into that run): the next
+    # land-parcel feed withholds the field and quotes the law
+    def narrowed() -> dict | None:
+        for done in sorted(feed_root.glob("*/_SUCCESS")):
+            feed = json.loads((done.parent / "_manifest.json").read_text())
+            if "land_use_code" in feed["withheld"]:
+                return feed
+        return None
+
+    feed = wait(narrowed, RUN_TIMEOUT, "a land-parcel feed without land_use_code", logs, 5)
+    assert feed["withheld"] == {"land_use_code": basis}, feed["withheld"]
+    assert [c["name"] for c in feed["schema"]][2:] == ["parcel_id", "division_code"], feed
+    print(f"review {run_id}: {demand_id} approved by ops; feed {published[-1].parent.name}")

@@ -150,3 +150,83 @@ def test_login_dag_list_and_plugin_page(stack, warehouse, browser_page, tmp_path
         subprocess.run([str(STACK), "status"], env=stack["env"], capture_output=True).returncode
         == 0
     )
+
+
+def test_an_approver_answers_a_demand_under_required_actions(stack, browser_page, tmp_path):  # noqa: F811
+    """A district's demand, filed with the CLI, waits in Airflow's "Required Actions"; the
+    approver logs in, opens it, approves it with a reason, and finds it approved, by them and
+    with that reason, on the console's lists page (expiring within 30 days: valid 20)."""
+    from tests.review_flow import (
+        REVIEW_DAG,
+        RUN_TIMEOUT,
+        file_only_pending_demand,
+        review_request,
+        run_state,
+        start_review,
+        tierflow,
+        wait,
+    )
+    from tests.stack import Api
+
+    api, logs = Api(stack["base"]), stack["logs"]
+    api.login("ops", "ops-password")
+    demand_id = file_only_pending_demand(
+        stack,
+        consumer="d500106",
+        dataset="mnr.land_parcel",
+        fields="parcel_id,area_m2,division_code",
+        purpose="违法用地巡查",
+        valid_days="20",
+        by="沙坪坝区 赵六",
+    )
+    run_id = start_review(api, stack)
+    hitl = review_request(api, stack, run_id, demand_id)
+    page, base = browser_page, stack["base"]
+    where = f"screenshots in {tmp_path}; stack logs {logs}"
+    shots: list[Path] = []
+
+    page.goto(base + "/")
+    page.wait_for_url(re.compile(r".*/auth/login.*"))
+    page.locator("input[name='username']").fill("ops")
+    page.locator("input[name='password']").fill("ops-password")
+    page.locator("button[type='submit']").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+    # 1. Browse → Required Actions lists the request by its subject; it opens the task's form
+    page.goto(base + "/required_actions?response_received=false")
+    link = page.get_by_role("link", name=hitl["subject"])
+    link.wait_for()
+    shots.append(_shot(page, tmp_path, "10-required-actions"))
+    link.click()
+    page.locator("#element_reason").wait_for()
+    assert page.get_by_text("违法用地巡查").count() >= 1, where  # the purpose is in the body
+    page.locator("#element_reason").fill("同意：巡查期二十天")
+    shots.append(_shot(page, tmp_path, "11-review-form"))
+    page.get_by_test_id("hitl-option-Approve").click()
+
+    # 2. the answer resumes the task; the run records the decision
+    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the review run", logs)
+    assert state == "success", where
+    shown = tierflow(stack, "demands", "show", demand_id)["demand"]
+    assert (shown["status"], shown["decided_by"], shown["reason"]) == (
+        "approved",
+        "ops",
+        "同意：巡查期二十天",
+    ), shown
+
+    # 3. the console's lists page shows it approved, by whom and why, and expiring
+    page.goto(base + "/plugin/tierflow-quality")
+    frame = page.frame_locator("iframe").first
+    frame.locator("nav a", has_text="Lists").click()
+    row = frame.locator(f"table.demands tr[data-demand='{demand_id}']")
+    row.wait_for()
+    shots.append(_shot(page, tmp_path, "12-lists-page"))
+    assert row.get_attribute("data-status") == "approved", where
+    assert row.locator(".decided-by").inner_text() == "ops", where
+    assert row.locator(".reason").inner_text() == "同意：巡查期二十天", where
+    assert row.locator(".requested-by").inner_text().startswith("沙坪坝区 赵六"), where
+    expiring = frame.locator(f"#expiring-table tr[data-demand='{demand_id}'] [data-days-left]")
+    assert expiring.inner_text() == "20", where
+    for shot in shots:
+        assert shot.stat().st_size > 10_000, f"{shot} looks blank"
+    print("screenshots:", ", ".join(str(s) for s in shots))

@@ -91,6 +91,47 @@ def _write_delivery(landing: Path, dataset: Any, as_of: dt.date, name: str) -> P
     return path
 
 
+def _hostile_lists(eng: Any) -> dict[str, str]:
+    """The online lists with people's texts that are payloads: a demand's purpose, who asked,
+    who decided and why, a legal basis, a removal's reason. What each field holds."""
+    from tierflow.sharing import store
+
+    texts = {
+        "purpose": PAYLOADS["script"],
+        "requested_by": PAYLOADS["img-onerror"],
+        "decided_by": PAYLOADS["template"],
+        "reason": PAYLOADS["svg-onload"],
+        "legal_basis": PAYLOADS["breakout"],
+        "removal": PAYLOADS["javascript-url"],
+    }
+    texts = {k: v.replace("{t}", _tag("lists", k)) for k, v in texts.items()}
+    store.import_lists(eng)
+    demand = store.request_demand(
+        eng,
+        consumer="d500101",
+        dataset="mnr.land_parcel",
+        fields=["parcel_id", "division_code"],
+        purpose=texts["purpose"],
+        valid_days=20,  # expiring within 30 days: on that table too
+        by=texts["requested_by"],
+    )
+    store.decide_demand(
+        eng, demand["id"], approve=True, by=texts["decided_by"], reason=texts["reason"]
+    )
+    store.add_negative(
+        eng, "mnr.land_parcel", "area_m2", legal_basis=texts["legal_basis"], by=texts["decided_by"]
+    )
+    store.remove_negative(
+        eng,
+        "mnr.land_parcel",
+        "area_m2",
+        by=texts["requested_by"],
+        reason=texts["removal"],
+        approve=False,
+    )
+    return texts
+
+
 @pytest.fixture()
 def hostile_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """The api-server alone, on a warehouse of its own holding only the hostile deliveries."""
@@ -121,7 +162,8 @@ def hostile_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
             )
             with pytest.raises(DeliveryRejected):
                 ingest_file(rejected, household.id, eng=eng, run_gx=True)
-            yield {**stack, "engine": eng, "results": results, "today": today}
+            lists = _hostile_lists(eng)
+            yield {**stack, "engine": eng, "results": results, "today": today, "lists": lists}
     finally:
         eng.dispose()
         drop_database(name)
@@ -244,6 +286,8 @@ def test_hostile_deliveries_cannot_script_the_console(hostile_console, browser, 
         "/tierflow/?days=60",
         *(f"/tierflow/datasets/{ds.id}" for ds in catalog().datasets),
         "/tierflow/api/summary",
+        "/tierflow/lists",
+        "/tierflow/api/lists",
     ]
     docs_root = home / "docs" / "data_docs"
     docs = sorted(p.relative_to(docs_root).as_posix() for p in docs_root.rglob("*.html"))
@@ -274,6 +318,21 @@ def test_hostile_deliveries_cannot_script_the_console(hostile_console, browser, 
     assert LOADED_NAME + ".csv" in files, files
     reasons = page.locator("#department-table .reason").all_inner_texts()
     assert any(REJECTED_NAME in r for r in reasons), reasons
+
+    # the lists page shows people's texts as text: purpose, names, reason, legal basis
+    page.goto(base + "/tierflow/lists")
+    settle(page)
+    texts = hostile_console["lists"]
+    approved = page.locator("table.demands[data-status='approved'] tr[data-demand]")
+    row = approved.filter(has_text=_tag("lists", "purpose"))
+    assert row.locator(".purpose").inner_text() == texts["purpose"], where
+    assert row.locator(".requested-by").inner_text().startswith(texts["requested_by"]), where
+    assert row.locator(".decided-by").inner_text() == texts["decided_by"], where
+    assert row.locator(".reason").inner_text() == texts["reason"], where
+    negative = page.locator("#negative-table tr[data-negative='mnr.land_parcel.area_m2']")
+    assert negative.locator(".legal-basis").inner_text() == texts["legal_basis"], where
+    assert negative.locator(".reason").inner_text() == texts["removal"], where
+    problems.extend(f"/tierflow/lists: {t}" for t in Watch.traces(page))
 
     # the console inside Airflow's own frame
     page.goto(base + "/plugin/tierflow-quality")

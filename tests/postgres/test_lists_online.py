@@ -400,3 +400,75 @@ def test_a_review_outcome_is_recorded_like_demands_decide(fresh_db):
     assert (timed_out["status"], timed_out["decided_by"]) == ("rejected", "airflow")
     assert "no answer within 7 days" in timed_out["reason"]
     assert not {r["demand_id"] for r in pending_reviews(fresh_db)} & set(asked)
+
+
+@pytest.mark.postgres
+def test_a_cli_change_of_the_policy_announces_the_lists_asset(
+    fresh_db, monkeypatch, capsys, tmp_path
+):
+    """Without Airflow configured the change is recorded and the answer says no event was sent;
+    with an api-server that does not answer, the change still stands and stderr says so in one
+    line. (The event itself reaching Airflow is tested in tests/airflow/test_stack.py.)"""
+    import socket
+
+    from tierflow import db
+    from tierflow.cli import main
+
+    monkeypatch.setenv("TIERFLOW_DATABASE_URL", fresh_db.url.render_as_string(hide_password=False))
+    db.engine.cache_clear()
+
+    def run(*argv: str) -> tuple[int, dict, str]:
+        code = main([*argv, "--json"])
+        out, err = capsys.readouterr()
+        return code, json.loads(out) if out else {}, err
+
+    try:
+        assert run("lists", "import")[1]["asset_event"]["sent"] is False
+        basis = "《测绘法》第三十四条：坐标不对外提供"
+        code, result, err = run(
+            "negative", "add", "mnr.address", "longitude", "--legal-basis", basis, "--by", "甲"
+        )
+        assert code == 0 and err == "", err
+        assert result["asset_event"] == {
+            "asset": "sharing.lists",
+            "sent": False,
+            "configured": False,
+            "why": "TIERFLOW_AIRFLOW_API_URL is not set: the DAGs see it at their next run",
+        }
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        monkeypatch.setenv("TIERFLOW_AIRFLOW_API_URL", f"http://127.0.0.1:{closed}")
+        monkeypatch.setenv("TIERFLOW_AIRFLOW_API_USER", "ops")
+        monkeypatch.setenv("TIERFLOW_AIRFLOW_API_PASSWORD", "ops-password")
+        # asking for a removal changes no policy: no event
+        code, result, err = run(
+            "negative",
+            "remove",
+            "mnr.address",
+            "longitude",
+            "--legal-basis",
+            "已脱密",
+            "--by",
+            "甲",
+        )
+        assert code == 0 and "asset_event" not in result and err == ""
+        code, result, err = run(
+            "negative", "remove", "mnr.address", "longitude", "--by", "乙", "--approve"
+        )
+        assert code == 0 and result["removed"] is True
+        assert (
+            result["asset_event"]["sent"] is False
+            and "Connection refused" in (result["asset_event"]["why"])
+        )
+        assert err.count("\n") == 1 and "sharing.lists event not sent" in err, err
+        assert "mnr.address.longitude" not in _state(fresh_db).negative  # the change stands
+        # a refused change announces nothing
+        code = main(["demands", "revoke", "D-2026-147", "--by", "乙", "--reason", "不需要了"])
+        out, err = capsys.readouterr()
+        assert code == 2 and "sharing.lists" not in err and err.count("\n") == 1, err
+        # the announcement can be sent again on its own
+        code, result, err = run("lists", "announce")
+        assert code == 0 and result["asset_event"]["sent"] is False and err.count("\n") == 1
+    finally:
+        db.engine.cache_clear()

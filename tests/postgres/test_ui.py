@@ -152,7 +152,14 @@ def test_plugin_is_discovered_from_the_plugins_folder():
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
-    "path", ["/tierflow/", "/tierflow/api/summary", "/tierflow/data-docs/index.html"]
+    "path",
+    [
+        "/tierflow/",
+        "/tierflow/api/summary",
+        "/tierflow/data-docs/index.html",
+        "/tierflow/lists",
+        "/tierflow/api/lists",
+    ],
 )
 def test_anonymous_requests_are_refused(api, path):
     response = api.get(path, follow_redirects=False)
@@ -282,7 +289,13 @@ def test_expected_deliveries_follow_the_responsibility_list():
 
 # --- headers, paths, sessions (issue #19) ---------------------------------------------------
 
-CONSOLE_PATHS = ["/tierflow/", f"/tierflow/datasets/{DATASET}", "/tierflow/api/summary"]
+CONSOLE_PATHS = [
+    "/tierflow/",
+    f"/tierflow/datasets/{DATASET}",
+    "/tierflow/lists",
+    "/tierflow/api/summary",
+    "/tierflow/api/lists",
+]
 
 
 def _directives(csp: str) -> dict[str, str]:
@@ -308,7 +321,7 @@ def test_console_responses_carry_the_console_policy(api, seeded, path):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("path", CONSOLE_PATHS[:2])
+@pytest.mark.parametrize("path", CONSOLE_PATHS[:3])
 def test_console_pages_have_no_inline_script_or_style(api, seeded, path):
     html = api.get(path, cookies={"_token": api.token}).text
     assert "<script" not in html and "<style" not in html
@@ -476,3 +489,92 @@ def test_even_a_failing_page_carries_the_headers():
     assert response.headers["content-security-policy"] == security.CONSOLE_CSP
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-store"
+
+
+# --- the online lists page (issue #17) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def online_lists(ui_warehouse: sa.Engine) -> dict[str, Any]:
+    """The seed imported, then decisions taken online: what the lists page must show."""
+    from tierflow.sharing import store
+
+    eng = ui_warehouse
+    store.import_lists(eng)
+    short = store.request_demand(
+        eng,
+        consumer="d500105",
+        dataset="mnr.land_parcel",
+        fields=["parcel_id", "land_use_code", "division_code"],
+        purpose="耕地保护巡查（续期）",
+        valid_days=10,
+        by="江北区 王五",
+    )
+    store.decide_demand(eng, short["id"], approve=True, by="规划自然资源局 李四", reason="续期一季")
+    long = store.request_demand(
+        eng,
+        consumer="d500106",
+        dataset="mnr.address",
+        fields=["address_id", "full_address"],
+        purpose="标准地址核对",
+        valid_days=90,
+        by="沙坪坝区 赵六",
+    )
+    store.decide_demand(eng, long["id"], approve=True, by="规划自然资源局 李四", reason="同意")
+    store.revoke_demand(eng, "D-2026-001", by="公安局 张三", reason="网格服务改由街道承担")
+    store.remove_negative(
+        eng,
+        "hrss.social_insurance",
+        "phone",
+        by="人社局 钱七",
+        reason="经办授权已更新",
+        approve=False,
+    )
+    return {"short": short["id"], "long": long["id"]}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_lists_page_shows_demands_decisions_expiring_and_the_negative_list(api, online_lists):
+    page = api.get("/tierflow/lists", cookies={"_token": api.token})
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'id="not-online"' not in html  # the lists are in the warehouse now
+
+    def row(demand_id: str) -> str:
+        section = html.split(f'<tr data-demand="{demand_id}" data-status=', 1)[1]
+        return section.split("</tr>", 1)[0]
+
+    # pending: the seed's D-2026-147, with who asked it (nobody online: the seed)
+    assert 'data-demand="D-2026-147" data-status="pending"' in html
+    # approved online: who asked, who decided, why
+    short = row(online_lists["short"])
+    assert "江北区 王五" in short and "规划自然资源局 李四" in short and "续期一季" in short
+    assert "耕地保护巡查（续期）" in short
+    # revoked: by whom and why
+    revoked = row("D-2026-001")
+    assert revoked.startswith('"revoked"') and "公安局 张三" in revoked
+    assert "网格服务改由街道承担" in revoked
+    # expiring within 30 days: the 10-day approval, not the 90-day one nor the open-ended seed
+    expiring = html.split('id="expiring-table"', 1)[1].split("</table>", 1)[0]
+    assert f'data-demand="{online_lists["short"]}"' in expiring
+    assert 'data-days-left="10"' in expiring
+    assert online_lists["long"] not in expiring and "D-2026-002" not in expiring
+    # the negative list with its legal bases, and the removal waiting for a second person
+    negative = html.split('id="negative-table"', 1)[1].split("</table>", 1)[0]
+    assert "《个人信息保护法》第二十八条：民族属于敏感个人信息" in negative
+    phone = negative.split('data-negative="hrss.social_insurance.phone"', 1)[1].split("</tr>")[0]
+    assert "pending: asked by 人社局 钱七" in phone and "经办授权已更新" in phone
+    # the counts agree with the warehouse, and the JSON says the same
+    data = api.get("/tierflow/api/lists", headers={"Authorization": f"Bearer {api.token}"}).json()
+    for status, n in data["counts"].items():
+        assert f'data-status="{status}" data-count="{n}"' in html
+    assert [d["demand_id"] for d in data["expiring"]] == [online_lists["short"]]
+    assert data["counts"]["revoked"] == 1 and data["counts"]["pending"] == 1
+    assert {(n["dataset"], n["field"]) for n in data["negative"]} == {
+        ("hrss.social_insurance", "phone"),
+        ("psb.household", "ethnicity"),
+    }
+    approved = {d["demand_id"]: d for d in data["demands"]["approved"]}
+    assert approved[online_lists["short"]]["decided_by"] == "规划自然资源局 李四"
+    assert approved[online_lists["short"]]["reason"] == "续期一季"

@@ -3,6 +3,11 @@
 ``tierflow lists import [--schemas DIR]`` / ``lists export [--out DIR]``;
 ``tierflow demands request|list|show|decide|revoke|expire``;
 ``tierflow negative add|remove DATASET FIELD``. Refusals are one line, exit 2.
+
+A change that moves the sharing policy (a decision, a revocation, an expiry, a negative-list
+entry added or lifted, an import) raises the ``sharing.lists`` Asset event, as the tasks of
+``demands__review`` do through their outlets: the sink DAG and the pull views follow.
+``tierflow lists announce`` raises it again (e.g. after the Airflow API was unreachable).
 """
 
 from __future__ import annotations
@@ -22,11 +27,42 @@ def _engine():
     return db.engine()
 
 
+def _announced(result: dict[str, Any], change: str, subject: str) -> dict[str, Any]:
+    """``result`` with the answer of the ``sharing.lists`` Asset event for ``change``."""
+    import sys
+
+    from tierflow.assets import LISTS, announce
+
+    event = announce(LISTS, {"change": change, "subject": subject})
+    if not event["sent"] and event.get("configured", True):  # the change stands: say so
+        print(
+            f"tierflow: {change} recorded; {LISTS.name} event not sent: {event['why']}",
+            file=sys.stderr,
+        )
+    return {**result, "asset_event": event}
+
+
+def _render_flat(result: dict[str, Any]) -> str:
+    from tierflow.cli import _kv
+
+    lines = [_kv(result)] if _kv(result) else []
+    for key in ("entry", "request"):
+        if key in result:
+            lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in result[key].items()))
+    event = result.get("asset_event")
+    if event and event["sent"]:
+        lines.append(f"{event['asset']} event {event['event_id']} sent")
+    return "\n".join(lines)
+
+
 def _lists(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow.sharing import store
 
     if args.action == "import":
-        return store.import_lists(_engine(), Path(args.schemas) if args.schemas else None)
+        result = store.import_lists(_engine(), Path(args.schemas) if args.schemas else None)
+        return _announced(result, "lists_imported", "lists") if result["events"] else result
+    if args.action == "announce":
+        return _announced({}, "announced", "lists")
     return store.export_lists(_engine(), Path(args.out) if args.out else None)
 
 
@@ -73,10 +109,12 @@ def _demands(args: argparse.Namespace) -> dict[str, Any]:
         demand = store.decide_demand(
             eng, args.id, approve=args.approve, by=args.by, reason=args.reason
         )
-        return {"demand": demand}
+        return _announced({"demand": demand}, "demand_decided", args.id)
     if action == "revoke":
-        return {"demand": store.revoke_demand(eng, args.id, by=args.by, reason=args.reason)}
-    return store.expire_demands(eng, args.as_of)
+        demand = store.revoke_demand(eng, args.id, by=args.by, reason=args.reason)
+        return _announced({"demand": demand}, "demand_revoked", args.id)
+    result = store.expire_demands(eng, args.as_of)
+    return _announced(result, "demand_expired", "demands") if result["expired"] else result
 
 
 def _render_demands(result: dict[str, Any]) -> str:
@@ -100,6 +138,10 @@ def _render_demands(result: dict[str, Any]) -> str:
         lines.append(f"  approved on {d['approved_on']}, valid until {d['expires_on'] or '—'}")
     for e in result.get("events", []):
         lines.append(f"  {e['at']}  {e['actor']}: {e['kind']}  {e['reason'] or ''}".rstrip())
+    if result.get("asset_event", {}).get("sent"):
+        lines.append(
+            f"  {result['asset_event']['asset']} event {result['asset_event']['event_id']}"
+        )
     return "\n".join(lines)
 
 
@@ -111,10 +153,11 @@ def _negative(args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "add":
         if args.approve:
             raise TierflowError("--approve is for negative remove")
-        return store.add_negative(
+        result = store.add_negative(
             _engine(), args.dataset, args.field, legal_basis=args.legal_basis or "", by=args.by
         )
-    return store.remove_negative(
+        return _announced(result, "negative_added", f"{args.dataset}.{args.field}")
+    result = store.remove_negative(
         _engine(),
         args.dataset,
         args.field,
@@ -122,13 +165,22 @@ def _negative(args: argparse.Namespace) -> dict[str, Any]:
         reason=args.legal_basis,
         approve=args.approve,
     )
+    # a removal only asked for changes nothing yet: the entry holds until a second person approves
+    if result["removed"]:
+        return _announced(result, "negative_removed", f"{args.dataset}.{args.field}")
+    return result
 
 
 def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
-    p = add("lists", _lists, "the demand and negative lists in the warehouse: import or export")
-    p.add_argument("action", choices=["import", "export"])
+    p = add(
+        "lists",
+        _lists,
+        "the demand and negative lists in the warehouse: import, export, or announce a change",
+    )
+    p.add_argument("action", choices=["import", "export", "announce"])
     p.add_argument("--schemas", default=None, help="import from DIR/lists (default: schemas/)")
     p.add_argument("--out", default=None, help="export to DIR (default: schemas/lists)")
+    p.set_defaults(render=_render_flat)
 
     d = add("demands", _demands, "request, decide, revoke and expire demands (with their trail)")
     d.add_argument("action", choices=["request", "list", "show", "decide", "revoke", "expire"])
@@ -154,3 +206,4 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     n.add_argument("--legal-basis", help="add: the law; remove: why it may be lifted")
     n.add_argument("--by", help="who asks or approves")
     n.add_argument("--approve", action="store_true", help="remove: approve another's request")
+    n.set_defaults(render=_render_flat)

@@ -147,6 +147,19 @@ def create_app() -> FastAPI:
         body = json.dumps(overview_context(eng, catalog(), days=days), default=_json_default)
         return Response(body, media_type="application/json")
 
+    @app.get("/lists", response_class=HTMLResponse)
+    def lists(request: Request, user: User, eng: Warehouse) -> str:
+        from tierflow.ui.pages import render_lists
+
+        return render_lists(eng, base=_base(request), user=_username(user))
+
+    @app.get("/api/lists")
+    def lists_json(user: User, eng: Warehouse) -> Response:
+        from tierflow.ui.pages import lists_context
+
+        body = json.dumps(lists_context(eng), default=_json_default)
+        return Response(body, media_type="application/json")
+
     @app.get("/static/{path:path}", include_in_schema=False)
     def console_static(path: str) -> FileResponse:
         """The console's own stylesheet: the pages have no inline style or script."""

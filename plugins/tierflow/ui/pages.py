@@ -194,3 +194,23 @@ def render_dataset(
         latest=latest,
         reasons_chart=Markup(reasons_chart),
     )
+
+
+def lists_context(eng: Engine) -> dict[str, Any]:
+    """The online lists as plain data (the JSON endpoint returns it too)."""
+    return queries.lists_overview(eng)
+
+
+def render_lists(eng: Engine, *, base: str, user: str) -> str:
+    data = lists_context(eng)
+    for rows in data["demands"].values():
+        for d in rows:
+            # purposes, names and reasons are typed by people: the template escapes them
+            d["requested_local"] = _local(d["requested_at"])
+            d["decided_local"] = _local(d["decided_at"])
+    for n in data["negative"]:
+        n["added_local"] = _local(n["added_at"])
+        n["removal_requested_local"] = _local(n["removal_requested_at"])
+    return TEMPLATES.get_template("lists.html").render(
+        **_common(base, user, data["expiring_within_days"]), **data
+    )

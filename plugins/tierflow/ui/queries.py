@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tierflow.clock import SHANGHAI
+from tierflow.clock import SHANGHAI, today
 from tierflow.contracts import Catalog
 from tierflow.quality.audit import due_by, judge
 from tierflow.quality.calendar import grace
+from tierflow.sharing.store import has_lists
 from tierflow.sql_files import statement
 
 LOCAL = SHANGHAI  # the pages format times in the platform's zone
@@ -164,3 +165,33 @@ def district_feeds(eng: Engine, cat: Catalog) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+# --- the online lists: sharing.demand, sharing.negative_entry ----------------------------------
+
+DEMAND_STATUSES = ("pending", "approved", "expired", "revoked", "rejected")
+EXPIRING_DAYS = 30  # "approvals expiring within 30 days" (issue #17)
+
+
+def lists_overview(
+    eng: Engine, *, on: dt.date | None = None, within: int = EXPIRING_DAYS
+) -> dict[str, Any]:
+    """The demand list by status (who asked, who decided, why), the approvals whose last valid
+    day falls within ``within`` days of ``on`` (default today), and the negative list."""
+    on = on or today()
+    demands = _rows(eng, "lists_demands", {"today": on, "within": within})
+    with eng.connect() as conn:
+        online = has_lists(conn)
+    by_status: dict[str, list[dict[str, Any]]] = {s: [] for s in DEMAND_STATUSES}
+    for row in demands:
+        row["fields"], row["pseudonymise"] = list(row["fields"]), list(row["pseudonymise"])
+        by_status[row["status"]].append(row)
+    return {
+        "as_of": on,
+        "online": online,
+        "expiring_within_days": within,
+        "counts": {s: len(rows) for s, rows in by_status.items()},
+        "demands": by_status,
+        "expiring": [r for r in demands if r["expiring"]],
+        "negative": _rows(eng, "lists_negative", {}),
+    }
