@@ -42,6 +42,7 @@ VARIABLES = {
     "TIERFLOW_FAIL_MARKER": "fail_marker",
     "TIERFLOW_DEBUG": "debug",
     "TIERFLOW_CACHE_DIR": "cache_dir",
+    "TIERFLOW_LINEAGE_POSTGRES": "lineage_postgres",
     "CITUS_SOURCE": "citus_source",
 }
 
@@ -73,6 +74,9 @@ class Settings(BaseModel):
     debug: bool = False
     cache_dir: Path | None = None  # builds kept between runs (Citus); default $TIERFLOW_HOME/cache
     citus_source: str = CITUS_RELEASE  # a tarball path or URL (tierflow cluster up builds it)
+    # host:port lineage events name the warehouse by (OpenLineage namespace postgres://host:port)
+    # when the database URL's host is not the one other systems know it by; default the URL's
+    lineage_postgres: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d+$")
 
 
 class BadSetting(TierflowError):
