@@ -68,3 +68,23 @@ def test_the_platform_secrets_are_generated_once_by_init_and_handed_over_as_file
     init = COMPOSE["services"]["airflow-init"]["command"][-1]
     assert 'if [ ! -s "$$file" ]' in init and "umask 077" in init and "chmod 0600" in init
     assert "echo" not in init and "cat " not in init  # never printed
+
+
+def test_every_airflow_service_sends_lineage_to_the_stacks_marquez():
+    marquez = COMPOSE["services"]["marquez"]
+    port = marquez["environment"]["MARQUEZ_PORT"]
+    assert marquez["environment"]["POSTGRES_HOST"] == "postgres"
+    init = (Path(__file__).resolve().parents[2] / "deploy" / "postgres-init.sql").read_text()
+    assert f"create database {marquez['environment']['POSTGRES_DB']}" in init
+    for name, service in COMPOSE["services"].items():
+        if not name.startswith("airflow-"):
+            continue
+        env = service["environment"]
+        assert env["OPENLINEAGE__TRANSPORT__TYPE"] == "http"
+        assert env["OPENLINEAGE__TRANSPORT__URL"] == f"${{OPENLINEAGE_URL:-http://marquez:{port}}}"
+        assert env["OPENLINEAGE__TRANSPORT__ENDPOINT"] == "api/v1/lineage"
+        assert env["TIERFLOW_LINEAGE_POSTGRES"].endswith("postgres:5432}")
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+    assert "requirements.txt" in dockerfile
+    assert "apache-airflow-providers-openlineage==" in requirements
