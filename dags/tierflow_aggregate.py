@@ -37,10 +37,9 @@ LIBRARIES = library_assets()
 def aggregate_dag():
     @task(outlets=[AGGREGATES])
     def aggregate() -> dict:
-        from tierflow.aggregate.tiers import aggregate as run
+        from tierflow.tasks import aggregate_tiers
 
-        result = run(get_current_context()["run_id"])
-        return {"run_id": result["run_id"], "rows": result["rows"], "report": result["report"]}
+        return aggregate_tiers(get_current_context()["run_id"])
 
     aggregate()
 

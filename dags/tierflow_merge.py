@@ -52,7 +52,7 @@ def build_merge_dag(library: str):
     def merge_dag():
         @task(outlets=[target])
         def merge(*, outlet_events=None) -> dict:
-            from tierflow.merge.run import merge_library
+            from tierflow.tasks import merge_library
 
             result = merge_library(library)
             outlet_events[target].extra = {name: result[name] for name in EVENT_COUNTS}

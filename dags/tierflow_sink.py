@@ -62,13 +62,9 @@ def sink_dag():
 
     @task(max_active_tis_per_dagrun=4, outlets=[FEEDS])
     def sink_district(district: str) -> dict:
-        from tierflow.sink.run import sink
+        from tierflow.tasks import sink_district as sink
 
-        result = sink(
-            district, get_current_context()["run_id"], load=False, workers=2, refresh=False
-        )
-        # only references go to XCom: paths and counts, never rows
-        return {"district": district, "rows": result["rows"], "feeds": len(result["feeds"])}
+        return sink(district, get_current_context()["run_id"])
 
     districts = pilot_districts()
     load_thematic() >> refresh_pull_views() >> districts

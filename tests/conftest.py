@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,14 @@ def pytest_configure(config: pytest.Config) -> None:
         TIERFLOW_SENSOR_POKE_SECONDS="2",
         TIERFLOW_RETRY_DELAY_SECONDS="1",
         TIERFLOW_DEADLINE_ALERTS="0",  # dag.test() of Airflow 3.3.2 fails on DAGs with deadlines
+        # OpenLineage to a file, only for the DAGs a test enables (enable_lineage): the
+        # provider reads this once, when Airflow loads its plugins
+        AIRFLOW__OPENLINEAGE__TRANSPORT=json.dumps(
+            {"type": "file", "log_file_path": str(home / "openlineage.jsonl"), "append": True}
+        ),
+        AIRFLOW__OPENLINEAGE__SELECTIVE_ENABLE="True",
+        AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD="True",  # no fork of the pytest process
+        AIRFLOW__OPENLINEAGE__NAMESPACE="tierflow-test",
     )
 
 

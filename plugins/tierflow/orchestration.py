@@ -52,9 +52,11 @@ def default_args(owner: str = "tierflow") -> dict:
     import datetime as dt
 
     from tierflow.alerts import failure_notifiers
+    from tierflow.lineage import fresh_collector
 
     return {
         "owner": owner,
+        "on_execute_callback": fresh_collector,  # each task reports only what it touched
         "on_failure_callback": failure_notifiers(),
         "retries": 2,
         "retry_delay": dt.timedelta(seconds=settings().retry_delay_seconds),

@@ -31,6 +31,11 @@ def pool_table(dataset: Dataset) -> str:
     return f"pool.{quote(dataset.table_name)}"
 
 
+def delivery_partition(dataset: Dataset, delivery_id: int) -> str:
+    """The name (unquoted, in schema ``pool``) of the partition holding one delivery's rows."""
+    return f"{dataset.table_name}_d{int(delivery_id)}"
+
+
 def pool_table_ddl(dataset: Dataset, *, partitioned: bool = True) -> list[str]:
     columns = ",\n    ".join(f"{quote(c.name)} {PG_TYPES[c.type]}" for c in dataset.columns)
     table = pool_table(dataset)

@@ -42,6 +42,7 @@ VARIABLES = {
     "TIERFLOW_FAIL_MARKER": "fail_marker",
     "TIERFLOW_DEBUG": "debug",
     "TIERFLOW_CACHE_DIR": "cache_dir",
+    "TIERFLOW_LINEAGE_POSTGRES": "lineage_postgres",
     "CITUS_SOURCE": "citus_source",
     "TIERFLOW_AIRFLOW_API_URL": "airflow_api_url",
     "TIERFLOW_AIRFLOW_API_USER": "airflow_api_user",
@@ -79,6 +80,9 @@ class Settings(BaseModel):
     # URL (e.g. http://127.0.0.1:8080) and its user; the password is a secret (tierflow.secrets)
     airflow_api_url: str | None = None
     airflow_api_user: str | None = None
+    # host:port lineage events name the warehouse by (OpenLineage namespace postgres://host:port)
+    # when the database URL's host is not the one other systems know it by; default the URL's
+    lineage_postgres: str | None = Field(None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d+$")
 
 
 class BadSetting(TierflowError):

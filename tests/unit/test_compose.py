@@ -100,3 +100,23 @@ def test_the_citus_profile_is_a_coordinator_and_two_workers_the_airflow_stack_ca
             wait = service["depends_on"]["citus-init"]
             assert wait == {"condition": "service_completed_successfully", "required": False}
     assert "tierflow db upgrade" in services["airflow-init"]["command"][-1]
+
+
+def test_every_airflow_service_sends_lineage_to_the_stacks_marquez():
+    marquez = COMPOSE["services"]["marquez"]
+    port = marquez["environment"]["MARQUEZ_PORT"]
+    assert marquez["environment"]["POSTGRES_HOST"] == "postgres"
+    init = (Path(__file__).resolve().parents[2] / "deploy" / "postgres-init.sql").read_text()
+    assert f"create database {marquez['environment']['POSTGRES_DB']}" in init
+    for name, service in COMPOSE["services"].items():
+        if not name.startswith("airflow-"):
+            continue
+        env = service["environment"]
+        assert env["OPENLINEAGE__TRANSPORT__TYPE"] == "http"
+        assert env["OPENLINEAGE__TRANSPORT__URL"] == f"${{OPENLINEAGE_URL:-http://marquez:{port}}}"
+        assert env["OPENLINEAGE__TRANSPORT__ENDPOINT"] == "api/v1/lineage"
+        assert env["TIERFLOW_LINEAGE_POSTGRES"].endswith("postgres:5432}")
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
+    assert "requirements.txt" in dockerfile
+    assert "apache-airflow-providers-openlineage==" in requirements

@@ -36,6 +36,7 @@ def test_every_field_has_its_variable():
         ("TIERFLOW_LATE_GRACE_MINUTES", "half an hour"),
         ("TIERFLOW_SINK_WORKERS", "0"),
         ("TIERFLOW_BLOCK_BYTES", "12"),
+        ("TIERFLOW_LINEAGE_POSTGRES", "postgres"),  # host:port, the port is needed
     ],
 )
 def test_a_malformed_value_is_one_line_naming_the_variable(monkeypatch, name, value):

@@ -48,6 +48,21 @@ REPORT_SCHEMA = pa.schema(
 )
 
 
+def subject_statement(subject: str) -> str:
+    """The statement that writes one subject's tiers of a run (its SQL file's rows)."""
+    return f"insert into thematic.tier_aggregate ({COLUMNS}) " + sql("aggregate", subject)
+
+
+def statements() -> list[str]:
+    """Every statement ``aggregate`` runs, in order (lineage reads its tables from them)."""
+    return [
+        sql("aggregate", "clear_run"),
+        *(subject_statement(subject) for subject in SUBJECTS),
+        sql("aggregate", "upward_report.sql"),
+        sql("aggregate", "record_report"),
+    ]
+
+
 def aggregate(
     run_id: str | None = None, *, as_of: dt.date | None = None, eng: Engine | None = None
 ) -> dict[str, Any]:
@@ -63,12 +78,7 @@ def aggregate(
         locks.hold_for_transaction(conn, "tierflow.aggregate")
         conn.execute(sa.text(sql("aggregate", "clear_run")), {"r": run_id})
         for subject in SUBJECTS:
-            done = conn.execute(
-                sa.text(
-                    f"insert into thematic.tier_aggregate ({COLUMNS}) " + sql("aggregate", subject)
-                ),
-                params,
-            )
+            done = conn.execute(sa.text(subject_statement(subject)), params)
             rows[subject] = done.rowcount
         report = publish_report(conn, run_id, as_of, signer)
     return {

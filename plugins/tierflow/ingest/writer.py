@@ -28,7 +28,7 @@ from tierflow.contracts import Dataset
 from tierflow.distribution import distribute_like_parent
 from tierflow.faults import checkpoint
 from tierflow.ingest.load import copy_table
-from tierflow.pool import pool_table, quote
+from tierflow.pool import delivery_partition, pool_table, quote
 from tierflow.sql_files import sql
 
 
@@ -45,7 +45,7 @@ class DeliveryWriter:
         self.conn = conn
         self.dataset = dataset
         self.delivery_id = int(delivery_id)
-        self.partition = f"pool.{quote(f'{dataset.table_name}_d{self.delivery_id}')}"
+        self.partition = f"pool.{quote(delivery_partition(dataset, self.delivery_id))}"
         self.columns = [c.name for c in dataset.columns]
         self.final_path = quarantine_file
         self.partial_path = quarantine_file.with_suffix(".parquet.partial")
