@@ -53,9 +53,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -67,6 +66,9 @@ from bench.common import (
     run_case,
     scratch_database,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS = PROJECT_ROOT / "dags"

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SERVER_URL = os.environ.get(
     "TIERFLOW_BENCH_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

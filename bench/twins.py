@@ -9,9 +9,12 @@ aggregates) must then come out the same on both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 COPIED = ("library", "thematic")  # what the sink, the pull views and the aggregates read
 

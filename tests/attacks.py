@@ -12,13 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
 
 from tierflow.identifiers import ID_CHECK_CHARS, ID_WEIGHTS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PARTIAL_ID = re.compile(r"^[0-9*]{17}[0-9X*]$")
 _EPOCH = dt.date(1900, 1, 1)

@@ -11,12 +11,15 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVER_URL = os.environ.get(

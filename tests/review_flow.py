@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.error
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REVIEW_DAG = "demands__review"
 SINK_DAG = "sink__districts"

@@ -15,13 +15,15 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.conftest import PROJECT_ROOT, drop_database
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 STACK = PROJECT_ROOT / "deploy" / "local" / "stack.sh"
 START_TIMEOUT = 240

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import json
 import urllib.request
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import AsyncCallback, BaseNotifier, DeadlineAlert, DeadlineReference
 
 from tierflow.settings import settings
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Sequence
 
 WEBHOOK_CONN_ID = "tierflow_alert_webhook"
 SMTP_CONN_ID = "tierflow_smtp"

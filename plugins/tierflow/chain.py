@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.contracts import catalog
 from tierflow.errors import TierflowError
 from tierflow.ingest.readers import DeliveryRejected
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 READY_SUFFIX = ".ready"
 

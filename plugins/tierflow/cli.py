@@ -11,11 +11,14 @@ import datetime as dt
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tierflow.cli_render import key_values
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 def _emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
@@ -23,13 +26,6 @@ def _emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
         print(json.dumps(result, ensure_ascii=False, default=str))
     else:
         print(render(result))
-
-
-def _kv(result: dict[str, Any]) -> str:
-    width = max((len(k) for k in result), default=0)
-    return "\n".join(
-        f"{k.ljust(width)}  {v}" for k, v in result.items() if not isinstance(v, (dict, list))
-    )
 
 
 # --- subcommands -----------------------------------------------------------------------------
@@ -184,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TierflowError as exc:
         print(f"tierflow {args.command}: error: {exc}", file=sys.stderr)
         if args.json and isinstance(getattr(exc, "result", None), dict):
-            _emit(exc.result, True, _kv)  # e.g. a feed that does not verify: the full answer
+            _emit(exc.result, True, key_values)  # e.g. a feed that does not verify: the full answer
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"tierflow {args.command}: interrupted", file=sys.stderr)
@@ -195,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"tierflow {args.command}: error: {type(exc).__name__}: {message}", file=sys.stderr)
         return 1
-    _emit(result, args.json, getattr(args, "render", _kv))
+    _emit(result, args.json, getattr(args, "render", key_values))
     return 0
 
 

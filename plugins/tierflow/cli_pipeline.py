@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
 def _ingest(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,8 +74,8 @@ def _render_run(result: dict[str, Any]) -> str:
 def _demo(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow import config, db, migrate
     from tierflow.chain import run_chain
+    from tierflow.demo_keys import provision_demo_secrets
     from tierflow.generate import generate
-    from tierflow.secrets import provision_demo_secrets
 
     if args.stop:
         from tierflow.demo_stack import stop_demo_stack

@@ -6,9 +6,12 @@ code runs from a checkout, under Airflow (plugins/ on sys.path) and in the docke
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierflow.settings import PROJECT_ROOT, settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["PROJECT_ROOT", "data_root"]
 

@@ -11,14 +11,16 @@ import datetime as dt
 import re
 from enum import StrEnum
 from functools import cache
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tierflow.config import schemas_dir
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ContractError(TierflowError, ValueError):

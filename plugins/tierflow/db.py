@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -21,6 +21,9 @@ from tierflow.config import data_root
 from tierflow.errors import TierflowError
 from tierflow.settings import settings
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 AIRFLOW_CONN_ID = "tierflow_warehouse"
 EMBEDDED_DATABASES = ("tierflow", "airflow")

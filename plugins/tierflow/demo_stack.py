@@ -165,8 +165,8 @@ def _settled(api: Api, triggered: dict[str, str], downstream: list[str]) -> bool
 def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any]:
     """Start the stack on the demo's data, run the chain through it, leave the UI up."""
     from tierflow.chain import ready_deliveries
+    from tierflow.demo_keys import provision_demo_secrets
     from tierflow.generate import generate
-    from tierflow.secrets import provision_demo_secrets
 
     started = time.perf_counter()
     provisioned = provision_demo_secrets()  # before the env: the processes get their paths

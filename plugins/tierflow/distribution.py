@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from tierflow.db import is_citus
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 ANCHOR = "library.person"  # every table distributed by a text key is colocated with it
 SCHEMAS = ("ref", "pool", "library", "quality", "feed", "thematic", "sharing", "share_secret")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Connection
-
-from tierflow.contracts import DivisionReference
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.engine import Connection
+
+    from tierflow.contracts import DivisionReference
 
 
 def reference_rows(ref: DivisionReference) -> list[dict]:

@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tierflow.clock import today
-from tierflow.contracts import Catalog, Consumer, Demand
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from tierflow.contracts import Catalog, Consumer, Demand
 
 
 class UnknownConsumer(TierflowError, KeyError):

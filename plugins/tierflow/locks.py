@@ -6,9 +6,12 @@ not seen can commit under its watermark; sink and thematic loads serialise on th
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def ingest_lock(dataset_id: str) -> str:

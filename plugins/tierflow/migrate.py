@@ -18,18 +18,21 @@ migration.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow import distribution, locks
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.sql_files import statement, statements
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "tierflow_alembic_version"

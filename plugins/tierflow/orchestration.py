@@ -6,10 +6,14 @@ and YAML only) but never pandas, pyarrow, Great Expectations or a database drive
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tierflow.clock import TIMEZONE
-from tierflow.contracts import Catalog, Dataset
 from tierflow.quality.calendar import ingest_cron, responsibility_for
 from tierflow.settings import settings
+
+if TYPE_CHECKING:
+    from tierflow.contracts import Catalog, Dataset
 
 __all__ = ["TIMEZONE", "ingest_cron", "responsibility_for"]
 

@@ -7,11 +7,15 @@ Each delivery's partition of it is written by ``tierflow.ingest.writer``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from tierflow.contracts import ColumnType, Dataset
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 PG_TYPES = {
     ColumnType.string: "text",

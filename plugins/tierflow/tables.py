@@ -12,14 +12,17 @@ same layout, so a fifth library or a twelfth dataset needs no migration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from tierflow.contracts import Catalog, ColumnType, Dataset, catalog
 from tierflow.merge.survivorship import libraries, library_columns, load_rules
 from tierflow.pool import PG_TYPES, pool_table, quote
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # The type of a field no source column gives one (derived from the key, or a constant).
 

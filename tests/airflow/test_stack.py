@@ -17,14 +17,16 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.stack import Api, running_stack
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DATASETS = ("samr.enterprise", "tax.taxpayer", "psb.household")
 DEMO = [sys.executable, "-m", "tierflow.cli", "demo", "--scale", "300", "--seed", "5"]

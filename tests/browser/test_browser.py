@@ -12,15 +12,17 @@ import datetime as dt
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from tests.stack import STACK, stack  # noqa: F401 - the local stack fixture
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -22,15 +22,17 @@ import datetime as dt
 import json
 import urllib.error
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.stack import Api, running_stack
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
 

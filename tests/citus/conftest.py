@@ -13,12 +13,15 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SHARDS = 8  # per distributed table: enough to spread over both workers, quick DDL on 2 cores
 

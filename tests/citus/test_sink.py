@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +11,9 @@ import sqlalchemy as sa
 from tests.attacks import district_login
 from tests.citus.twins import aggregate_facts
 from tests.postgres.test_sink import AS_OF, PILOTS, digests
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.citus, pytest.mark.slow]
 DISTRICT = "500103"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from tierflow.clock import SHANGHAI
 from tierflow.contracts import catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @pytest.fixture()

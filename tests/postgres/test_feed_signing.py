@@ -16,8 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +32,9 @@ from tests.postgres.test_sink import AS_OF, feed_dir, scalar
 from tierflow.cli import main
 from tierflow.sink import signing
 from tierflow.sink.publish import MANIFEST, PARQUET_OPTIONS, manifest_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 chain = test_sink.chain  # the sink's chain fixture: one real sink run for this module
 PLATFORM = signing.Signer(signing.parse_private_key(SIGNING_KEY))
@@ -568,7 +571,7 @@ def test_keygen_writes_a_0600_key_never_over_another_and_public_keys_combine(
 
 @pytest.mark.unit
 def test_the_demo_provisions_its_own_signing_key_once_like_its_pseudonym_key(tmp_path, monkeypatch):
-    from tierflow.secrets import provision_demo_secrets
+    from tierflow.demo_keys import provision_demo_secrets
 
     for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY"):
         monkeypatch.delenv(name, raising=False)

@@ -8,8 +8,7 @@ naming the part that failed, in every pool that takes ID numbers, and none may r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +18,10 @@ from tests.conftest import create_database, drop_database
 from tierflow import identifiers, migrate
 from tierflow.ingest.pipeline import ingest_file
 from tierflow.merge.run import merge_library
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.postgres
 

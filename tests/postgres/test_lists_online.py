@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +20,10 @@ from tierflow.contracts import catalog
 from tierflow.sharing import store
 from tierflow.sharing.policy import plan_feeds
 from tierflow.sink.purge import why_ended
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 LISTS = PROJECT_ROOT / "schemas" / "lists"
 

@@ -7,8 +7,8 @@ exactly the deliveries it ingested, whatever other test modules load into the sh
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -22,6 +22,9 @@ from tierflow.identifiers import id_check_char
 from tierflow.ingest.pipeline import ingest_file
 from tierflow.merge.run import STEPS, MergeInterrupted, merge_library
 from tierflow.merge.survivorship import SurvivorshipError, load_rules, load_rules_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = [pytest.mark.postgres]
 

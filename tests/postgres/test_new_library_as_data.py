@@ -13,7 +13,7 @@ import csv
 import datetime as dt
 import shutil
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,6 +22,9 @@ import sqlalchemy as sa
 import yaml
 
 from tests.conftest import PROJECT_ROOT, SIGNING_KEY, create_database, drop_database
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -8,13 +8,16 @@ role, and tries crafted SQL against the views and the tables behind them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 
 from tests.attacks import district_login
 from tests.postgres.test_sink import chain  # noqa: F401 - the shared chain fixture
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 VIEWS = ("person", "legal_entity", "e_license", "address", "service_case", "truck_gps")
 SCHEMA = "share_500103"

@@ -14,8 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
@@ -28,6 +27,10 @@ from tierflow.contracts import Catalog, Demand, DemandList, NegativeEntry, Negat
 from tierflow.lists import district_consumer
 from tierflow.masking import consumer_key, pseudonym
 from tierflow.sharing.policy import plan_feeds
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 PILOTS = catalog().divisions.pilot_codes
 AFTER = AS_OF + dt.timedelta(days=1)

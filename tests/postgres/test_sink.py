@@ -13,9 +13,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
@@ -28,6 +28,9 @@ from tests.conftest import SIGNING_KEY, create_database, drop_database
 from tierflow import migrate
 from tierflow.contracts import catalog
 from tierflow.masking import consumer_key, pseudonym
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SECRET = "test-pseudonym-secret"
 AS_OF = dt.date(2026, 3, 1)

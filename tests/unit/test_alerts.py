@@ -11,13 +11,15 @@ import email
 import json
 import socketserver
 import threading
-from collections.abc import Iterator
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from email.message import Message
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
 def _aggregate(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,13 +8,11 @@ children's by construction (the tests check it anyway).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from tierflow import config, locks
 from tierflow.contracts import catalog
@@ -24,6 +22,11 @@ from tierflow.run_ids import default_run_id, safe_run_id
 from tierflow.sink.publish import publish_table
 from tierflow.sink.signing import Signer, configured_signer
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from sqlalchemy.engine import Engine
 
 SUBJECTS = ("population", "legal_entity", "e_license", "service_case", "truck_gps")
 COLUMNS = "run_id, subject, tier, division_code, parent_code, dimension, measure, value"

@@ -12,10 +12,8 @@ import tierflow modules at parse time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,6 +38,11 @@ from great_expectations.render.renderer_configuration import (
 )
 
 from tierflow.checks import masks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
 
 STRING = pa.string()
 LIBRARY_METADATA: dict[str, Any] = {

@@ -18,13 +18,16 @@ import shutil
 import subprocess
 import tarfile
 import urllib.request
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tierflow.db import embedded_pginstall
 from tierflow.errors import TierflowError
 from tierflow.settings import settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # The embedded server was compiled with flags gcc 12 does not know
 # (-Wmissing-variable-declarations): Citus's make gets plain flags instead of pg_config's.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
 def _cluster(args: argparse.Namespace) -> dict[str, Any]:

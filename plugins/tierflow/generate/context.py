@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from tierflow.contracts import Catalog
 from tierflow.generate import ids
-from tierflow.generate.divisions import Tier
+
+if TYPE_CHECKING:
+    from tierflow.contracts import Catalog
+    from tierflow.generate.divisions import Tier
 
 EPOCH = dt.date(1970, 1, 1)
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
 
-from tierflow.contracts import DivisionReference
 from tierflow.generate import text
 from tierflow.generate.names import PLACE_WORDS
 from tierflow.generate.rng import stream
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    from tierflow.contracts import DivisionReference
 
 # Resident population (10k, 2020 census, rounded) drives where people and firms are.
 POPULATION = {

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from tierflow.generate import ids, names, text
-from tierflow.generate.context import Context
 from tierflow.generate.persons import person_name
 from tierflow.generate.rng import weighted_index
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tierflow.generate.context import Context
 
 ENTITY_TYPES = [
     "limited_liability",

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
-from tierflow.generate.divisions import Tier
 from tierflow.geo import district_boundaries
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tierflow.generate.divisions import Tier
 
 M_PER_DEG_LAT = 110_540.0
 M_PER_DEG_LON_EQUATOR = 111_320.0

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 
 from tierflow.generate import names, text
-from tierflow.generate.context import Context
 from tierflow.generate.places import quadrilateral, rounded_point, sample_inside
 from tierflow.generate.rng import CellCounter, weighted_index
 from tierflow.geo import LAT_MAX, LAT_MIN, LON_MAX, LON_MIN
+
+if TYPE_CHECKING:
+    from tierflow.generate.context import Context
 
 POINTS_PER_TRUCK = 200
 CQ_LETTERS = list("ABCDFGH")  # 渝A-渝H (no 渝E) are the city's plate letters

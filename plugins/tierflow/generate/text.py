@@ -8,11 +8,14 @@ formats identical in content.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S"
 SECONDS_PER_DAY = 86_400

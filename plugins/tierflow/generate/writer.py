@@ -7,7 +7,7 @@ back to the contract's types, one row group per chunk.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +17,9 @@ import pyarrow.parquet as pq
 
 from tierflow.contracts import ColumnType, Dataset
 from tierflow.generate.text import TS_FORMAT
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 EXTENSIONS = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl"}
 ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")

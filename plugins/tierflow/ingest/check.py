@@ -7,6 +7,7 @@ a failing ``warn`` rule only counts. Nothing here loops per row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,8 +24,10 @@ from tierflow.checks.rules import (
 )
 from tierflow.contracts import Dataset, Severity
 from tierflow.ingest.parse import parse_batch
-from tierflow.ingest.readers import RawBatch
 from tierflow.quality.ledger import ExpectationResult
+
+if TYPE_CHECKING:
+    from tierflow.ingest.readers import RawBatch
 
 
 @dataclass

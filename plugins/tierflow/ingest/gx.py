@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from tierflow import config
-from tierflow.checks.rules import RuleContext
-from tierflow.contracts import Dataset
+
+if TYPE_CHECKING:
+    from tierflow.checks.rules import RuleContext
+    from tierflow.contracts import Dataset
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,15 @@ no Python row objects, no per-row INSERT, no text formatting.
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from pgpq import ArrowToPostgresBinaryEncoder
-from sqlalchemy.engine import Connection
 
 from tierflow.pool import quote
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlalchemy.engine import Connection
 
 # Rows per encoded chunk handed to the COPY stream (bounds the encoded bytes held at once).
 COPY_BATCH_ROWS = 65_536

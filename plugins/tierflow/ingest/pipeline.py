@@ -15,13 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow import config, locks
 from tierflow.checks.rules import RuleContext
@@ -38,6 +36,11 @@ from tierflow.pool import ensure_pool_table
 from tierflow.quality import ledger
 from tierflow.quality.ledger import DeliveredFile, LoadOutcome
 from tierflow.settings import settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.engine import Connection, Engine
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

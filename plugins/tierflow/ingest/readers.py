@@ -12,9 +12,8 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +21,14 @@ import pyarrow.csv as pv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from tierflow.contracts import Dataset
 from tierflow.errors import TierflowError
 from tierflow.settings import settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tierflow.contracts import Dataset
 
 PARQUET_BATCH_ROWS = 250_000
 SNIFF_BYTES = 1 << 20

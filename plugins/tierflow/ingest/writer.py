@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from tierflow.contracts import Dataset
 from tierflow.distribution import distribute_like_parent
 from tierflow.faults import checkpoint
 from tierflow.ingest.load import copy_table
 from tierflow.pool import delivery_partition, pool_table, quote
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from tierflow.contracts import Dataset
 
 
 def _execute(conn: Connection, name: str, params: dict | None = None, **identifiers: str):

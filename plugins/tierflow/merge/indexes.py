@@ -11,15 +11,19 @@ merge's transaction: a failure restores the indexes as they were.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from tierflow.merge.plan import template
 from tierflow.pool import quote
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy.engine import Connection
 
 # Below this many new records the exclusive lock is not worth what the rebuild saves.
 BULK_MIN_ROWS = 50_000

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierflow.contracts import Catalog
 from tierflow.merge.survivorship import (
     REFERENCE_TARGETS,
     Derivation,
@@ -21,6 +20,9 @@ from tierflow.merge.survivorship import (
     TableRule,
 )
 from tierflow.pool import quote
+
+if TYPE_CHECKING:
+    from tierflow.contracts import Catalog
 
 SQL = files("tierflow") / "sql" / "merge"
 

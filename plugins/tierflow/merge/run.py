@@ -9,10 +9,9 @@ recorded, and the watermark advances — all committed together or not at all.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow import locks
 from tierflow.contracts import catalog
@@ -29,6 +28,9 @@ from tierflow.merge.survivorship import (
     references_to,
 )
 from tierflow.pool import quote
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 # The steps of a merge, in order; ``fail_after`` names one of them.
 STEPS = (

@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Any
-
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow.clock import SHANGHAI, today
 from tierflow.contracts import Catalog, catalog
@@ -24,6 +22,9 @@ from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.quality.calendar import Due, expected_deliveries, grace
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 

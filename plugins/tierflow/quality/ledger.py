@@ -8,17 +8,20 @@ refusal is kept even when the load that found it rolled back.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow.sql_files import sql
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from sqlalchemy.engine import Connection, Engine
 
 
 @dataclass(frozen=True)

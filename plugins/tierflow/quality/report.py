@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow.clock import SHANGHAI
 from tierflow.db import engine as default_engine
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def report(

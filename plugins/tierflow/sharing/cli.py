@@ -12,13 +12,16 @@ entry added or lifted, an import) raises the ``sharing.lists`` Asset event, as t
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tierflow.cli_render import key_values
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
 def _engine():
@@ -43,9 +46,7 @@ def _announced(result: dict[str, Any], change: str, subject: str) -> dict[str, A
 
 
 def _render_flat(result: dict[str, Any]) -> str:
-    from tierflow.cli import _kv
-
-    lines = [_kv(result)] if _kv(result) else []
+    lines = [key_values(result)] if key_values(result) else []
     for key in ("entry", "request"):
         if key in result:
             lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in result[key].items()))

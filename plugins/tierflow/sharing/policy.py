@@ -18,15 +18,19 @@ what a consumer may see.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from tierflow.contracts import Catalog, Consumer
 from tierflow.lists import grants, negative_fields
 from tierflow.masking import CLEAR, PSEUDONYM, Mask, column_treatment
 from tierflow.sink.sources import FeedSource, Kind, feeds
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from tierflow.contracts import Catalog, Consumer
 
 ARROW_TYPES: dict[Kind, pa.DataType] = {
     "text": pa.string(),

@@ -7,11 +7,12 @@ default option, Reject, recorded as a rejection by ``airflow`` with the reason s
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow.sharing import store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 APPROVE, REJECT = "Approve", "Reject"
 TIMEOUT_ACTOR = "airflow"

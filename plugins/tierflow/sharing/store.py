@@ -18,14 +18,11 @@ import copy
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow.clock import today
 from tierflow.config import schemas_dir
@@ -42,6 +39,12 @@ from tierflow.contracts import (
 )
 from tierflow.errors import TierflowError
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+    from sqlalchemy.engine import Connection, Engine
 
 SYSTEM = "tierflow"  # the actor of the daily expiry
 DEMAND_FIELDS = ("id", "consumer", "dataset", "fields", "pseudonymise", "purpose", "status")

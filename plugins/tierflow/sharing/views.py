@@ -15,16 +15,13 @@ HMAC as its feeds, so pull results join feed rows): the key's padded forms sit i
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow import locks
-from tierflow.contracts import Catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
@@ -35,6 +32,13 @@ from tierflow.sharing.store import policy_catalog
 from tierflow.sink.share import district_role, ensure_district_roles
 from tierflow.sql_files import sql, statement
 from tierflow.sql_files import statements as sql_statements
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from sqlalchemy.engine import Connection, Engine
+
+    from tierflow.contracts import Catalog
 
 VIEW_OWNER = "tierflow_share"
 _CODE = re.compile(r"^\d{6}$")

@@ -12,11 +12,13 @@ becomes its lowercase hex, as ``encode(…, 'hex')`` would have sent it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 Wire = Literal["text", "smallint", "date", "double", "bigint", "timestamp", "digest"]
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"

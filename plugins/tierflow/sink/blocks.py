@@ -8,13 +8,16 @@ and table never both hold a whole statement's rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
 from tierflow.sink.binary import HEADER_BYTES, SIGNATURE, Wire, parse_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BLOCK_BYTES = 8 << 20  # per hand-over to the parsing thread: two in flight per statement
 PARSE_BYTES = 2 << 20  # per numpy walk of the columns: stays in the CPU's cache

@@ -10,13 +10,15 @@ printed on stdout); 1 is left for unexpected failures."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 
 def _sink(args: argparse.Namespace) -> dict[str, Any]:

@@ -15,12 +15,15 @@ merge holds until its commit reached every worker), and no statement reads a ran
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from tierflow import locks
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import sqlalchemy as sa
 
 
 def _library_of(table: str) -> str | None:

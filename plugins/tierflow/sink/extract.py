@@ -9,19 +9,15 @@ by key in Arrow (bytewise, as ``collate "C"``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tierflow.masking import PSEUDONYM, apply_mask
-from tierflow.sharing.policy import FeedPlan
-from tierflow.sink.binary import Wire
 from tierflow.sink.blocks import BLOCK_BYTES, Blocks
 from tierflow.sink.copyout import copy_out
-from tierflow.sink.spill import RowStore
 from tierflow.sink.statements import (
     PageRange,
     Window,
@@ -29,6 +25,13 @@ from tierflow.sink.statements import (
     copy_statement,
     prepare_batch,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tierflow.sharing.policy import FeedPlan
+    from tierflow.sink.binary import Wire
+    from tierflow.sink.spill import RowStore
 
 DISTRICT = "_sink_district"  # the batch's district of each row, dropped before publishing
 RAW_KEY = "_sink_key_"  # a masked key column as extracted, to sort by; dropped before publishing

@@ -11,13 +11,16 @@ against the few polygons touching that cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
-from shapely.geometry import Polygon
-from sqlalchemy.engine import Connection
 
 from tierflow.sink.sql import statement
+
+if TYPE_CHECKING:
+    from shapely.geometry import Polygon
+    from sqlalchemy.engine import Connection
 
 GRID = 256  # cells per axis over the boundaries' extent; ~1% of cells are crossed by an edge
 

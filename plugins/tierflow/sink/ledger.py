@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import Connection, Engine, Row
+from typing import TYPE_CHECKING, Any
 
 from tierflow.contracts import Catalog, catalog
 from tierflow.db import engine as default_engine
@@ -26,12 +23,18 @@ from tierflow.db import serves_citus
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer
 from tierflow.run_ids import safe_run_id
-from tierflow.sharing.policy import FeedPlan
 from tierflow.sink import cut
 from tierflow.sink.manifests import iso
 from tierflow.sink.sql import statement
 from tierflow.sink.statements import latest_version
 from tierflow.sink.verify import verify_feed
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.engine import Connection, Engine, Row
+
+    from tierflow.sharing.policy import FeedPlan
 
 Bounds = tuple[dt.datetime | None, dt.datetime]  # (acknowledged watermark or None, end)
 

@@ -12,15 +12,18 @@ complete and publish while the big statements still run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from tierflow.contracts import catalog
 from tierflow.masking import consumer_key
 from tierflow.settings import settings
-from tierflow.sink.ledger import FeedJob
 from tierflow.sink.sql import statement
 from tierflow.sink.statements import PageRange, Window, batch_signature
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from tierflow.sink.ledger import FeedJob
 
 PARALLEL_ABOVE_ROWS = 200_000  # below this, one statement beats several scans of the source
 

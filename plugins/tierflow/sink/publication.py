@@ -8,19 +8,21 @@ notice is published, then recorded with its watermark forgotten.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow.masking import consumer_key
 from tierflow.sink import ledger
 from tierflow.sink.extract import feed_table
-from tierflow.sink.ledger import FeedJob
 from tierflow.sink.manifests import manifest_for, op_counts, purge_manifest, summary
 from tierflow.sink.publish import publish_feeds
 from tierflow.sink.purge import PurgeJob, purge_table
-from tierflow.sink.signing import Signer
-from tierflow.sink.spill import RowStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tierflow.sink.ledger import FeedJob
+    from tierflow.sink.signing import Signer
+    from tierflow.sink.spill import RowStore
 
 
 def publish_district(

@@ -20,8 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -31,6 +29,9 @@ from tierflow.faults import checkpoint
 from tierflow.settings import settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
     from tierflow.sink.signing import Signer
 
 MANIFEST = "_manifest.json"

@@ -12,20 +12,17 @@ again with a first feed. The notice is planned in ``feed.run`` like any run (kin
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import ClientCursor
-from sqlalchemy.engine import Engine
 
-from tierflow.contracts import Catalog
 from tierflow.errors import TierflowError
 from tierflow.lists import demand_in_force
 from tierflow.masking import PSEUDONYM, install_key
@@ -34,6 +31,13 @@ from tierflow.sink import ledger
 from tierflow.sink.sources import FeedSource, feed_source
 from tierflow.sink.sql import template, to_psycopg
 from tierflow.sink.statements import purge_keys_sql
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from sqlalchemy.engine import Engine
+
+    from tierflow.contracts import Catalog
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,10 @@ held throughout, so one consumer's feed is published by one process at a time.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow import config, locks
-from tierflow.contracts import Catalog
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
@@ -36,6 +31,14 @@ from tierflow.sink.publication import publish_purges
 from tierflow.sink.purge import plan_purges
 from tierflow.sink.runner import sink_jobs
 from tierflow.sink.signing import feed_secrets
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from pathlib import Path
+
+    from sqlalchemy.engine import Engine
+
+    from tierflow.contracts import Catalog
 
 
 def feed_path(division_code: str, feed: str, run_id: str) -> Path:

@@ -13,20 +13,22 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from typing import Any
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow import config
 from tierflow.db import serves_citus
 from tierflow.settings import settings
 from tierflow.sink import cut
 from tierflow.sink.extract import extract_batch
-from tierflow.sink.ledger import FeedJob
 from tierflow.sink.planning import SourceSize, Statement, plan_statements, source_sizes
 from tierflow.sink.publication import publish_district
-from tierflow.sink.signing import Signer
 from tierflow.sink.spill import RowStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tierflow.sink.ledger import FeedJob
+    from tierflow.sink.signing import Signer
 
 
 def _extract(eng: Engine, statement: Statement, store: RowStore, snapshot: str | None) -> None:

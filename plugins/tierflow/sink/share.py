@@ -10,12 +10,15 @@ migration 0003's downgrade, only when no other database still holds privileges f
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from tierflow.pool import quote
 from tierflow.sink.sql import statement
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sqlalchemy.engine import Connection
 
 _CODE = re.compile(r"^\d{6}$")
 

@@ -24,9 +24,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from tierflow.errors import TierflowError
 from tierflow.secrets import MissingSecret, secret
 from tierflow.sink.publish import manifest_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 KEY_ENV = "TIERFLOW_SIGNING_KEY"
 AIRFLOW_CONN_ID = "tierflow_signing"

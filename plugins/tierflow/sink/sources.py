@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError, model_validator
 
@@ -31,6 +30,9 @@ from tierflow.contracts import (
     one_line_error,
 )
 from tierflow.errors import TierflowError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Kind = Literal["text", "date", "double", "bigint", "timestamp"]
 

@@ -8,11 +8,13 @@ bound (``:name`` in the files, as SQLAlchemy writes them).
 from __future__ import annotations
 
 import re
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from tierflow import sql_files
 from tierflow.pool import quote
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 _BIND = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg import ClientCursor
 
 from tierflow.masking import PSEUDONYM, hmac_pads, pseudonym_sql, treatment_sql
 from tierflow.pool import quote
 from tierflow.sharing.policy import SQL_TYPES, FeedPlan
-from tierflow.sink.sources import FeedSource
 from tierflow.sink.sql import qualified, template, to_psycopg
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tierflow.sink.sources import FeedSource
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # lower bound of a district's first window
 PageRange = tuple[int, int | None]  # [first, end) pages of the source; None: to its end

@@ -15,14 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 
 from tierflow import locks
 from tierflow.clock import SHANGHAI
@@ -33,6 +32,9 @@ from tierflow.pool import quote
 from tierflow.sink.geofence import Geofence
 from tierflow.sink.sql import statement, template, to_psycopg
 from tierflow.tables import VersionedTable, thematic_tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 
 def _window(conn: Connection, dataset: str) -> tuple[int, int]:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from tierflow.sink.publish import MANIFEST, SUCCESS, sha256_of
 from tierflow.sink.signing import KEY_ID, signature_problems, verification_keys
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FEED_FORMAT = "tierflow-feed/"
 REPORT_FORMAT = "tierflow-upward-report/"

@@ -6,9 +6,12 @@ figure and tests (and screen readers) can find the numbers in the markup.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Sequence
 
 PASS = "#2f855a"
 WARN = "#c05621"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from sqlalchemy.engine import Engine
 
 from tierflow import config
-from tierflow.contracts import Catalog, Dataset
 from tierflow.ui import charts, queries
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from tierflow.contracts import Catalog, Dataset
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

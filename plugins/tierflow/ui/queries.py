@@ -9,17 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Any
 
 from tierflow.clock import SHANGHAI, today
-from tierflow.contracts import Catalog
 from tierflow.quality.audit import due_by, judge
 from tierflow.quality.calendar import grace
 from tierflow.sharing.store import has_lists
 from tierflow.sql_files import statement
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Engine
+
+    from tierflow.contracts import Catalog
 
 LOCAL = SHANGHAI  # the pages format times in the platform's zone
 
