@@ -104,11 +104,12 @@ def _login() -> tuple[str, str, str]:
 
 def demo_dags() -> dict[str, list[str]]:
     """The demo's DAGs by stage: one ingest DAG per contract, one merge DAG per library, …"""
-    from tierflow.contracts import Library, catalog
+    from tierflow.contracts import catalog
+    from tierflow.merge.survivorship import libraries
 
     return {
         "ingest": [f"ingest__{ds.table_name}" for ds in catalog().datasets],
-        "merge": [f"merge__{lib.value}" for lib in Library],
+        "merge": [f"merge__{lib}" for lib in libraries()],
         "chain": list(CHAIN_DAGS),
     }
 
