@@ -65,7 +65,10 @@ def _process_groups() -> dict[int, int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            groups[int(stat.parent.name)] = int(fields[2])
+            if (
+                fields[0] != "Z"
+            ):  # a zombie has ended; only a reaper (PID 1 here may be none) clears it
+                groups[int(stat.parent.name)] = int(fields[2])
     return groups
 
 
@@ -160,6 +163,11 @@ def running_stack(
             )
         status = subprocess.run([str(STACK), "status"], env=env, capture_output=True, text=True)
         left = {pid for pid, group in _process_groups().items() if group in leaders}
+        for _ in range(20):  # a group killed by the stop may take a moment to leave /proc
+            if not left:
+                break
+            time.sleep(0.5)
+            left = {pid for pid, group in _process_groups().items() if group in leaders}
         drop_database(env["STACK_AIRFLOW_DB"])
         broker.flushdb()  # its Celery keys and the claim: free for the next stack
         assert "running" not in status.stdout, f"stop left processes:\n{status.stdout}"
