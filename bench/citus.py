@@ -1,8 +1,8 @@
 """One node against a local Citus cluster, same machine: ``python -m bench.citus [--rows N]``.
 
 First load (a ``--rows`` household delivery) and a daily increment (a tenth of it, a new
-delivery of the same dataset) ingested into each; the person merge on one node (it does not run
-on Citus yet, issue #15), its library then copied to the cluster; the sink of all pilots on each.
+delivery of the same dataset) ingested into each; the person merge of both deliveries on each;
+the sink of all pilots on each.
 Needs a running cluster: ``tierflow cluster up --workers 2`` (its URL is asked from
 ``tierflow cluster up --json``, which changes nothing when it runs). Per-worker throughput is
 rows/s over the workers; on one shared 2-core machine expect overhead, not speed.
@@ -54,7 +54,6 @@ def _ingest(engine: sa.Engine, first: Path, daily: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from bench.twins import copy_tables
     from tierflow.generate import generate
     from tierflow.merge.run import merge_library
     from tierflow.sink.run import sink
@@ -74,7 +73,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cluster = sa.create_engine(_cluster_url())
     with cluster.connect() as conn:
         workers = conn.scalar(sa.text("select count(*) from citus_get_active_worker_nodes()"))
-        conn.execute(sa.text("truncate pool.psb_household, library.person, library.person_history"))
+        conn.execute(
+            sa.text(
+                "truncate pool.psb_household, library.person, library.person_history,"
+                " library.merge_watermark"
+            )
+        )
         conn.commit()
     secrets = {"TIERFLOW_PSEUDONYM_KEY": "bench", "TIERFLOW_SIGNING_KEY": "A" * 43 + "="}
     with scratch_database("tierflow_bench_citus") as url, environ(secrets):
@@ -82,9 +86,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results: dict[str, Any] = {"rows": args.rows, "workers": workers}
         results["one_node"] = _ingest(single, *files)
         results["cluster"] = _ingest(cluster, *files)
-        merge_s, _ = _timed(merge_library, "person", eng=single)
-        results["one_node"]["merge_s"] = round(merge_s, 2)
-        copy_tables(single, cluster, ("library",))
+        for name, engine in (("one_node", single), ("cluster", cluster)):
+            merge_s, merged = _timed(merge_library, "person", eng=engine)
+            results[name]["merge_s"] = round(merge_s, 2)
+            results[name]["merge_records_s"] = round(merged["touched"] / merge_s)
+            results[name]["merge_steps_s"] = merged["step_seconds"]
         for name, engine in (("one_node", single), ("cluster", cluster)):
             with environ({"TIERFLOW_HOME": str(out / name)}):
                 seconds, summary = _timed(sink, run_id="bench", eng=engine, load=False)
@@ -92,10 +98,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results[name]["sink_rows_s"] = round(summary["rows"] / seconds)
         single.dispose()
     cluster.dispose()
-    for key in ("first_load_rows_s", "increment_rows_s", "sink_rows_s"):
-        results["cluster"][key.replace("_rows_s", "_rows_s_per_worker")] = round(
-            results["cluster"][key] / workers
+    for key in ("first_load_rows_s", "increment_rows_s", "merge_records_s", "sink_rows_s"):
+        per_worker = key.replace("_rows_s", "_rows_s_per_worker").replace(
+            "_records_s", "_records_s_per_worker"
         )
+        results["cluster"][per_worker] = round(results["cluster"][key] / workers)
     print(json.dumps(results, indent=2))
     return results
 

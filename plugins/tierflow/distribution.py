@@ -189,9 +189,10 @@ def apply(conn: Connection) -> list[str]:
 
 
 def distribute_like_parent(conn: Connection, partition: str, parent: str) -> None:
-    """A new partition of a distributed table distributed like it before rows go in, so a
-    COPY into it goes straight to the workers' shards (attaching a filled local table would
-    copy its rows through the coordinator once more). No-op on plain PostgreSQL."""
+    """A new partition of a distributed table (or a merge's work table, by the same key
+    column) distributed like it before rows go in, so a COPY or INSERT into it goes straight
+    to the workers' shards (attaching a filled local table would copy its rows through the
+    coordinator once more). No-op on plain PostgreSQL."""
     if not is_citus(conn):
         return
     column = conn.scalar(sa.text(sql("distribution", "distribution_column.sql")), {"t": parent})

@@ -37,14 +37,19 @@ def statement(area: str, name: str, /, **identifiers: str) -> sa.TextClause:
     return sa.text(sql(area, name, **identifiers))
 
 
-def statements(area: str, name: str, /, **identifiers: str) -> list[str]:
-    """A file of several statements, one at a time (comments-only pieces dropped): Citus
+def split(text: str) -> list[str]:
+    """SQL text of several statements, one at a time (comments-only pieces dropped): Citus
     forwards some DDL to its workers as the text it received, and a worker refuses several
     statements in one prepared command; each piece here can run on its own."""
     import sqlparse
 
     return [
         piece
-        for piece in sqlparse.split(sql(area, name, **identifiers))
+        for piece in sqlparse.split(text)
         if sqlparse.format(piece, strip_comments=True).strip()
     ]
+
+
+def statements(area: str, name: str, /, **identifiers: str) -> list[str]:
+    """A file of several statements, one at a time (see :func:`split`)."""
+    return split(sql(area, name, **identifiers))

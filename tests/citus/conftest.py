@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -93,23 +93,56 @@ def on_citus(citus_url: str, citus_engine, monkeypatch: pytest.MonkeyPatch, tmp_
     db.engine.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def twins(
-    tmp_path_factory: pytest.TempPathFactory, citus_engine
-) -> Iterator[tuple[object, Path, Path]]:
-    """One node's chain sunk (run ``base``), its libraries copied to the cluster and sunk
-    there too: (one node's engine, one node's data root, the cluster run's data root)."""
-    from bench.twins import copy_tables
-    from tests.postgres.test_sink import AS_OF, sunk_chain
-    from tierflow.sink.run import sink
+class Twins(NamedTuple):
+    single: Any  # one node's engine
+    single_root: Path  # one node's data root (run ``base`` sunk there)
+    cluster_root: Path  # the cluster's data root (run ``base`` sunk there)
+    libraries: tuple[dict, dict]  # library_rows of one node and of the cluster, after the merge
+    aggregates: tuple[list, list]  # aggregate_facts of run ``agg-twin`` on each
 
-    with sunk_chain(tmp_path_factory, "twin") as (single, single_root):
-        cluster_root = tmp_path_factory.mktemp("cluster-home")
-        assert copy_tables(single, citus_engine) > 1000
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("TIERFLOW_HOME", str(cluster_root))
-            sink(run_id="base", as_of=AS_OF, eng=citus_engine, load=False)
-        yield single, single_root, cluster_root
+
+@pytest.fixture(scope="session")
+def twins(tmp_path_factory: pytest.TempPathFactory, citus_engine) -> Iterator[Twins]:
+    """The same chain on one node and on the cluster (ingest, the real merge, thematic loads,
+    one instant stamped on both, sink run ``base``, aggregates ``agg-twin``): what later
+    tests compare is taken here, before other tests add rows to the cluster."""
+    from tests.citus.twins import (
+        aggregate_facts,
+        clear_chain,
+        library_rows,
+        stamp_one_instant,
+    )
+    from tests.conftest import SIGNING_KEY, drop_database
+    from tests.postgres.test_sink import AS_OF, SECRET, build_chain, run_chain
+    from tierflow.aggregate.tiers import aggregate
+    from tierflow.sink.run import sink
+    from tierflow.sink.thematic import load_thematic
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TIERFLOW_PSEUDONYM_KEY", SECRET)
+        env.setenv("TIERFLOW_SIGNING_KEY", SIGNING_KEY)
+        single = build_chain(tmp_path_factory.mktemp("twin-extracts"))
+        clear_chain(citus_engine)
+        run_chain(citus_engine, tmp_path_factory.mktemp("cluster-extracts"))
+        libraries = (library_rows(single), library_rows(citus_engine))
+        roots = []
+        for name, engine in (("twin", single), ("cluster", citus_engine)):
+            root = tmp_path_factory.mktemp(f"{name}-home")
+            env.setenv("TIERFLOW_HOME", str(root))
+            load_thematic(engine)
+            stamp_one_instant(engine)
+            sink(run_id="base", as_of=AS_OF, eng=engine, load=False)
+            aggregate("agg-twin", as_of=AS_OF, eng=engine)
+            roots.append(root)
+        aggregates = (
+            aggregate_facts(single, "agg-twin"),
+            aggregate_facts(citus_engine, "agg-twin"),
+        )
+        try:
+            yield Twins(single, roots[0], roots[1], libraries, aggregates)
+        finally:
+            single.dispose()
+            drop_database(single.info_name)
 
 
 def worker_data(cluster_env: dict[str, str], number: int) -> tuple[Path, Path]:

@@ -128,12 +128,6 @@ def test_the_geospatial_merge_runs_on_the_cluster(on_citus, tmp_path):
     assert again["inserted"] == again["updated"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sa.exc.NotSupportedError,
-    reason="merge design (issue #15): orphans_resolve.sql deletes from the reference table"
-    " quality.orphan joined with a distributed library table; Citus refuses it",
-)
 def test_the_person_merge_runs_on_the_cluster(on_citus, tmp_path):
     from tierflow.merge.run import merge_library
 

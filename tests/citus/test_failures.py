@@ -82,7 +82,7 @@ def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
 ):
     from tierflow.sink import run, runner
 
-    _single, _root, cluster_root = twins
+    cluster_root = twins.cluster_root
     feeds = cluster_root / "feeds"
     monkeypatch.setenv("TIERFLOW_HOME", str(cluster_root))
     extract = runner._extract
@@ -126,7 +126,7 @@ def test_a_worker_stopped_mid_sink_fails_in_one_line_and_the_rerun_completes(
 def test_a_sink_killed_on_the_cluster_leaves_nothing_half_written(
     point, twins, citus_url, citus_engine
 ):
-    _single, _root, cluster_root = twins
+    cluster_root = twins.cluster_root
     feeds = cluster_root / "feeds"
     run_id = f"kill-{point.split('.')[-1]}"
     args = ("sink", "--district", DISTRICT, "--run-id", run_id, "--as-of", AS_OF.isoformat())
@@ -147,7 +147,7 @@ def test_the_sink_waits_for_a_merge_committing_before_it_fixes_its_windows(
     feeding library is still committing (it holds its lock until every worker committed)."""
     from tierflow.sink.run import sink
 
-    _single, _root, cluster_root = twins
+    cluster_root = twins.cluster_root
     monkeypatch.setenv("TIERFLOW_HOME", str(cluster_root))
     merging, waited, sunk = threading.Event(), threading.Event(), threading.Event()
     someone_waits = (

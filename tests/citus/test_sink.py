@@ -9,8 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.attacks import district_login
-from tests.citus.twins import aggregate_facts
-from tests.postgres.test_sink import AS_OF, PILOTS, digests
+from tests.postgres.test_sink import PILOTS, digests
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -27,8 +26,16 @@ def _manifest(path: Path) -> dict:
     return {k: v for k, v in manifest.items() if k not in UNCOMPARED}
 
 
+def test_the_cluster_merges_the_same_libraries_as_one_node(twins):
+    one, many = twins.libraries
+    assert sorted(one) == sorted(many) and len(one) >= 8
+    for table, rows in one.items():
+        assert rows == many[table], table
+    assert sum(len(rows) for rows in one.values()) > 1000
+
+
 def test_the_cluster_publishes_the_same_feeds_as_one_node(twins):
-    _single, single_root, cluster_root = twins
+    single_root, cluster_root = twins.single_root, twins.cluster_root
     compared = 0
     for code in PILOTS:
         feeds = sorted(p.name for p in (single_root / "feeds" / code).iterdir())
@@ -62,13 +69,6 @@ def test_a_district_login_on_the_cluster_cannot_read_the_pads_or_around_its_view
             conn.execute(sa.text("rollback to savepoint probe"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sa.exc.DBAPIError,
-    reason="Citus reads a view's distributed tables on the workers as the reader, not as the"
-    " view's owner (citusdata/citus#1683, #6161): a district role, nologin and granted only"
-    " its views, is refused there (see docs/scale.md, pull views)",
-)
 def test_a_district_login_on_the_cluster_reads_its_rows_only(twins, citus_engine):
     with citus_engine.connect() as admin:
         expected = admin.scalar(
@@ -82,6 +82,36 @@ def test_a_district_login_on_the_cluster_reads_its_rows_only(twins, citus_engine
         ).all()
         assert prefixes == [DISTRICT]
         assert conn.scalar(sa.text(f"select count(*) from share_{DISTRICT}.person")) == expected
+
+
+def test_a_district_cannot_read_another_districts_rows_through_the_functions(twins, citus_engine):
+    """On Citus each pull view reads through a security-definer function of its own; the
+    function takes no argument (its district is fixed inside) and only its district may run
+    it: another district's function, and the view of rows behind one's own, are refused."""
+    other = "500104"
+    with citus_engine.connect() as admin:
+        function = f"share_{other}.person__rows()"
+        assert (
+            admin.scalar(
+                sa.text("select pg_get_function_arguments(to_regprocedure(:f))"), {"f": function}
+            )
+            == ""
+        )
+        assert admin.scalar(sa.text(f"select count(*) from share_{other}.person")) > 0
+    with district_login(citus_engine, DISTRICT) as conn:
+        for denied in (
+            f"select * from share_{other}.person__rows()",
+            f"select * from share_{DISTRICT}.person__rows",
+            f"select * from share_{other}.person",
+        ):
+            conn.execute(sa.text("savepoint probe"))
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                conn.execute(sa.text(denied)).all()
+            conn.execute(sa.text("rollback to savepoint probe"))
+        prefixes = conn.scalars(
+            sa.text(f"select distinct left(division_code, 6) from share_{DISTRICT}.person__rows()")
+        ).all()
+        assert prefixes == [DISTRICT]
 
 
 def test_the_pads_copied_to_the_workers_keep_their_grants(twins, citus_engine):
@@ -107,17 +137,11 @@ def test_the_pads_copied_to_the_workers_keep_their_grants(twins, citus_engine):
             worker.dispose()
 
 
-def test_aggregates_on_the_cluster_equal_one_nodes(twins, citus_engine, monkeypatch):
-    from tierflow.aggregate.tiers import aggregate
-
-    single, single_root, cluster_root = twins
-    aggregate("agg-twin", as_of=AS_OF, eng=single)
-    monkeypatch.setenv("TIERFLOW_HOME", str(cluster_root))
-    aggregate("agg-twin", as_of=AS_OF, eng=citus_engine)
-    facts = aggregate_facts(single, "agg-twin")
-    assert len(facts) > 100 and aggregate_facts(citus_engine, "agg-twin") == facts
-    one = single_root / "reports" / "national" / "agg-twin"
-    many = cluster_root / "reports" / "national" / "agg-twin"
+def test_aggregates_on_the_cluster_equal_one_nodes(twins):
+    facts, cluster_facts = twins.aggregates
+    assert len(facts) > 100 and cluster_facts == facts
+    one = twins.single_root / "reports" / "national" / "agg-twin"
+    many = twins.cluster_root / "reports" / "national" / "agg-twin"
     assert {k: v for k, v in digests(one).items() if k.endswith(".parquet")} == {
         k: v for k, v in digests(many).items() if k.endswith(".parquet")
     }

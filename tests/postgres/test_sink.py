@@ -49,13 +49,20 @@ PILOTS = catalog().divisions.pilot_codes
 
 def build_chain(tmp: Path, scale: int = 800, seed: int = 17) -> sa.Engine:
     """A fresh migrated database holding generated data ingested and merged (the real chain)."""
+    name, engine = create_database("tierflow_sink")
+    engine.info_name = name  # type: ignore[attr-defined]
+    migrate.upgrade(eng=engine)
+    run_chain(engine, tmp, scale, seed)
+    return engine
+
+
+def run_chain(engine: sa.Engine, tmp: Path, scale: int = 800, seed: int = 17) -> None:
+    """Generated data ingested and merged into a migrated warehouse (the Citus tests run it on
+    the cluster too)."""
     from tierflow.generate import generate
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
 
-    name, engine = create_database("tierflow_sink")
-    engine.info_name = name  # type: ignore[attr-defined]
-    migrate.upgrade(eng=engine)
     summary = generate(
         out=tmp, scale=scale, seed=seed, defect_rate=0.0, as_of=AS_OF, datasets=DATASETS
     )
@@ -63,7 +70,6 @@ def build_chain(tmp: Path, scale: int = 800, seed: int = 17) -> sa.Engine:
         ingest_file(Path(file["path"]), file["dataset"], eng=engine, run_gx=False)
     for library in ("person", "legal_entity", "geospatial", "e_license"):
         merge_library(library, eng=engine)
-    return engine
 
 
 @contextmanager

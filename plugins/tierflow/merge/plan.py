@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 
 SQL = files("tierflow") / "sql" / "merge"
 
+# The write steps of upsert(), in the order they run, by the count each one's rows make.
+UPSERT_STEPS = {
+    "inserted": "upsert_insert",
+    "updated": "upsert_update",
+    "history_closed": "history_close",
+    "history_opened": "history_open",
+}
+STATEMENT_BREAK = "\n;\n"
+
 # Derived facts, as SQL over the (quoted) golden key; ID numbers and codes are validated at
 # ingest, the shape guards only keep a hand-loaded bad key from failing the whole merge.
 DERIVATIONS: dict[Derivation, str] = {
@@ -71,6 +80,7 @@ class TablePlan:
     rule: TableRule
     column_types: dict[str, str]  # golden column -> PostgreSQL type, read from the catalog
     catalog: Catalog
+    citus: bool = False  # the server is a Citus coordinator: statements pushed down to shards
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -95,7 +105,8 @@ class TablePlan:
     def work_tables(self) -> list[str]:
         """The merge's own tables (schema merge_work), dropped before it commits."""
         sources = [self.source_table(i) for i in range(len(self.aliases))]
-        return [self.touched, *sources, self.golden]
+        references = [self.references_table(r) for r in self.rule.references]
+        return [self.touched, *sources, self.golden, *references]
 
     def source_table(self, i: int) -> str:
         return "merge_work." + quote(f"src_{self.table}_{i}")
@@ -148,7 +159,6 @@ class TablePlan:
             )
         return template(
             "touched_keys.sql",
-            touched=self.touched,
             new_source_keys="\n    union all\n    ".join(parts),
         )
 
@@ -168,7 +178,6 @@ class TablePlan:
                 values.append(f"cast(src.{quote(column)} as text) as {quote('v__' + column)}")
         return template(
             "source_latest.sql",
-            source_table=self.source_table(i),
             key_select=", ".join(
                 f"src.{s} as {k}" for s, k in zip(source_keys, self.keys, strict=True)
             ),
@@ -265,13 +274,13 @@ class TablePlan:
             # Provenance as JSON text: the winning source's delivery id, the kept field's
             # earlier provenance, or the derivation; parsed into jsonb once per written record.
             won_by = " ".join(
-                f"when {i} then cast({quote(f's{i}__delivery_id')} as text)"
+                f"when {quote(w + '_source')} = {i} then cast({quote(f's{i}__delivery_id')} as text)"
                 for i in dict.fromkeys(i for i, _ in candidates)
             )
             provenance.append(
                 "case"
                 + (
-                    f" when {quote(w + '_value')} is not null then case {quote(w + '_source')} {won_by} end"
+                    f" when {quote(w + '_value')} is not null then case {won_by} end"
                     if candidates
                     else ""
                 )
@@ -282,12 +291,12 @@ class TablePlan:
             if len(candidates) > 1:
                 conflict_select += [quote(f"s{i}__{column}") for i, column in candidates]
                 dataset = " ".join(
-                    f"when {i} then cast(:src_{i}_dataset as text)"
+                    f"when {quote(w + '_source')} = {i} then cast(:src_{i}_dataset as text)"
                     for i in dict.fromkeys(i for i, _ in candidates)
                 )
                 conflict_select += [
                     quote(w + "_value"),
-                    f"case {quote(w + '_source')} {dataset} end as {quote(w + '_dataset')}",
+                    f"case {dataset} end as {quote(w + '_dataset')}",
                 ]
         if conflict_select and self._conflicts_need_two_sources():
             present = ", ".join(quote(f"s{i}__delivery_id") for i in range(len(self.aliases)))
@@ -295,7 +304,7 @@ class TablePlan:
         self.params["key_name"] = "|".join(self.rule.key)
         return template(
             "golden.sql",
-            golden=self.golden,
+            fence="" if self.citus else "offset 0",
             touched_key_select=", ".join(f"touched.{k}" for k in self.keys),
             candidate_select=",\n        ".join(candidate_select),
             creator_present=" or ".join(creators),
@@ -322,18 +331,21 @@ class TablePlan:
         )
 
     def upsert(self, *, key_order: bool = False) -> str:
+        """The four write steps (UPSERT_STEPS, in order), separated by STATEMENT_BREAK."""
         field_columns = ", ".join(quote(f) for f in self.fields)
-        return template(
-            "upsert.sql",
-            write_order=f"order by {', '.join(self.keys)}" if key_order else "",
-            golden=self.golden,
-            library_table=self.library_table,
-            history_table=self.history_table,
-            key_columns=", ".join(self.keys),
-            field_columns=field_columns,
-            update_assignments=", ".join(f"{quote(f)} = golden.{quote(f)}" for f in self.fields),
-            library_join=self._key_join("lib", "golden"),
-            history_join=self._key_join("hist", "golden"),
+        fragments = {
+            "write_order": f"order by {', '.join(self.keys)}" if key_order else "",
+            "golden": self.golden,
+            "library_table": self.library_table,
+            "history_table": self.history_table,
+            "key_columns": ", ".join(self.keys),
+            "field_columns": field_columns,
+            "update_assignments": ", ".join(f"{quote(f)} = golden.{quote(f)}" for f in self.fields),
+            "library_join": self._key_join("lib", "golden"),
+            "history_join": self._key_join("hist", "golden"),
+        }
+        return STATEMENT_BREAK.join(
+            template(f"{step}.sql", **fragments) for step in UPSERT_STEPS.values()
         )
 
     def conflicts(self) -> str | None:
@@ -375,28 +387,38 @@ class TablePlan:
                 return False
         return True
 
-    def orphans(self, reference: Reference) -> tuple[str, str]:
-        """(forget, flag) statements of one reference of this table."""
+    def references_table(self, reference: Reference) -> str:
+        return "merge_work." + quote(f"refs_{self.table}_{reference.relation}")
+
+    def orphans(self, reference: Reference) -> tuple[str, str, str]:
+        """(forget, references, flag) statements of one reference of this table: the
+        references query fills references_table(reference), which flag reads."""
         when = "".join(
             f" and lib.{quote(column)} = :when_{n}" for n, column in enumerate(reference.when)
         )
         for n, value in enumerate(reference.when.values()):
             self.params[f"when_{n}"] = value
+        target_key = quote(REFERENCE_TARGETS[reference.target])
         forget = template(
             "orphans_forget.sql", touched=self.touched, touched_key_text=self.key_text("touched")
         )
-        flag = template(
-            "orphans_flag.sql",
+        references = template(
+            "orphans_references.sql",
             record_key_text=self.key_text("lib"),
             column=quote(reference.column),
+            target_key=target_key,
             library_table=self.library_table,
             touched=self.touched,
             touched_join=self._key_join("lib", "touched"),
             when_filter=when,
-            target_table=f"library.{quote(reference.target)}",
-            target_key=quote(REFERENCE_TARGETS[reference.target]),
         )
-        return forget, flag
+        flag = template(
+            "orphans_flag.sql",
+            references=self.references_table(reference),
+            target_table=f"library.{quote(reference.target)}",
+            target_key=target_key,
+        )
+        return forget, references, flag
 
 
 def orphans_resolve(reference: Reference) -> str:

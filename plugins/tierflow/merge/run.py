@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from tierflow import locks
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
+from tierflow.db import is_citus
 from tierflow.errors import TierflowError
 from tierflow.faults import checkpoint as crash_point
-from tierflow.merge import indexes
-from tierflow.merge.plan import TablePlan, orphans_resolve, template
+from tierflow.merge import indexes, work
+from tierflow.merge.plan import STATEMENT_BREAK, UPSERT_STEPS, TablePlan, orphans_resolve, template
 from tierflow.merge.survivorship import (
     BOOKKEEPING_COLUMNS,
     LibraryRules,
@@ -101,6 +102,15 @@ def _indexes_outgrow_buffers(conn: Connection, plan: TablePlan, rows: int) -> bo
     return int(sizes["index_bytes"]) + rows * INDEX_BYTES_PER_KEY > int(sizes["buffer_bytes"])
 
 
+def _write(conn: Connection, upsert: str) -> dict[str, int]:
+    """The upsert's steps run in order; each one's count is its command's row count."""
+    steps = upsert.split(STATEMENT_BREAK)
+    return {
+        count: conn.execute(sa.text(step)).rowcount
+        for count, step in zip(UPSERT_STEPS, steps, strict=True)
+    }
+
+
 def _merge_table(
     conn: Connection,
     plan: TablePlan,
@@ -114,19 +124,21 @@ def _merge_table(
         params[f"low_{i}"], params[f"high_{i}"] = low, high
     # The planner cannot estimate the distinct keys of a union (it assumes 200) and would
     # sort a million keys in one process; hashing them in parallel is 3-4x faster.
+    like = {"like": plan.library_table, "citus": plan.citus}
     conn.execute(sa.text("set local enable_sort = off"))
-    conn.execute(sa.text(plan.touched_keys()), params)
+    work.create(conn, plan.touched, plan.touched_keys(), params, **like)
     conn.execute(sa.text("reset enable_sort"))
     touched = _count(conn, plan.touched)
     conn.execute(sa.text(f"analyze {plan.touched}"))
     checkpoint("touched_keys")
 
     for i in range(len(plan.aliases)):
-        conn.execute(sa.text(plan.source_latest(i)), {**params, "high": params[f"high_{i}"]})
+        source_params = {**params, "high": params[f"high_{i}"]}
+        work.create(conn, plan.source_table(i), plan.source_latest(i), source_params, **like)
         conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
     checkpoint("source_rows")
 
-    conn.execute(sa.text(plan.golden_select()), plan.params)
+    work.create(conn, plan.golden, plan.golden_select(), plan.params, **like)
     golden_rows = _count(conn, plan.golden)
     # The write statements pick insert-only or update plans from how many keys exist.
     conn.execute(sa.text(f"analyze {plan.golden}"))
@@ -141,10 +153,10 @@ def _merge_table(
     ]
     if bulk:
         with indexes.set_aside(conn, bulk):
-            written = _scalar_row(conn, plan.upsert(), {})
+            written = _write(conn, plan.upsert())
     else:
         key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
-        written = _scalar_row(conn, plan.upsert(key_order=key_order), {})
+        written = _write(conn, plan.upsert(key_order=key_order))
     checkpoint("upsert")
 
     conflicts = 0
@@ -157,7 +169,7 @@ def _merge_table(
 
     orphans_by_delivery: dict[str, int] = {}
     for reference in rule.references:
-        forget, flag = plan.orphans(reference)
+        forget, references, flag = plan.orphans(reference)
         ref_params = {
             **plan.params,
             "library": plan.library,
@@ -165,6 +177,8 @@ def _merge_table(
             "column_name": reference.column,
         }
         conn.execute(sa.text(forget), ref_params)
+        target = {"like": f"library.{quote(reference.target)}", "citus": plan.citus}
+        work.create(conn, plan.references_table(reference), references, ref_params, **target)
         for delivery_id, count in conn.execute(sa.text(flag), ref_params).all():
             key = str(delivery_id)
             orphans_by_delivery[key] = orphans_by_delivery.get(key, 0) + count
@@ -256,8 +270,9 @@ def merge_library(
         checkpoint("watermark")
 
         tables: dict[str, dict[str, Any]] = {}
+        citus = is_citus(conn)
         for table_name, rule in rules.tables.items():
-            plan = TablePlan(library, table_name, rule, column_types[table_name], cat)
+            plan = TablePlan(library, table_name, rule, column_types[table_name], cat, citus)
             tables[table_name] = _merge_table(conn, plan, bounds, checkpoint)
 
         for dataset, (_low, high) in bounds.items():

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from tierflow import locks
 from tierflow.db import engine as default_engine
+from tierflow.db import is_citus
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
 from tierflow.masking import consumer_key, hmac_pads, pseudonym_secret, treatment_sql
@@ -30,7 +31,7 @@ from tierflow.pool import quote
 from tierflow.sharing.policy import SQL_TYPES, FeedPlan, plan_feeds
 from tierflow.sharing.store import policy_catalog
 from tierflow.sink.share import district_role, ensure_district_roles
-from tierflow.sql_files import sql, statement
+from tierflow.sql_files import split, sql, statement
 from tierflow.sql_files import statements as sql_statements
 
 if TYPE_CHECKING:
@@ -61,8 +62,15 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
-def view_sql(plan: FeedPlan) -> str:
-    """``create view`` of one district's pull view of one feed, from its plan."""
+def _rows_name(plan: FeedPlan) -> str:
+    """On Citus: the view of the pull view's rows behind its security-definer function."""
+    return f"{plan.name}__rows"
+
+
+def view_sql(plan: FeedPlan, *, citus: bool = False) -> str:
+    """``create view`` of one district's pull view of one feed, from its plan; on Citus the
+    same view under :func:`_rows_name`, then the function and the view reading through it
+    (``pull_view_definer.sql``)."""
     source = plan.source
     scope = source.scope_sql("t", _literal(plan.division_code))
     columns = ",\n        ".join(
@@ -76,16 +84,30 @@ def view_sql(plan: FeedPlan) -> str:
             "inner join share_secret.consumer_key as k"
             f" on k.consumer_id = {_literal(plan.consumer_id)}"
         )
-    return sql(
+    schema = quote(district_schema(plan.division_code))
+    name = _rows_name(plan) if citus else plan.name
+    view = sql(
         "sharing",
         "pull_view",
-        view=f"{quote(district_schema(plan.division_code))}.{quote(plan.name)}",
+        view=f"{schema}.{quote(name)}",
         source=_qualified(source.current_table),
         scope=scope,
         columns=columns,
         changed_at=quote(source.current_changed_at),
         key_join=key_join,
     )
+    if not citus:
+        return view
+    definer = sql(
+        "sharing",
+        "pull_view_definer",
+        rows_view=f"{schema}.{quote(name)}",
+        function=f"{schema}.{quote(name)}",
+        view=f"{schema}.{quote(plan.name)}",
+        owner=VIEW_OWNER,
+        role=quote(district_role(plan.division_code)),
+    )
+    return f"{view};\n{definer}"
 
 
 def _store_keys(conn: Connection, consumer_ids: list[str], secret: bytes) -> None:
@@ -141,7 +163,8 @@ def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict
     role = district_role(code)
     name = district_schema(code)
     schema = quote(name)
-    views = [view_sql(plan) for plan in plans]
+    citus = is_citus(conn)
+    views = [view_sql(plan, citus=citus) for plan in plans]
     fingerprint = _fingerprint([role, *views])
     rebuilt = _current_fingerprint(conn, name) != fingerprint
     ended = 0
@@ -152,7 +175,8 @@ def refresh_district(conn: Connection, plans: list[FeedPlan], code: str) -> dict
             conn.execute(sa.text(piece))
         for plan, view_statement in zip(plans, views, strict=True):
             view = f"{schema}.{quote(plan.name)}"
-            conn.execute(sa.text(view_statement))
+            for piece in split(view_statement):
+                conn.execute(sa.text(piece))
             for piece in sql_statements("sharing", "view_grants", view=view, **names):
                 conn.execute(sa.text(piece))
         comment = statement(
@@ -191,6 +215,8 @@ def refresh_views(
     # one statement at a time on a shared object is enough: refreshes queue up here
     locks.hold_for_transaction(conn, "tierflow.share.refresh")
     ensure_district_roles(conn, codes)
+    if is_citus(conn):
+        conn.execute(statement("sharing", "owner_login", owner=VIEW_OWNER))
     pseudonymised = sorted({p.consumer_id for ps in plans.values() for p in ps if p.pseudonymised})
     if pseudonymised:
         _store_keys(conn, pseudonymised, secret or pseudonym_secret())

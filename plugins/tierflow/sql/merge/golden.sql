@@ -1,10 +1,12 @@
 -- Golden records of the touched keys: the survivorship rules applied to the latest row of
 -- each source, the current record kept where every candidate is empty, derived facts
 -- filled where nothing else is known, provenance per field and a hash of the golden fields.
--- Each step ends in "offset 0" so that PostgreSQL computes its columns once per key instead
--- of copying their expressions into every later use (a winner is used by its golden value,
--- its provenance and the hash): that fence halves the cost of this statement.
-create unlogged table {golden} as
+-- Each step ends in a fence ("offset 0" on one server) so that PostgreSQL computes its
+-- columns once per key instead of copying their expressions into every later use (a winner is
+-- used by its golden value, its provenance and the hash): that fence halves the cost of this
+-- statement. On Citus the fence is left out: a subquery with an offset cannot be pushed down
+-- to the shards, and the coordinator would pull every candidate row to compute it itself.
+-- The work tables it reads and the one it fills are created by the merge (merge.work).
 with candidates as (
     select
         {touched_key_select},
@@ -25,7 +27,7 @@ winners as (
         {winner_select}
     from candidates
     where _creatable or _exists
-    offset 0
+    {fence}
 ),
 
 golden as (
@@ -38,13 +40,13 @@ golden as (
         _current_created_at,
         {conflict_select}
     from winners
-    offset 0
+    {fence}
 ),
 
 hashed as (
     select golden.*, md5(row({hashed_fields})::text) as row_hash
     from golden
-    offset 0
+    {fence}
 ),
 
 final as (

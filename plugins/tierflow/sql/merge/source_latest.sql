@@ -2,7 +2,6 @@
 -- updated_at first, then the latest delivery, then the last row of the delivery (two rows of
 -- one delivery can map to one golden key, e.g. two death events of a person). Rows of
 -- deliveries after :high are left for the next merge, matching the watermark recorded.
-create unlogged table {source_table} as
 with source_rows as (
     select
         {key_select},

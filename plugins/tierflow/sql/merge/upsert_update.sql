@@ -1,0 +1,10 @@
+-- Write the golden records whose hash changed, step 2 of 4 (see upsert_insert.sql): update the
+-- records of existing keys whose golden fields changed.
+update {library_table} as lib
+set {update_assignments},
+    provenance = golden.provenance,
+    row_hash = golden.row_hash,
+    changed_at = now()
+from {golden} as golden
+where {library_join}
+  and golden._exists and golden._current_hash is distinct from golden.row_hash
