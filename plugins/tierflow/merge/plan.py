@@ -9,9 +9,9 @@ constants, field names used as JSON keys, delivery bounds) is a bound parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
+from tierflow import sql_files
 from tierflow.merge.survivorship import (
     REFERENCE_TARGETS,
     Derivation,
@@ -24,7 +24,6 @@ from tierflow.pool import quote
 if TYPE_CHECKING:
     from tierflow.contracts import Catalog
 
-SQL = files("tierflow") / "sql" / "merge"
 
 # The write steps of upsert(), in the order they run, by the count each one's rows make.
 UPSERT_STEPS = {
@@ -57,7 +56,8 @@ DERIVED_PROVENANCE = "'{\"derived_from\": \"' || cast(:key_name as text) || '\"}
 
 
 def template(name: str, **fragments: str) -> str:
-    return (SQL / name).read_text(encoding="utf-8").format(**fragments)
+    """``sql/merge/<name>`` through the one loader, its ``{fragments}`` filled in."""
+    return sql_files.sql("merge", name, **fragments)
 
 
 def fragment(name: str, **fragments: str) -> str:
