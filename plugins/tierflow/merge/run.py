@@ -248,6 +248,11 @@ def merge_library(
         # workers and live in shared buffers, which took a million-key merge from 23 s to 16 s.
         conn.execute(sa.text("set local jit = off"))
         conn.execute(sa.text("set local work_mem = '256MB'"))
+        if is_citus(conn):
+            # one connection per worker for the whole transaction: a shard modified over
+            # several connections cannot be read again later in it (Citus refuses: "placements
+            # that were modified over multiple connections"; seen on a merge's re-run)
+            conn.execute(sa.text("set local citus.multi_shard_modify_mode to 'sequential'"))
         locks.hold_for_transaction(conn, f"tierflow.merge.{library}")
         # Wait for in-flight ingests of the feeding datasets (ingest holds this lock until it
         # commits): a delivery id below the high mark read next can then no longer appear.
