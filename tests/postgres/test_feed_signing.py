@@ -574,8 +574,11 @@ def test_the_demo_provisions_its_own_signing_key_once_like_its_pseudonym_key(tmp
     from tierflow.demo_keys import provision_demo_secrets
 
     for name in ("TIERFLOW_SIGNING_KEY", "TIERFLOW_PSEUDONYM_KEY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(f"{name}_FILE", raising=False)
+        for variable in (name, f"{name}_FILE"):
+            # set, then removed: monkeypatch restores a variable only once it has touched it,
+            # and provisioning sets the _FILE ones in this process (later tests must not see them)
+            monkeypatch.setenv(variable, "")
+            monkeypatch.delenv(variable)
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
     made = provision_demo_secrets()
     public = made["public_key_file"]
