@@ -55,7 +55,10 @@ def demands_review():
 
     @task
     def requests(reviews: list[dict]) -> list[dict]:
-        return [{"subject": r["subject"], "body": r["body"]} for r in reviews]
+        return [
+            {"subject": r["subject"], "body": r["body"], "assigned_users": r["assigned_users"]}
+            for r in reviews
+        ]
 
     @task(trigger_rule="all_done", outlets=[LISTS])
     def record_decisions(reviews: list[dict]) -> dict:

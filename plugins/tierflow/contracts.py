@@ -313,6 +313,13 @@ class NegativeEntry(Strict):
 
 class ResponsibilityList(Strict):
     responsibilities: tuple[Responsibility, ...]
+    # Who may decide a demand for a department's datasets: Airflow user names, the ones the
+    # review DAG assigns its Human-in-the-loop requests to. A department not named here has
+    # no assigned approvers (any user allowed to answer Required Actions may decide).
+    approvers: dict[
+        Annotated[str, Field(pattern=r"^[a-z]+$")],
+        tuple[Annotated[str, Field(min_length=1, max_length=100)], ...],
+    ] = Field(default_factory=dict)
 
 
 class NegativeList(Strict):
@@ -346,6 +353,12 @@ class Catalog(Strict):
                 raise ValueError(
                     f"responsibility for {r.dataset}: department {r.department!r} does not own it"
                 )
+        departments = {ds.department for ds in self.datasets}
+        for department, users in self.responsibility.approvers.items():
+            if department not in departments:
+                raise ValueError(f"approvers named for unknown department {department!r}")
+            if not users:
+                raise ValueError(f"approvers of {department}: name at least one user")
         consumers = {c.id for c in self.demand.consumers}
         for d in self.demand.demands:
             if d.consumer not in consumers:

@@ -475,3 +475,31 @@ def test_a_cli_change_of_the_policy_announces_the_lists_asset(
         assert code == 0 and result["asset_event"]["sent"] is False and err.count("\n") == 1
     finally:
         db.engine.cache_clear()
+
+
+@pytest.mark.postgres
+def test_a_review_is_assigned_to_the_owning_departments_approvers_and_shows_levels(cli, lists_db):
+    from tierflow.contracts import catalog
+    from tierflow.sharing.review import pending_reviews
+
+    cli("lists", "import")
+    code, out, _ = cli(
+        "demands", "request", "--consumer", "d500105", "--dataset", "mnr.land_parcel",
+        "--fields", "parcel_id,land_use_code", "--purpose", "耕地保护巡查", "--valid-days", "30",
+        "--by", "江北区 王五", "--json",
+    )  # fmt: skip
+    assert code == 0
+    demand_id = json.loads(out)["demand"]["id"]
+    cat = catalog()
+    (review,) = [r for r in pending_reviews(lists_db, cat) if r["demand_id"] == demand_id]
+    owners = cat.responsibility.approvers["mnr"]
+    assert review["assigned_users"] == [{"id": u, "name": u} for u in owners]
+    levels = {c.name: c.level for c in cat.dataset("mnr.land_parcel").columns}
+    assert f"parcel_id (level {levels['parcel_id']})" in review["body"]
+    assert f"land_use_code (level {levels['land_use_code']})" in review["body"]
+    # a department with no approvers named: the request is not assigned (anyone may answer)
+    bare = cat.model_copy(
+        update={"responsibility": cat.responsibility.model_copy(update={"approvers": {}})}
+    )
+    (open_review,) = [r for r in pending_reviews(lists_db, bare) if r["demand_id"] == demand_id]
+    assert open_review["assigned_users"] is None

@@ -170,3 +170,19 @@ def test_cli_reports_a_broken_catalog_in_one_line(tmp_path, capsys):
     assert main(["contracts", "--schemas", str(root)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tierflow contracts: error: tax.taxpayer.yaml:") and "\n" not in err
+
+
+@pytest.mark.unit
+def test_approvers_name_known_departments_and_at_least_one_user():
+    from pydantic import ValidationError
+
+    from tierflow.contracts import Catalog, catalog
+
+    data = catalog().model_dump()
+    for approvers, why in (
+        ({"xyz": ["ops"]}, "unknown department 'xyz'"),
+        ({"psb": []}, "at least one"),
+    ):
+        broken = {**data, "responsibility": {**data["responsibility"], "approvers": approvers}}
+        with pytest.raises(ValidationError, match=why):
+            Catalog.model_validate(broken)

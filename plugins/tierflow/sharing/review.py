@@ -9,32 +9,46 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from tierflow.contracts import catalog
 from tierflow.sharing import store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
+
+    from tierflow.contracts import Catalog
 
 APPROVE, REJECT = "Approve", "Reject"
 TIMEOUT_ACTOR = "airflow"
 RESPONSE_TIMEOUT = dt.timedelta(days=7)
 
 
-def pending_reviews(eng: Engine) -> list[dict[str, str]]:
-    """One HITL request (subject, body) per pending demand, oldest id first."""
-    return [
-        {
-            "demand_id": d["id"],
-            "subject": f"{d['id']}: {d['consumer']} asks for {d['dataset']}",
-            "body": (
-                f"**Fields**: {', '.join(d['fields'])}\n\n"
-                f"**Pseudonymised**: {', '.join(d['pseudonymise']) or '—'}\n\n"
-                f"**Purpose**: {d['purpose']}\n\n"
-                f"**Requested by** {d['requested_by'] or '—'};"
-                f" valid {d['valid_days'] or 'open-ended'} days once approved."
-            ),
-        }
-        for d in store.list_demands(eng, status="pending")
-    ]
+def pending_reviews(eng: Engine, cat: Catalog | None = None) -> list[dict[str, Any]]:
+    """One HITL request per pending demand, oldest id first: subject, body (the fields with
+    their classification levels, purpose, validity) and the users it is assigned to, the
+    approvers of the department that owns the dataset (``schemas/lists/responsibility.yaml``)."""
+    cat = cat or catalog()
+    approvers = cat.responsibility.approvers
+    reviews = []
+    for d in store.list_demands(eng, status="pending"):
+        dataset = cat.dataset(d["dataset"])
+        levels = {c.name: c.level for c in dataset.columns}
+        fields = ", ".join(f"{f} (level {levels.get(f, '?')})" for f in d["fields"])
+        users = approvers.get(dataset.department, ())
+        reviews.append(
+            {
+                "demand_id": d["id"],
+                "subject": f"{d['id']}: {d['consumer']} asks for {d['dataset']}",
+                "body": (
+                    f"**Fields**: {fields}\n\n"
+                    f"**Pseudonymised**: {', '.join(d['pseudonymise']) or '—'}\n\n"
+                    f"**Purpose**: {d['purpose']}\n\n"
+                    f"**Requested by** {d['requested_by'] or '—'};"
+                    f" valid {d['valid_days'] or 'open-ended'} days once approved."
+                ),
+                "assigned_users": [{"id": u, "name": u} for u in users] or None,
+            }
+        )
+    return reviews
 
 
 def _user(outcome: dict[str, Any]) -> str | None:
