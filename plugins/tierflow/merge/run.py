@@ -253,7 +253,7 @@ def merge_library(
             # several connections cannot be read again later in it (Citus refuses: "placements
             # that were modified over multiple connections"; seen on a merge's re-run)
             conn.execute(sa.text("set local citus.multi_shard_modify_mode to 'sequential'"))
-        locks.hold_for_transaction(conn, f"tierflow.merge.{library}")
+        locks.hold_for_transaction(conn, locks.merge_lock(library))
         # Wait for in-flight ingests of the feeding datasets (ingest holds this lock until it
         # commits): a delivery id below the high mark read next can then no longer appear.
         for dataset in rules.datasets:
