@@ -91,7 +91,7 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     public_key = provision_demo_secrets().get("public_key_file")
     sample = config.data_root() / "sample"
     generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
-    chain = run_chain(sample / "landing")
+    chain = run_chain(sample / "landing", audit="delivered")
     return {
         "database": url,
         "generated": generated.get("files", generated),
