@@ -558,12 +558,16 @@ def test_a_review_is_never_assigned_to_its_requester_and_refuses_their_approval(
     mine = store.request_demand(lists_db, **ask, by="ops")["id"]
     # the requester is the only approver: no review opens (nobody else may answer it)
     assert review_request(lists_db, mine, with_approvers({"mnr": ("ops",)})) == []
+    assert mine not in {
+        r["conf"]["demand_id"] for r in review_runs(lists_db, with_approvers({"mnr": ("ops",)}))
+    }
     (request,) = review_request(lists_db, mine, with_approvers({"mnr": ("ops", "mnr_owner")}))
     assert request["assigned_users"] == [{"id": "mnr_owner", "name": "mnr_owner"}]
     (open_to_all,) = review_request(lists_db, mine, with_approvers({}))
     assert open_to_all["assigned_users"] is None
+    unassigned = with_approvers({})  # mnr names no approvers: the requester could answer
     assert {"trigger_run_id": review_run_id(mine), "conf": {"demand_id": mine}} in review_runs(
-        lists_db
+        lists_db, unassigned
     )
 
     answer = {"chosen_options": ["Approve"], "params_input": {"reason": "自批"},
@@ -578,7 +582,7 @@ def test_a_review_is_never_assigned_to_its_requester_and_refuses_their_approval(
     assert "second person must approve" in trail[-1]["reason"]
     assert review_run_id(mine, 2) == f"demand__{mine}__2"
     assert {"trigger_run_id": review_run_id(mine, 2), "conf": {"demand_id": mine}} in review_runs(
-        lists_db
+        lists_db, unassigned
     )
     approved = record_review(
         lists_db, mine, {**answer, "responded_by_user": {"id": "lee", "name": "lee"}}

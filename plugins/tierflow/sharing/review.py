@@ -97,15 +97,19 @@ def pending_reviews(eng: Engine, cat: Catalog | None = None) -> list[dict[str, A
     ]
 
 
-def review_runs(eng: Engine) -> list[dict[str, Any]]:
-    """One ``demands__review_demand`` run to open per pending demand: its keyed run id and
-    its conf. A run of that id that exists already (the review waiting) is left alone."""
+def review_runs(eng: Engine, cat: Catalog | None = None) -> list[dict[str, Any]]:
+    """One ``demands__review_demand`` run to open per pending demand that has a request (so
+    a demand whose requester is its only approver gets a run once another approver is named):
+    its keyed run id and its conf. A run of that id that exists already (the review waiting)
+    is left alone."""
     return [
         {
-            "trigger_run_id": review_run_id(d["id"], store.review_round(eng, d["id"])),
-            "conf": {"demand_id": d["id"]},
+            "trigger_run_id": review_run_id(
+                r["demand_id"], store.review_round(eng, r["demand_id"])
+            ),
+            "conf": {"demand_id": r["demand_id"]},
         }
-        for d in store.list_demands(eng, status="pending")
+        for r in pending_reviews(eng, cat)
     ]
 
 
