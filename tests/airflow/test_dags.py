@@ -64,7 +64,9 @@ def _schedule(dag) -> str:
         return f"cron {timetable.expression} {timetable.timezone}"
     condition = getattr(timetable, "asset_condition", None)
     if condition is not None:
-        return "assets " + _condition(condition)
+        inner = getattr(timetable, "timetable", None)  # AssetOrTimeSchedule: a time, or assets
+        when = f"cron {inner.expression} {inner.timezone} or " if inner is not None else ""
+        return f"{when}assets " + _condition(condition)
     return type(timetable).__name__
 
 
