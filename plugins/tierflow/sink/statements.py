@@ -78,6 +78,26 @@ def _pages_sql(pages: PageRange | None) -> str:
     return bounds if end is None else f"{bounds} and h.ctid < '({end},0)'::tid"
 
 
+def versions_sql(source: FeedSource, pages: PageRange | None = None) -> str:
+    """The FROM item of ``source``'s versions (over a range of its pages): its table, or a
+    library table's history and current rows together (``sql/sink/versions.sql``)."""
+    if not source.closed_history and pages is None:
+        return qualified(source.table)
+    if not source.closed_history:
+        text = template(
+            "versions_pages.sql", table=qualified(source.table), pages=_pages_sql(pages)
+        )
+    else:
+        text = template(
+            "versions.sql",
+            history=qualified(source.table),
+            current=qualified(source.current_table),
+            pages=_pages_sql(pages),
+        )
+    lines = text.splitlines()
+    return " ".join(line for line in lines if not line.startswith("--"))
+
+
 def _still_current(source: FeedSource, bound: str) -> str:
     """A version that still stood after ``bound`` (an append-only source keeps every row)."""
     return "true" if source.append_only else f'(h."valid_to" is null or h."valid_to" > {bound})'
@@ -99,7 +119,7 @@ def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = Non
     )
     return template(
         name,
-        source=qualified(source.table),
+        source=versions_sql(source, pages),
         version_time=quote(source.version_time),
         scope_now=source.scope_sql("h", "w.district"),
         scope_any=source.scope_sql("h", "any(:districts)"),
@@ -107,7 +127,6 @@ def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = Non
         still_current=_still_current(source, "w.watermark_to"),
         key_join=" and ".join(f"p.{quote(k)} = c.{quote(k)}" for k in source.key),
         columns=columns,
-        pages=_pages_sql(pages),
     )
 
 
@@ -115,7 +134,7 @@ def latest_version(conn: Any, source: FeedSource) -> dt.datetime | None:
     """The latest change ``source`` holds (``conn``: psycopg): the end of a new window."""
     sql = template(
         "latest_version.sql",
-        source=qualified(source.table),
+        source=versions_sql(source),
         version_time=quote(source.version_time),
     )
     with conn.cursor() as cursor:
@@ -168,7 +187,7 @@ def purge_keys_sql(source: FeedSource, division_code: str, key_treatment: dict[s
     return template(
         "purge_keys.sql",
         key_columns=", ".join(f"h.{quote(k)}" for k in source.key),
-        source=qualified(source.table),
+        source=versions_sql(source),
         scope=source.scope_sql("h", f"'{division_code}'"),
         version_time=quote(source.version_time),
         still_current=_still_current(source, ":sent_from"),
