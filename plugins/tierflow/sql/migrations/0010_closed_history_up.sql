@@ -7,10 +7,10 @@
 do $$
 begin
     if exists (
-        select from library.person_history as hist
+        select 1 from library.person_history as hist
         where hist.valid_to is null
           and not exists (
-              select from library.person as lib
+              select 1 from library.person as lib
               where lib.id_number = hist.id_number
                 and lib.row_hash = hist.row_hash and lib.changed_at = hist.valid_from
           )
@@ -25,10 +25,10 @@ analyze library.person_history;
 do $$
 begin
     if exists (
-        select from library.legal_entity_history as hist
+        select 1 from library.legal_entity_history as hist
         where hist.valid_to is null
           and not exists (
-              select from library.legal_entity as lib
+              select 1 from library.legal_entity as lib
               where lib.uscc = hist.uscc
                 and lib.row_hash = hist.row_hash and lib.changed_at = hist.valid_from
           )
@@ -43,10 +43,10 @@ analyze library.legal_entity_history;
 do $$
 begin
     if exists (
-        select from library.land_parcel_history as hist
+        select 1 from library.land_parcel_history as hist
         where hist.valid_to is null
           and not exists (
-              select from library.land_parcel as lib
+              select 1 from library.land_parcel as lib
               where lib.parcel_id = hist.parcel_id
                 and lib.row_hash = hist.row_hash and lib.changed_at = hist.valid_from
           )
@@ -61,10 +61,10 @@ analyze library.land_parcel_history;
 do $$
 begin
     if exists (
-        select from library.address_history as hist
+        select 1 from library.address_history as hist
         where hist.valid_to is null
           and not exists (
-              select from library.address as lib
+              select 1 from library.address as lib
               where lib.address_id = hist.address_id
                 and lib.row_hash = hist.row_hash and lib.changed_at = hist.valid_from
           )
@@ -79,10 +79,10 @@ analyze library.address_history;
 do $$
 begin
     if exists (
-        select from library.e_license_history as hist
+        select 1 from library.e_license_history as hist
         where hist.valid_to is null
           and not exists (
-              select from library.e_license as lib
+              select 1 from library.e_license as lib
               where lib.license_type_code = hist.license_type_code and lib.license_number = hist.license_number
                 and lib.row_hash = hist.row_hash and lib.changed_at = hist.valid_from
           )
