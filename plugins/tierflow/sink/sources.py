@@ -48,7 +48,7 @@ class FeedSource:
     append_only: bool = False  # rows never change once loaded: every change is an insert
     rename: dict[str, str] = field(default_factory=dict)  # table column → name in the feed
     # ``table`` holds closed versions only, the current ones are ``current_table``'s rows (a
-    # library table: its versions are both, see sql/sink/versions.sql)
+    # library table: its versions are both, see sql/sink/versions_union.sql)
     closed_history: bool = False
 
     @property
