@@ -87,6 +87,7 @@ def merge_library(library: str) -> dict[str, Any]:
     names = list(load_rules(library).tables)
     by_table = result.get("tables") or {names[0]: result}  # one table: the totals are its own
     changed = {n for n, t in by_table.items() if t["inserted"] or t["updated"]}
+    closed = {n for n, t in by_table.items() if t["history_closed"]}  # history written
     cat = catalog()
     lineage.report(
         Lineage.of(
@@ -94,8 +95,8 @@ def merge_library(library: str) -> dict[str, Any]:
             outputs=[
                 table_uri(f"{t.schema}.{name}")
                 for t in library_tables(cat)
-                if t.name in changed
-                for name in (t.name, t.history)
+                for name, written in ((t.name, changed), (t.history, closed))
+                if t.name in written
             ],
         )
     )
@@ -115,7 +116,12 @@ def sink_district(district: str, run_id: str) -> dict[str, Any]:
     if lineage.in_task():
         lineage.report(
             Lineage.of(
-                [table_uri(feed_source(f["feed"]).table) for f in feeds if not f.get("purge")],
+                [
+                    table_uri(table)
+                    for f in feeds
+                    if not f.get("purge")
+                    for table in feed_source(f["feed"]).version_tables
+                ],
                 [file_uri(f["path"]) for f in feeds],
             )
         )
