@@ -85,6 +85,7 @@ def merge_order() -> tuple[str, ...]:
 def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers."""
     from tierflow.aggregate import aggregate
+    from tierflow.ingest.gx import validate_deliveries
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
     from tierflow.quality.audit import audit_deliveries
@@ -101,6 +102,8 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))
         except DeliveryRejected as exc:
             rejected.append({"dataset": dataset_id, "file": str(path), "error": str(exc)})
+    # the GX reports of what was loaded now, as the ingest DAG's gx_report task writes them
+    reports = validate_deliveries([r["delivery_id"] for r in ingested]) if run_gx else None
     merged = [merge_library(library) for library in merge_order()]
     sunk = sink()
     aggregated = aggregate()
@@ -109,6 +112,7 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
         "landing": str(landing),
         "ingested": ingested,
         "rejected": rejected,
+        "gx_reports": reports["validated"] if reports else [],
         "merged": merged,
         "sink": sunk,
         "aggregate": aggregated,
