@@ -140,6 +140,13 @@ def render_chain(result: dict[str, Any]) -> str:
         f"{'total':<24}{result['rows_in']:>10}{result['rows_accepted']:>10}{result['rows_quarantined']:>13}"
         f"   in {result['seconds']} s"
     )
+    if result.get("gx_reports"):
+        reports = result["gx_reports"]
+        passed = sum(1 for r in reports if r.get("success"))
+        lines.append(
+            f"GX reports after the load: {len(reports)} written ({passed} suites passed),"
+            f" Data Docs {next((r['data_docs'] for r in reports if 'data_docs' in r), '-')}"
+        )
     if result.get("merged"):
         lines.append("")
         lines.append(

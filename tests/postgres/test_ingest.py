@@ -249,6 +249,25 @@ def test_quality_validate_writes_pending_reports_and_refuses_bad_input(
     assert row["gx_report"] == "done" and row["gx_scope"] == "full"
 
 
+def test_the_ingest_process_imports_neither_gx_nor_pandas_nor_airflow(
+    warehouse, data_root, tmp_path
+):
+    summary = generate(
+        out=tmp_path, scale=200, seed=8, defect_rate=0.05, datasets=["psb.household"]
+    )
+    code = (
+        "import sys\n"
+        "from tierflow.cli import main\n"
+        f"assert main(['ingest', {str(summary['files'][0]['path'])!r},"
+        " '--dataset', 'psb.household', '--json']) == 0\n"
+        "heavy = {'great_expectations', 'pandas', 'airflow'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1])["gx_report"] == "pending"
+
+
 def _parsed_frame(path: Path):
     import pyarrow as pa
 
