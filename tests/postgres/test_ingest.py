@@ -71,6 +71,25 @@ def test_header_only_file_is_a_valid_empty_delivery(warehouse, data_root, tmp_pa
     assert not list((data_root / "quarantine").rglob("*.parquet*"))
 
 
+def test_the_gx_report_of_an_empty_delivery_is_done_without_a_gx_run(
+    warehouse, data_root, tmp_path
+):
+    from tierflow.ingest.gx import validate_deliveries
+
+    # CRLF: other bytes than the header-only file above (the same content is loaded once)
+    result = ingest_file(_write(tmp_path / "none.csv", HEADER + "\r\n"), "psb.household")
+    assert result["gx_report"] == "pending"
+    (report,) = validate_deliveries([result["delivery_id"]])["validated"]
+    assert report["scope"] == "empty"
+    assert not (data_root / "docs").exists()  # no GX run, no Data Docs for nothing
+    with warehouse.connect() as conn:
+        state = conn.execute(
+            sa.text("select gx_status, gx_scope from quality.delivery where delivery_id = :d"),
+            {"d": result["delivery_id"]},
+        ).one()
+    assert tuple(state) == ("done", "empty")
+
+
 def test_zero_byte_file_is_an_error(warehouse, data_root, tmp_path):
     with pytest.raises(DeliveryRejected, match="empty file"):
         ingest_file(_write(tmp_path / "zero.csv", ""), "psb.household", run_gx=False)

@@ -17,7 +17,6 @@ so a re-run rewrites the same result and pages. A killed run leaves the report p
 from __future__ import annotations
 
 import io
-import logging
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -37,7 +36,6 @@ from tierflow.sql_files import sql
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger(__name__)
 # timestamps back in the ISO 8601 form ingest parses (UTC, microseconds)
 _TIMESTAMP_TEXT = "to_char({c} at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 _DATE_TEXT = "to_char({c}, 'YYYY-MM-DD')"
@@ -57,14 +55,14 @@ def validate_delivery(delivery_id: int, *, eng: Engine | None = None) -> dict[st
         limit = settings().gx_sample_rows
         sample = read_sample(conn, dataset, delivery_id, limit)
         prefixes = tuple(sorted(official_township_prefixes(conn)))
-    if sample.num_rows == 0:  # nothing with fields to validate (as GX inside the load did)
+    scope = "full" if sample.num_rows <= limit else f"sample:{limit}"
+    sample = sample.slice(0, limit)
+    if sample.num_rows == 0:  # no row with fields (or a sample of 0): no GX run, as in the load
         with eng.begin() as conn:
             ledger.record_gx_report(conn, delivery_id, scope="empty", success=None)
         return {"delivery_id": delivery_id, "dataset": dataset.id, "scope": "empty"}
     from tierflow.checks import suites
 
-    scope = "full" if sample.num_rows <= limit else f"sample:{limit}"
-    sample = sample.slice(0, limit)
     result = suites.run_suite(
         dataset,
         sample.to_pandas(),
