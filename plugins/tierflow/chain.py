@@ -112,6 +112,7 @@ def run_chain(
     every due date before its deliveries would otherwise be listed as missing.
     """
     from tierflow.aggregate import aggregate
+    from tierflow.ingest.gx import validate_deliveries
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
     from tierflow.quality.audit import audit_deliveries
@@ -128,6 +129,8 @@ def run_chain(
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))
         except DeliveryRejected as exc:
             rejected.append({"dataset": dataset_id, "file": str(path), "error": str(exc)})
+    # the GX reports of what was loaded now, as the ingest DAG's gx_report task writes them
+    reports = validate_deliveries([r["delivery_id"] for r in ingested]) if run_gx else None
     merged = [merge_library(library) for library in merge_order()]
     sunk = sink()
     aggregated = aggregate()
@@ -137,6 +140,7 @@ def run_chain(
         "landing": str(landing),
         "ingested": ingested,
         "rejected": rejected,
+        "gx_reports": reports["validated"] if reports else [],
         "merged": merged,
         "sink": sunk,
         "aggregate": aggregated,
@@ -164,6 +168,13 @@ def render_chain(result: dict[str, Any]) -> str:
         f"{'total':<24}{result['rows_in']:>10}{result['rows_accepted']:>10}{result['rows_quarantined']:>13}"
         f"   in {result['seconds']} s"
     )
+    if result.get("gx_reports"):
+        reports = result["gx_reports"]
+        passed = sum(1 for r in reports if r.get("success"))
+        lines.append(
+            f"GX reports after the load: {len(reports)} written ({passed} suites passed),"
+            f" Data Docs {next((r['data_docs'] for r in reports if 'data_docs' in r), '-')}"
+        )
     if result.get("merged"):
         lines.append("")
         lines.append(

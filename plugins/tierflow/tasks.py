@@ -58,6 +58,18 @@ def ingest_deliveries(dataset_id: str, files: list[str]) -> dict[str, Any]:
     }
 
 
+def gx_reports(delivery_ids: list[int]) -> dict[str, Any]:
+    """The GX report (result + Data Docs) of each delivery an ingest run loaded whose report is
+    still pending; a retry skips the ones already done."""
+    from tierflow.ingest.gx import validate_deliveries
+
+    done = validate_deliveries(list(delivery_ids))["validated"]
+    return {
+        "deliveries": [r["delivery_id"] for r in done],
+        "success": [r.get("success") for r in done],
+    }
+
+
 def _ingest_lineage(dataset_id: str, files: list[str], results: list[dict[str, Any]]) -> Lineage:
     """Read: every file (a rejected or repeated one too). Written, for each delivery loaded
     now: the pool, its partition and the quarantine file."""

@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0010"  # the newest migration
+HEAD = "0011"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic", "merge_work"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
@@ -420,6 +420,43 @@ def test_closed_history_migration_keeps_every_version_through_down_and_up():
             migrate.upgrade(eng=engine)
         with engine.connect() as conn:
             assert conn.execute(sa.text(HISTORY_ROWS)).all() == before
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_gx_report_migration_counts_deliveries_validated_in_the_load_as_done():
+    """0011 adds the GX report's state to the ledger: a delivery GX validated inside the load
+    (gx_scope set) is done, one loaded without GX has none; a downgrade drops the columns."""
+    name, engine = create_database("tierflow_migrate_gx")
+    insert = (
+        "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes,"
+        " file_format, status, gx_scope, finished_at) values"
+        " ('psb.household', 'psb', 'a.csv', 'a', 1, 'csv', 'loaded', 'full', now()),"
+        " ('psb.household', 'psb', 'b.csv', 'b', 1, 'csv', 'loaded', null, now())"
+    )
+    try:
+        migrate.upgrade("0010", eng=engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert))
+        migrate.upgrade(eng=engine)
+        states = "select file_path, gx_status, gx_validated_at = finished_at from quality.delivery"
+        with engine.connect() as conn:
+            rows = sorted(tuple(r) for r in conn.execute(sa.text(states)))
+        assert rows == [("a.csv", "done", True), ("b.csv", None, None)]
+        migrate.downgrade("0010", eng=engine)
+        with engine.connect() as conn:
+            columns = set(
+                conn.scalars(
+                    sa.text(
+                        "select column_name from information_schema.columns"
+                        " where table_schema = 'quality' and table_name = 'delivery'"
+                    )
+                )
+            )
+            assert conn.scalar(sa.text("select count(*) from quality.delivery")) == 2
+        assert not {"gx_status", "gx_success", "gx_validated_at"} & columns
+        assert "gx_scope" in columns
     finally:
         engine.dispose()
         drop_database(name)
