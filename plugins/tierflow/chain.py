@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from tierflow import storage
 from tierflow.contracts import catalog
 from tierflow.errors import TierflowError
 from tierflow.ingest.readers import DeliveryRejected
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from upath import UPath
 
 READY_SUFFIX = ".ready"
 
 
-def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
+def ready_deliveries(landing: UPath) -> list[tuple[str, UPath]]:
     """(dataset id, file) for every complete delivery: ``<dept>/<dataset>/<date>/<file>`` with a ``.ready`` marker.
 
     ``<dataset>`` is the dataset's name within its department (``samr/enterprise``) or its full
@@ -23,12 +24,14 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
 
     A file without its marker may still be being written and is left alone. Only folders
     naming a dataset of the catalog are considered, and nothing outside ``landing`` is followed.
+    On object storage (``s3://…``) the same: a marker is an object beside the file's.
     """
+    remote = storage.is_remote(landing)
     if not landing.is_dir():
         raise TierflowError(f"{landing}: no such landing directory")
-    root = landing.resolve()
+    root = landing if remote else landing.resolve()
     known = {d.id: d for d in catalog().datasets}
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, UPath]] = []
     for marker in sorted(root.glob(f"*/*/*/*{READY_SUFFIX}")):
         data_file = marker.with_name(marker.name[: -len(READY_SUFFIX)])
         department, folder = marker.parts[-4], marker.parts[-3]
@@ -36,13 +39,13 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
         dataset = known.get(dataset_id)
         if dataset is None or dataset.department != department or not data_file.is_file():
             continue
-        if data_file.is_symlink() or not data_file.resolve().is_relative_to(root):
+        if not remote and (data_file.is_symlink() or not data_file.resolve().is_relative_to(root)):
             continue
         found.append((dataset_id, data_file))
     return found
 
 
-def find_deliveries(path: Path) -> tuple[Path, list[tuple[str, Path]]]:
+def find_deliveries(path: UPath) -> tuple[UPath, list[tuple[str, UPath]]]:
     """The landing folder at ``path`` (or the ``landing/`` that ``tierflow generate --out``
     writes under it) and its ready deliveries; one-line error when there are none."""
     found = ready_deliveries(path)
@@ -82,8 +85,10 @@ def merge_order() -> tuple[str, ...]:
     return tuple(order)
 
 
-def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
-    """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers."""
+def run_chain(landing: UPath | str, *, run_gx: bool = True) -> dict[str, Any]:
+    """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers.
+
+    ``landing`` is a folder or a storage URL (``s3://bucket/prefix/landing``)."""
     from tierflow.aggregate import aggregate
     from tierflow.ingest.pipeline import ingest_file
     from tierflow.merge.run import merge_library
@@ -95,7 +100,8 @@ def run_chain(landing: Path, *, run_gx: bool = True) -> dict[str, Any]:
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
     rejected: list[dict[str, str]] = []
-    landing, deliveries = find_deliveries(landing)
+    storage.check(storage.root())
+    landing, deliveries = find_deliveries(storage.check(storage.path(landing)))
     for dataset_id, path in deliveries:
         try:
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))

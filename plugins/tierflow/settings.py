@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # variable → field; defaults live on the fields
 VARIABLES = {
     "TIERFLOW_HOME": "home",
+    "TIERFLOW_STORAGE": "storage",
+    "TIERFLOW_S3_ENDPOINT_URL": "s3_endpoint_url",
     "TIERFLOW_SCHEMAS_DIR": "schemas_dir",
     "TIERFLOW_EXPECTATIONS_DIR": "expectations_dir",
     "TIERFLOW_DATABASE_URL": "database_url",
@@ -54,7 +56,11 @@ CITUS_RELEASE = "https://github.com/citusdata/citus/archive/refs/tags/v14.0.1.ta
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    home: Path = Path(".tierflow")  # data root: landing/, quarantine/, feeds/, docs/
+    home: Path = Path(".tierflow")  # local state: embedded database, secrets, GX project, spill
+    # root of landing/, quarantine/, feeds/, reports/, docs/ (tierflow.storage): a local path
+    # or s3://bucket/prefix; default the home folder
+    storage: str | None = None  # checked by tierflow.storage.path (one-line errors)
+    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://[^\s@]+$")  # no user:password@
     schemas_dir: Path = PROJECT_ROOT / "schemas"
     expectations_dir: Path = PROJECT_ROOT / "expectations"
     database_url: str | None = None  # else an Airflow connection, else the embedded server

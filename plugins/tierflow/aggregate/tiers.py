@@ -106,7 +106,7 @@ def publish_report(
         ],
         schema=REPORT_SCHEMA,
     )
-    target = config.data_root() / "reports" / "national" / run_id
+    target = config.reports_dir() / "national" / run_id
     manifest = publish_table(
         target,
         table,

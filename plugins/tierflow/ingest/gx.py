@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tierflow import config
+from tierflow import config, storage
 
 if TYPE_CHECKING:
     from tierflow.checks.rules import RuleContext
@@ -86,6 +86,10 @@ def write_data_docs(summary: dict[str, Any]) -> None:
     if result is None:
         return
     try:
-        suites.build_data_docs(result, config.docs_dir())
+        index = suites.build_data_docs(result, config.docs_build_dir())
+        published = config.docs_dir()
+        if storage.url(published) != storage.url(config.docs_build_dir()):
+            # built in the local GX project, published under TIERFLOW_STORAGE (S3 or elsewhere)
+            storage.mirror(index.parent, published / suites.DOCS_SITE)
     except Exception as exc:  # noqa: BLE001 - docs are a view; the delivery is already safely loaded
         log.warning("GX Data Docs not rendered: %s", exc)

@@ -34,14 +34,14 @@ from tierflow.sink.signing import feed_secrets
 
 if TYPE_CHECKING:
     import datetime as dt
-    from pathlib import Path
 
     from sqlalchemy.engine import Engine
+    from upath import UPath
 
     from tierflow.contracts import Catalog
 
 
-def feed_path(division_code: str, feed: str, run_id: str) -> Path:
+def feed_path(division_code: str, feed: str, run_id: str) -> UPath:
     return config.feeds_dir() / division_code / feed / run_id
 
 
