@@ -60,7 +60,9 @@ class S3:
         import pyarrow.fs as pafs
 
         base = f"{self.bucket}/{self.prefix}"
-        selector = pafs.FileSelector(f"{base}/{under}".rstrip("/"), recursive=True, allow_not_found=True)
+        selector = pafs.FileSelector(
+            f"{base}/{under}".rstrip("/"), recursive=True, allow_not_found=True
+        )
         infos = self.arrow().get_file_info(selector)
         return sorted(i.path[len(base) + 1 :] for i in infos if i.type == pafs.FileType.File)
 

@@ -50,6 +50,9 @@ VARIABLES = {
     "TIERFLOW_AIRFLOW_API_USER": "airflow_api_user",
 }
 
+# values an error never repeats (a URL may carry user:password@)
+NOT_SHOWN = {"s3_endpoint_url"}
+
 CITUS_RELEASE = "https://github.com/citusdata/citus/archive/refs/tags/v14.0.1.tar.gz"
 
 
@@ -109,8 +112,10 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         return Settings.model_validate(given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = next(k for k, v in VARIABLES.items() if v == first["loc"][0])
-        raise BadSetting(f"{name}={given.get(first['loc'][0])!r}: {first['msg']}") from None
+        field = first["loc"][0]
+        name = next(k for k, v in VARIABLES.items() if v == field)
+        shown = "<not shown>" if field in NOT_SHOWN else repr(given.get(field))
+        raise BadSetting(f"{name}={shown}: {first['msg']}") from None
 
 
 def settings() -> Settings:

@@ -170,7 +170,11 @@ def test_bad_storage_is_one_line_and_exit_2(s3_endpoint: str, tmp_path: Path):
             "storage unreachable",
         ),
         (["feeds", "verify", "s3://no-such-bucket-x/f/r"], {}, "no such bucket"),
-        (["ingest", "s3://no-such-bucket-x/a.csv", "--dataset", "psb.household"], {}, "no such bucket"),
+        (
+            ["ingest", "s3://no-such-bucket-x/a.csv", "--dataset", "psb.household"],
+            {},
+            "no such bucket",
+        ),
         (["run", "--landing", tmp_path.as_posix()], {"TIERFLOW_STORAGE": "s3:///x"}, "bucket"),
         (
             ["sink", "--district", DISTRICT],
