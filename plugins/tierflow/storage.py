@@ -5,11 +5,12 @@ layout) or an object-store URL ``s3://bucket/prefix``. Every path a command take
 either; :func:`path` turns it into a ``UPath`` (universal_pathlib over fsspec: a plain
 ``pathlib`` path on disk, ``s3fs`` on S3), so the callers use one API for both.
 
-On S3 the endpoint is ``TIERFLOW_S3_ENDPOINT_URL`` (else ``AWS_ENDPOINT_URL``, else the
-extra ``endpoint_url`` of the Airflow connection ``tierflow_storage``, else AWS's own); the
+On S3 the endpoint is ``TIERFLOW_S3_ENDPOINT_URL`` (else the extra ``endpoint_url`` of the
+Airflow connection ``tierflow_storage``, else botocore's: ``AWS_ENDPOINT_URL`` or AWS's); the
 credentials are the usual AWS variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 profiles, instance roles: botocore's chain), else the login and password of the Airflow
-connection ``tierflow_storage``. Credentials are only ever handed to s3fs: a ``UPath``
+connection ``tierflow_storage`` (looked up by ``tierflow.secrets.storage_connection``).
+Credentials are only ever handed to s3fs: a ``UPath``
 prints as ``s3://bucket/key``, so no path, log line, manifest or lineage event carries them.
 
 Arrow reads and writes go through :func:`arrow` (a pyarrow filesystem over the same fsspec
@@ -20,7 +21,6 @@ project and spill files stay local (``config.data_root()``).
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from upath import UPath
 
 SCHEMES = ("s3", "s3a")
-CONNECTION = "tierflow_storage"
 
 
 class StorageError(TierflowError):
@@ -51,39 +50,24 @@ def is_remote(p: str | os.PathLike[str]) -> bool:
     return is_url(p) and not str(p).startswith("file://")
 
 
-@cache
-def _connection() -> dict[str, Any]:
-    """The Airflow connection ``tierflow_storage`` (login, password, extra), if there is one."""
-    if not os.environ.get("AIRFLOW_HOME") and not os.environ.get("AIRFLOW__CORE__EXECUTOR"):
-        return {}  # not under Airflow: no connection to look up
-    try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(CONNECTION)
-    except Exception:  # noqa: BLE001 - no Airflow, or no such connection
-        return {}
-    return {"login": conn.login, "password": conn.password, "extra": conn.extra_dejson or {}}
-
-
 def s3_options() -> dict[str, Any]:
     """What s3fs needs besides the path: endpoint and (from the Airflow connection) keys."""
-    conn = _connection()
+    from tierflow.secrets import storage_connection
+
+    conn = storage_connection()  # {} outside Airflow or when the AWS variables hold a key
     extra = conn.get("extra") or {}
-    endpoint = (
-        settings().s3_endpoint_url
-        or os.environ.get("AWS_ENDPOINT_URL")
-        or extra.get("endpoint_url")
-    )
+    # AWS_ENDPOINT_URL and AWS_DEFAULT_REGION need nothing here: botocore reads them itself
+    endpoint = settings().s3_endpoint_url or extra.get("endpoint_url")
     options: dict[str, Any] = {
         "use_listings_cache": False,  # other processes publish: never answer from a stale listing
         "config_kwargs": {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2}},
     }
     if endpoint:
         options["endpoint_url"] = endpoint
-    region = os.environ.get("AWS_DEFAULT_REGION") or extra.get("region_name")
+    region = extra.get("region_name")
     if region:
         options["client_kwargs"] = {"region_name": region}
-    if not os.environ.get("AWS_ACCESS_KEY_ID") and conn.get("login"):
+    if conn.get("login"):
         options["key"], options["secret"] = conn["login"], conn["password"]
     return options
 
@@ -112,6 +96,27 @@ def root() -> UPath:
     """``TIERFLOW_STORAGE``: the root of landing/, quarantine/, feeds/, reports/, docs/."""
     configured = settings().storage
     return path(configured) if configured else path(settings().home.resolve())
+
+
+def landing_dir() -> UPath:
+    return root() / "landing"
+
+
+def quarantine_dir() -> UPath:
+    return root() / "quarantine"
+
+
+def feeds_dir() -> UPath:
+    return root() / "feeds"
+
+
+def reports_dir() -> UPath:
+    return root() / "reports"
+
+
+def docs_dir() -> UPath:
+    """Where Data Docs are published (``<storage>/docs``; built in ``config.docs_build_dir``)."""
+    return root() / "docs"
 
 
 def check(p: UPath) -> UPath:

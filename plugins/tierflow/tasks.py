@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tierflow import config, lineage, storage
+from tierflow import lineage, storage
 from tierflow.chain import ready_deliveries
 from tierflow.contracts import catalog
 from tierflow.lineage import Lineage, file_uri, table_uri
@@ -23,7 +23,7 @@ def pending_deliveries(dataset_id: str, landing: UPath | None = None) -> list[st
     """Ready files of a dataset that no earlier run has loaded or rejected."""
     from tierflow.db import engine
 
-    landing = landing or config.landing_dir()
+    landing = landing or storage.landing_dir()
     if not landing.is_dir():
         return []
     files = [str(p) for ds, p in ready_deliveries(landing) if ds == dataset_id]

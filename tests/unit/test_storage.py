@@ -55,15 +55,15 @@ def test_a_bad_url_is_one_line(url, message):
 def test_the_storage_root_holds_the_files_and_home_the_local_state(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TIERFLOW_STORAGE", raising=False)
-    assert config.landing_dir() == tmp_path / "home" / "landing"  # today's layout by default
-    assert config.docs_dir() == config.docs_build_dir()
+    assert storage.landing_dir() == tmp_path / "home" / "landing"  # today's layout by default
+    assert storage.docs_dir() == config.docs_build_dir()
     monkeypatch.setenv("TIERFLOW_STORAGE", "s3://bucket/tierflow")
     for folder, name in [
-        (config.landing_dir(), "landing"),
-        (config.quarantine_dir(), "quarantine"),
-        (config.feeds_dir(), "feeds"),
-        (config.reports_dir(), "reports"),
-        (config.docs_dir(), "docs"),
+        (storage.landing_dir(), "landing"),
+        (storage.quarantine_dir(), "quarantine"),
+        (storage.feeds_dir(), "feeds"),
+        (storage.reports_dir(), "reports"),
+        (storage.docs_dir(), "docs"),
     ]:
         assert str(folder) == f"s3://bucket/tierflow/{name}"
     assert config.data_root() == tmp_path / "home"  # database, secrets, spill: local

@@ -87,7 +87,7 @@ def write_data_docs(summary: dict[str, Any]) -> None:
         return
     try:
         index = suites.build_data_docs(result, config.docs_build_dir())
-        published = config.docs_dir()
+        published = storage.docs_dir()
         if storage.url(published) != storage.url(config.docs_build_dir()):
             # built in the local GX project, published under TIERFLOW_STORAGE (S3 or elsewhere)
             storage.mirror(index.parent, published / suites.DOCS_SITE)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from tierflow import config, locks, storage
+from tierflow import locks, storage
 from tierflow.checks.rules import RuleContext
 from tierflow.contracts import Catalog, Dataset, catalog
 from tierflow.db import engine as default_engine
@@ -147,7 +147,7 @@ def _rule_context(conn: Connection, cat: Catalog, now: dt.datetime | None) -> Ru
 def _quarantine_file(delivered: DeliveredFile, delivery_id: int) -> UPath:
     day = delivered.delivery_date or dt.date.today()
     name = f"{delivery_id}-{delivered.path.stem}.parquet"
-    return config.quarantine_dir() / delivered.dataset / str(day) / name
+    return storage.quarantine_dir() / delivered.dataset / str(day) / name
 
 
 def _start_writing(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tierflow import config, locks
+from tierflow import locks, storage
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 def feed_path(division_code: str, feed: str, run_id: str) -> UPath:
-    return config.feeds_dir() / division_code / feed / run_id
+    return storage.feeds_dir() / division_code / feed / run_id
 
 
 def sink(
