@@ -21,6 +21,7 @@ project and spill files stay local (``config.data_root()``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,11 +85,12 @@ def path(value: str | os.PathLike[str]) -> UPath:
     scheme, _, rest = text.partition("://")
     if scheme == "file":
         return UPath(Path(rest).absolute())
+    shown = re.sub(r"^([^/]*//)[^/]*@", r"\1…@", text)  # never repeat user:password@
     if scheme not in SCHEMES:
-        raise StorageError(f"{text}: unsupported storage URL (a local path or s3://bucket/prefix)")
+        raise StorageError(f"{shown}: unsupported storage URL (a local path or s3://bucket/prefix)")
     bucket = rest.split("/", 1)[0]
     if not bucket or any(c in bucket for c in " \\?#@:"):
-        raise StorageError(f"{text}: an S3 URL needs a bucket name (s3://bucket/prefix)")
+        raise StorageError(f"{shown}: an S3 URL needs a bucket name (s3://bucket/prefix)")
     return UPath(f"s3://{rest.rstrip('/')}", **s3_options())
 
 

@@ -44,12 +44,13 @@ def test_an_s3_url_keeps_its_bucket_and_key_and_prints_without_credentials(monke
         ("s3://user:pw@host/x", "needs a bucket name"),
         ("ftp://host/x", "unsupported storage URL"),
         ("gs://bucket/x", "unsupported storage URL"),
+        ("https://user:pw@host/x", "unsupported storage URL"),
     ],
 )
 def test_a_bad_url_is_one_line(url, message):
     with pytest.raises(storage.StorageError, match=message) as caught:
         storage.path(url)
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and "pw" not in str(caught.value)
 
 
 def test_the_storage_root_holds_the_files_and_home_the_local_state(tmp_path, monkeypatch):
