@@ -164,7 +164,8 @@ STORAGE_COMMANDS = {"ingest", "sink", "aggregate", "run", "demo"}
 def _check_storage(args: argparse.Namespace) -> None:
     from tierflow import storage
 
-    if args.command in STORAGE_COMMANDS:
+    acks = args.command == "feeds" and args.action == "ack"  # verifies the run's feeds first
+    if args.command in STORAGE_COMMANDS or acks:
         storage.check(storage.root())
 
 

@@ -179,6 +179,12 @@ def test_bad_storage_is_one_line_and_exit_2(s3_endpoint: str, tmp_path: Path):
             {"TIERFLOW_STORAGE": "s3://no-such-bucket-x/t"},
             "no such bucket",
         ),
+        (
+            ["feeds", "ack", DISTRICT, "some-run"],
+            {"TIERFLOW_STORAGE": "s3://no-such-bucket-x/t"},
+            "no such bucket",
+        ),
+        (["feeds", "verify", "s3://user:pw@x/f/r"], {}, "needs a bucket name"),
     ]
     for args, extra, expected in cases:
         done = _cli(*args, env={**base, "TIERFLOW_HOME": str(tmp_path / "home"), **extra})
@@ -186,3 +192,4 @@ def test_bad_storage_is_one_line_and_exit_2(s3_endpoint: str, tmp_path: Path):
         assert expected in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
         _no_credentials(done.stdout, done.stderr)
+        assert ":pw@" not in done.stderr
