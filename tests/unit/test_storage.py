@@ -80,3 +80,27 @@ def test_an_endpoint_with_credentials_in_it_is_refused(monkeypatch):
 
 def test_a_local_root_needs_no_check(tmp_path):
     assert storage.check(storage.path(tmp_path)) == tmp_path
+
+
+def test_under_airflow_the_connection_gives_endpoint_and_keys_never_printed(tmp_path, monkeypatch):
+    from tierflow.secrets import storage_connection
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("TIERFLOW_S3_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TIERFLOW_STORAGE",
+        "aws://conn-login:conn-password-123@/?endpoint_url=http%3A%2F%2Fminio%3A9000",
+    )
+    storage_connection.cache_clear()
+    try:
+        options = storage.s3_options()
+        assert options["endpoint_url"] == "http://minio:9000"
+        assert (options["key"], options["secret"]) == ("conn-login", "conn-password-123")
+        p = storage.path("s3://bucket/data") / "feeds"
+        assert "conn-password-123" not in f"{p} {p!r} {storage.url(p)} {file_uri(p)}"
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-the-environment")  # the variables win
+        storage_connection.cache_clear()
+        assert "key" not in storage.s3_options()
+    finally:
+        storage_connection.cache_clear()
