@@ -198,3 +198,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     problems = [problem for item in items if (problem := _misplaced(item))]
     if problems:
         raise pytest.UsageError(f"{len(problems)} test(s) misplaced: " + "; ".join(problems))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API server on loopback (moto's server mode) for this session."""
+    from tests.s3 import start_server
+
+    yield from start_server()
+
+
+@pytest.fixture()
+def s3_storage(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201 - tests.s3.S3
+    """A bucket of this test's own as TIERFLOW_STORAGE (s3://<bucket>/tierflow)."""
+    from tests.s3 import new_bucket
+
+    s3 = new_bucket(s3_endpoint)
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    return s3

@@ -5,18 +5,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from tierflow import storage
 from tierflow.contracts import catalog
 from tierflow.errors import TierflowError
 from tierflow.ingest.readers import DeliveryRejected
 
 if TYPE_CHECKING:
     import datetime as dt
-    from pathlib import Path
+
+    from upath import UPath
 
 READY_SUFFIX = ".ready"
 
 
-def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
+def ready_deliveries(landing: UPath) -> list[tuple[str, UPath]]:
     """(dataset id, file) for every complete delivery: ``<dept>/<dataset>/<date>/<file>`` with a ``.ready`` marker.
 
     ``<dataset>`` is the dataset's name within its department (``samr/enterprise``) or its full
@@ -24,12 +26,14 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
 
     A file without its marker may still be being written and is left alone. Only folders
     naming a dataset of the catalog are considered, and nothing outside ``landing`` is followed.
+    On object storage (``s3://…``) the same: a marker is an object beside the file's.
     """
+    remote = storage.is_remote(landing)
     if not landing.is_dir():
         raise TierflowError(f"{landing}: no such landing directory")
-    root = landing.resolve()
+    root = landing if remote else landing.resolve()
     known = {d.id: d for d in catalog().datasets}
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, UPath]] = []
     for marker in sorted(root.glob(f"*/*/*/*{READY_SUFFIX}")):
         data_file = marker.with_name(marker.name[: -len(READY_SUFFIX)])
         department, folder = marker.parts[-4], marker.parts[-3]
@@ -37,13 +41,13 @@ def ready_deliveries(landing: Path) -> list[tuple[str, Path]]:
         dataset = known.get(dataset_id)
         if dataset is None or dataset.department != department or not data_file.is_file():
             continue
-        if data_file.is_symlink() or not data_file.resolve().is_relative_to(root):
+        if not remote and (data_file.is_symlink() or not data_file.resolve().is_relative_to(root)):
             continue
         found.append((dataset_id, data_file))
     return found
 
 
-def find_deliveries(path: Path) -> tuple[Path, list[tuple[str, Path]]]:
+def find_deliveries(path: UPath) -> tuple[UPath, list[tuple[str, UPath]]]:
     """The landing folder at ``path`` (or the ``landing/`` that ``tierflow generate --out``
     writes under it) and its ready deliveries; one-line error when there are none."""
     found = ready_deliveries(path)
@@ -83,7 +87,7 @@ def merge_order() -> tuple[str, ...]:
     return tuple(order)
 
 
-def due_dates_delivered(deliveries: list[tuple[str, Path]]) -> tuple[dt.date, dt.date] | None:
+def due_dates_delivered(deliveries: list[tuple[str, UPath]]) -> tuple[dt.date, dt.date] | None:
     """The first and last due date the dated deliveries count for (by the one calendar), or
     None when none of them is dated or owed."""
     from tierflow.ingest.pipeline import delivery_date_of
@@ -100,13 +104,14 @@ def due_dates_delivered(deliveries: list[tuple[str, Path]]) -> tuple[dt.date, dt
 
 
 def run_chain(
-    landing: Path,
+    landing: UPath | str,
     *,
     run_gx: bool = True,
     audit: Literal["yesterday", "delivered"] = "yesterday",
 ) -> dict[str, Any]:
     """Ingest every ready delivery, merge the pools, sink feeds to the pilots, aggregate the tiers.
 
+    ``landing`` is a folder or a storage URL (``s3://bucket/prefix/landing``).
     ``audit`` picks the due dates judged at the end: yesterday's, as the daily audit DAG does,
     or the ones these deliveries count for — a one-off run such as the demo delivers once, so
     every due date before its deliveries would otherwise be listed as missing.
@@ -123,7 +128,8 @@ def run_chain(
     started = time.perf_counter()
     ingested: list[dict[str, Any]] = []
     rejected: list[dict[str, str]] = []
-    landing, deliveries = find_deliveries(landing)
+    storage.check(storage.root())
+    landing, deliveries = find_deliveries(storage.check(storage.path(landing)))
     for dataset_id, path in deliveries:
         try:
             ingested.append(ingest_file(path, dataset_id, run_gx=run_gx))

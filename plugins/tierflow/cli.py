@@ -35,7 +35,7 @@ def cmd_generate(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow.generate import generate
 
     return generate(
-        out=Path(args.out),
+        out=args.out,  # a folder or a storage URL
         scale=args.scale,
         seed=args.seed,
         defect_rate=args.defect_rate,
@@ -156,6 +156,19 @@ WAREHOUSE_COMMANDS = {
 }
 
 
+# Commands that read or write files under TIERFLOW_STORAGE: a remote store is checked first
+# (a bad URL, an unreachable endpoint or a missing bucket is one line, exit 2)
+STORAGE_COMMANDS = {"ingest", "sink", "aggregate", "run", "demo"}
+
+
+def _check_storage(args: argparse.Namespace) -> None:
+    from tierflow import storage
+
+    acks = args.command == "feeds" and args.action == "ack"  # verifies the run's feeds first
+    if args.command in STORAGE_COMMANDS or acks:
+        storage.check(storage.root())
+
+
 def _needs_warehouse(args: argparse.Namespace) -> bool:
     if args.command == "feeds":
         return args.action == "ack"
@@ -172,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # when a Citus worker is down): the error itself is the one line printed below
     logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
+        _check_storage(args)
         if _needs_warehouse(args):
             from tierflow import db, migrate
 

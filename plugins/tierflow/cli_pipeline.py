@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import TierflowError
@@ -14,12 +13,14 @@ if TYPE_CHECKING:
 
 
 def _ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow import storage
     from tierflow.ingest.lean import without_pandas
     from tierflow.ingest.pipeline import ingest_file
 
     without_pandas()  # this process loads one file and exits: no pandas needed
 
-    return ingest_file(Path(args.file), args.dataset, run_gx=not args.no_gx)
+    file = storage.check(storage.path(args.file))  # a path or a storage URL
+    return ingest_file(file, args.dataset, run_gx=not args.no_gx)
 
 
 def _render_ingest(result: dict[str, Any]) -> str:
@@ -104,7 +105,7 @@ def _suites(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from tierflow.chain import run_chain
 
-    return run_chain(Path(args.landing), run_gx=not args.no_gx)
+    return run_chain(args.landing, run_gx=not args.no_gx)  # a folder or a storage URL
 
 
 def _render_run(result: dict[str, Any]) -> str:

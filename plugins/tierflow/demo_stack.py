@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from tierflow import config, db
+from tierflow import config, db, storage
 from tierflow.errors import TierflowError
 from tierflow.settings import PROJECT_ROOT
 
@@ -172,9 +172,9 @@ def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any
     started = time.perf_counter()
     provisioned = provision_demo_secrets()  # before the env: the processes get their paths
     env = _stack_env()
-    landing = config.landing_dir()
+    landing = storage.landing_dir()
     if not (landing.is_dir() and ready_deliveries(landing)):  # a second start reuses them
-        generate(out=config.data_root(), scale=scale, seed=seed, defect_rate=defect_rate)
+        generate(out=landing.parent, scale=scale, seed=seed, defect_rate=defect_rate)
     _stack("start", env)
     base, user, password = _login()
     api = Api(base, user, password)

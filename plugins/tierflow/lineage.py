@@ -60,7 +60,13 @@ def table_uri(qualified: str, authority: tuple[str, str] | None = None) -> str:
 
 
 def file_uri(path: str | Path) -> str:
-    """A local file or folder as its storage URL (``file://`` + absolute path)."""
+    """A file or folder as its storage URL: ``file://`` + absolute path on disk, the object
+    URL on object storage (``s3://bucket/key``: namespace ``s3://bucket``, name the key, as
+    OpenLineage names S3 objects). Never credentials: a storage path carries none."""
+    from tierflow import storage
+
+    if storage.is_remote(path):
+        return storage.url(path)
     return Path(path).absolute().as_uri()
 
 

@@ -12,7 +12,9 @@ a default, and no error message ever contains its value.
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from tierflow.errors import TierflowError
 
@@ -40,6 +42,27 @@ def _zero_setup_key(env: str) -> str | None:
         return path.read_text(encoding="utf-8").strip() or None
     except (OSError, UnicodeDecodeError):
         return None
+
+
+STORAGE_CONNECTION = "tierflow_storage"
+
+
+@cache
+def storage_connection() -> dict[str, Any]:
+    """The object store's keys from the Airflow connection ``tierflow_storage`` (login,
+    password, extra with ``endpoint_url``/``region_name``), when running under Airflow and
+    the usual AWS variables hold no key (botocore reads those itself); else ``{}``."""
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {}
+    if not os.environ.get("AIRFLOW_HOME") and not os.environ.get("AIRFLOW__CORE__EXECUTOR"):
+        return {}  # not under Airflow: no connection to look up
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(STORAGE_CONNECTION)
+    except Exception:  # noqa: BLE001 - no Airflow, or no such connection
+        return {}
+    return {"login": conn.login, "password": conn.password, "extra": conn.extra_dejson or {}}
 
 
 def secret(env: str, conn_id: str, what: str, missing: type[TierflowError] = MissingSecret) -> str:

@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # variable → field; defaults live on the fields
 VARIABLES = {
     "TIERFLOW_HOME": "home",
+    "TIERFLOW_STORAGE": "storage",
+    "TIERFLOW_S3_ENDPOINT_URL": "s3_endpoint_url",
     "TIERFLOW_SCHEMAS_DIR": "schemas_dir",
     "TIERFLOW_EXPECTATIONS_DIR": "expectations_dir",
     "TIERFLOW_DATABASE_URL": "database_url",
@@ -48,13 +50,20 @@ VARIABLES = {
     "TIERFLOW_AIRFLOW_API_USER": "airflow_api_user",
 }
 
+# values an error never repeats (a URL may carry user:password@)
+NOT_SHOWN = {"s3_endpoint_url"}
+
 CITUS_RELEASE = "https://github.com/citusdata/citus/archive/refs/tags/v14.0.1.tar.gz"
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    home: Path = Path(".tierflow")  # data root: landing/, quarantine/, feeds/, docs/
+    home: Path = Path(".tierflow")  # local state: embedded database, secrets, GX project, spill
+    # root of landing/, quarantine/, feeds/, reports/, docs/ (tierflow.storage): a local path
+    # or s3://bucket/prefix; default the home folder
+    storage: str | None = None  # checked by tierflow.storage.path (one-line errors)
+    s3_endpoint_url: str | None = Field(None, pattern=r"^https?://[^\s@]+$")  # no user:password@
     schemas_dir: Path = PROJECT_ROOT / "schemas"
     expectations_dir: Path = PROJECT_ROOT / "expectations"
     database_url: str | None = None  # else an Airflow connection, else the embedded server
@@ -103,8 +112,10 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
         return Settings.model_validate(given)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = next(k for k, v in VARIABLES.items() if v == first["loc"][0])
-        raise BadSetting(f"{name}={given.get(first['loc'][0])!r}: {first['msg']}") from None
+        field = first["loc"][0]
+        name = next(k for k, v in VARIABLES.items() if v == field)
+        shown = "<not shown>" if field in NOT_SHOWN else repr(given.get(field))
+        raise BadSetting(f"{name}={shown}: {first['msg']}") from None
 
 
 def settings() -> Settings:

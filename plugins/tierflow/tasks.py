@@ -7,21 +7,23 @@ returned: the files, partitions, tables and feed folders of this run, not a fixe
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tierflow import config, lineage
+from tierflow import lineage, storage
 from tierflow.chain import ready_deliveries
 from tierflow.contracts import catalog
 from tierflow.lineage import Lineage, file_uri, table_uri
 from tierflow.quality import ledger
 
+if TYPE_CHECKING:
+    from upath import UPath
 
-def pending_deliveries(dataset_id: str, landing: Path | None = None) -> list[str]:
+
+def pending_deliveries(dataset_id: str, landing: UPath | None = None) -> list[str]:
     """Ready files of a dataset that no earlier run has loaded or rejected."""
     from tierflow.db import engine
 
-    landing = landing or config.landing_dir()
+    landing = landing or storage.landing_dir()
     if not landing.is_dir():
         return []
     files = [str(p) for ds, p in ready_deliveries(landing) if ds == dataset_id]
@@ -41,7 +43,7 @@ def ingest_deliveries(dataset_id: str, files: list[str]) -> dict[str, Any]:
     rejected: list[dict[str, str]] = []
     for path in files:
         try:
-            results.append(ingest_file(Path(path), dataset_id))
+            results.append(ingest_file(storage.path(path), dataset_id))
         except DeliveryRejected as exc:
             rejected.append({"file": path, "error": str(exc)})
     if lineage.in_task():

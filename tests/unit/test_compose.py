@@ -24,7 +24,7 @@ def test_stack_has_the_services_of_the_official_celery_deployment():
         "airflow-worker-2",
     } <= services
     for name, service in COMPOSE["services"].items():
-        if name not in ("airflow-init", "citus-init"):  # one-shot services
+        if name not in ("airflow-init", "citus-init", "minio-init"):  # one-shot services
             assert "healthcheck" in service, f"{name} has no health check"
 
 
@@ -120,3 +120,35 @@ def test_every_airflow_service_sends_lineage_to_the_stacks_marquez():
     requirements = (Path(__file__).resolve().parents[2] / "requirements.txt").read_text()
     assert "requirements.txt" in dockerfile
     assert "apache-airflow-providers-openlineage==" in requirements
+
+
+def test_files_live_in_the_stacks_minio_bucket_which_init_creates():
+    from urllib.parse import parse_qs, urlsplit
+
+    services = COMPOSE["services"]
+    minio, init = services["minio"], services["minio-init"]
+    assert minio["image"].startswith("minio/minio:RELEASE.")
+    assert minio["command"].startswith("server /data")
+    assert "minio-volume:/data" in minio["volumes"] and "minio-volume" in COMPOSE["volumes"]
+    assert init["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    script = init["command"][-1]
+    assert "mc mb --ignore-existing stack/tierflow" in script
+    assert "echo" not in script and ">/dev/null" in script  # the keys are never printed
+    for name, service in services.items():
+        if not name.startswith("airflow-"):
+            continue
+        env = service["environment"]
+        assert env["TIERFLOW_STORAGE"] == "${TIERFLOW_STORAGE:-s3://tierflow/data}", name
+        # the bucket the storage names is the one minio-init creates
+        assert env["TIERFLOW_STORAGE"].split("s3://")[1].split("/")[0] in script
+        conn = urlsplit(env["AIRFLOW_CONN_TIERFLOW_STORAGE"])
+        # the keys MinIO starts with (compose fills the variables in before Airflow parses it)
+        user, password = (
+            minio["environment"][k] for k in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
+        )
+        assert conn.netloc == f"{user}:{password}@", name
+        assert parse_qs(conn.query)["endpoint_url"] == ["http://minio:9000"], name
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env), name
+        wait = service["depends_on"]["minio-init"]
+        assert wait == {"condition": "service_completed_successfully"}, name
+    assert "9000:9000" in minio["ports"]

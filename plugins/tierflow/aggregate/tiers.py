@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tierflow import config, locks
+from tierflow import locks, storage
 from tierflow.contracts import catalog
 from tierflow.db import engine as default_engine
 from tierflow.lists import today
@@ -106,7 +106,7 @@ def publish_report(
         ],
         schema=REPORT_SCHEMA,
     )
-    target = config.data_root() / "reports" / "national" / run_id
+    target = storage.reports_dir() / "national" / run_id
     manifest = publish_table(
         target,
         table,

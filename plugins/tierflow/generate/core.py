@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tierflow import storage
 from tierflow.contracts import Dataset, catalog
 from tierflow.generate import entities, persons, services, spatial
 from tierflow.generate.cases import age_copies, layout_with_copies, normalise
@@ -22,6 +23,9 @@ from tierflow.generate.defects import DefectClass, defect_classes, inject
 from tierflow.generate.divisions import build_tier
 from tierflow.generate.rng import stream
 from tierflow.generate.writer import EXTENSIONS, ExtractWriter
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CHUNK_ROWS = 500_000  # a multiple of the truck track length: chunks hold whole trucks
 MIN_ROWS = 20
@@ -95,7 +99,7 @@ def default_as_of() -> dt.date:
 
 
 def generate(
-    out: Path,
+    out: Path | str,
     scale: int,
     seed: int,
     defect_rate: float = 0.0,
@@ -133,7 +137,8 @@ def generate(
         tier=build_tier(cat.divisions, townships_csv),
         scale=scale,
     )
-    out = Path(out)
+    out = storage.path(out)  # a folder or a storage URL (s3://bucket/prefix)
+    storage.check(out)
     files, defects, truth = [], {}, []
     for name in _with_dependencies(wanted):
         ds = cat.dataset(name)
@@ -167,8 +172,9 @@ def generate(
             truth.append(gt)
     truth_path = out / GROUND_TRUTH
     table = pa.concat_tables(truth) if truth else _empty_truth()
-    out.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, truth_path, compression="zstd")
+    storage.mkdirs(out)
+    fs, where = storage.arrow(truth_path)
+    pq.write_table(table, where, compression="zstd", filesystem=fs)
     return {
         "out": str(out),
         "as_of": as_of.isoformat(),

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from tierflow import storage
 from tierflow.contracts import ColumnType, Dataset
 from tierflow.generate.text import TS_FORMAT
 
@@ -48,11 +49,14 @@ class ExtractWriter:
             raise ValueError(f"unknown encoding {encoding!r} ({', '.join(ENCODINGS)})")
         self.path, self.ds, self.fmt, self.encoding = path, ds, fmt, encoding
         self.names = [c.name for c in ds.columns]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.mkdirs(path.parent)
         self._parquet: pq.ParquetWriter | None = None
         self._handle = None
         if fmt == "parquet":
-            self._parquet = pq.ParquetWriter(path, arrow_schema(ds), compression="zstd")
+            fs, where = storage.arrow(path)  # streamed: on S3 a multipart upload
+            self._parquet = pq.ParquetWriter(
+                where, arrow_schema(ds), compression="zstd", filesystem=fs
+            )
         else:
             self._handle = path.open("wb")
             if fmt == "csv":

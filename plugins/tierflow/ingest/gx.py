@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.csv as pv
 
-from tierflow import config
+from tierflow import config, storage
 from tierflow.contracts import ColumnType, Dataset, catalog
 from tierflow.db import engine as default_engine
 from tierflow.divisions import official_township_prefixes
@@ -71,8 +71,12 @@ def validate_delivery(delivery_id: int, *, eng: Engine | None = None) -> dict[st
         run_time=row["finished_at"],
     )
     summary = suites.summarise(result)
-    index = suites.build_data_docs(result, config.docs_dir())
-    written = suites.stored_run(result, config.docs_dir())
+    index = suites.build_data_docs(result, config.docs_build_dir())
+    written = suites.stored_run(result, config.docs_build_dir())
+    published = storage.docs_dir()
+    if storage.url(published) != storage.url(config.docs_build_dir()):
+        # built in the local GX project, published under TIERFLOW_STORAGE (S3 or elsewhere)
+        storage.mirror(index.parent, published / suites.DOCS_SITE)
     with eng.begin() as conn:
         ledger.record_gx_report(conn, delivery_id, scope=scope, success=summary["success"])
     return {

@@ -20,13 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from tierflow import config, locks
+from tierflow import locks, storage
 from tierflow.checks.rules import RuleContext
 from tierflow.contracts import Catalog, Dataset, catalog
 from tierflow.db import engine as default_engine
@@ -42,14 +41,16 @@ from tierflow.quality.ledger import DeliveredFile, LoadOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from os import PathLike
 
     from sqlalchemy.engine import Connection, Engine
+    from upath import UPath
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def ingest_file(
-    path: Path | str,
+    path: PathLike[str] | str,
     dataset_id: str,
     *,
     eng: Engine | None = None,
@@ -59,12 +60,13 @@ def ingest_file(
 ) -> dict[str, Any]:
     """Ingest one delivered file into ``pool.<dataset>``; returns the delivery's summary (design §8).
 
-    ``run_gx``: leave the delivery's GX report pending in the ledger (written after the load).
+    ``path`` is a local file or a storage URL (``s3://bucket/…/landing/…``); ``run_gx``: leave
+    the delivery's GX report pending in the ledger (written after the load).
     """
     cat = cat or catalog()
     dataset = cat.dataset(dataset_id)
     eng = eng or default_engine()
-    delivered = _delivered(Path(path), dataset)
+    delivered = _delivered(storage.path(path), dataset)
     info, stream = _read(eng, delivered, dataset)
     tally = Tally()
     writer: DeliveryWriter | None = None
@@ -96,7 +98,7 @@ def ingest_file(
 # --- read ------------------------------------------------------------------------------------
 
 
-def file_digest(path: Path) -> tuple[str, int]:
+def file_digest(path: UPath) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
@@ -106,13 +108,13 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def delivery_date_of(path: Path) -> dt.date | None:
+def delivery_date_of(path: UPath) -> dt.date | None:
     """``landing/<department>/<dataset>/<YYYY-MM-DD>/<file>``: the folder names the delivery date."""
     name = path.parent.name
     return dt.date.fromisoformat(name) if _DATE_DIR.match(name) else None
 
 
-def _delivered(path: Path, dataset: Dataset) -> DeliveredFile:
+def _delivered(path: UPath, dataset: Dataset) -> DeliveredFile:
     if not path.is_file():
         raise DeliveryRejected(f"{path}: no such file")
     sha, size = file_digest(path)
@@ -141,10 +143,10 @@ def _rule_context(conn: Connection, cat: Catalog, now: dt.datetime | None) -> Ru
     )
 
 
-def _quarantine_file(delivered: DeliveredFile, delivery_id: int) -> Path:
+def _quarantine_file(delivered: DeliveredFile, delivery_id: int) -> UPath:
     day = delivered.delivery_date or dt.date.today()
     name = f"{delivery_id}-{delivered.path.stem}.parquet"
-    return config.quarantine_dir() / delivered.dataset / str(day) / name
+    return storage.quarantine_dir() / delivered.dataset / str(day) / name
 
 
 def _start_writing(

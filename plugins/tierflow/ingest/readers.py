@@ -21,6 +21,7 @@ import pyarrow.csv as pv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from tierflow import storage
 from tierflow.errors import TierflowError
 from tierflow.settings import settings
 
@@ -177,7 +178,7 @@ def _read_csv(path: Path, dataset: Dataset, encoding: str, info: FileInfo) -> It
 
     string_types = {name: pa.string() for name in info.columns}
     reader = pv.open_csv(
-        path,
+        storage.open_input_stream(path),  # blocks of block_bytes, on S3 too
         read_options=pv.ReadOptions(
             use_threads=False,
             block_size=settings().block_bytes,  # tests shrink it: many batches
@@ -223,7 +224,7 @@ def _read_csv(path: Path, dataset: Dataset, encoding: str, info: FileInfo) -> It
 
 
 def _read_parquet(path: Path, dataset: Dataset, info: FileInfo) -> Iterator[RawBatch]:
-    parquet = pq.ParquetFile(path)
+    parquet = pq.ParquetFile(storage.open_input_file(path))
     wanted = [n for n in info.columns if n not in info.extra_columns]
     next_row = 1
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
@@ -347,7 +348,7 @@ def open_delivery(path: Path, dataset: Dataset) -> tuple[FileInfo, Iterator[RawB
     encoding: str | None = None
     if fmt == "parquet":
         try:
-            names = pq.ParquetFile(path).schema_arrow.names
+            names = pq.ParquetFile(storage.open_input_file(path)).schema_arrow.names
         except (pa.ArrowInvalid, OSError) as exc:
             raise DeliveryRejected(
                 f"{path.name}: not a readable Parquet file: {str(exc).splitlines()[0]}"

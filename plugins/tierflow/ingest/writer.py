@@ -14,8 +14,6 @@ nothing quarantined leaves none at all.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from tierflow import storage
 from tierflow.distribution import distribute_like_parent
 from tierflow.faults import checkpoint
 from tierflow.ingest.load import copy_table
@@ -32,6 +31,7 @@ from tierflow.sql_files import sql
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+    from upath import UPath
 
     from tierflow.contracts import Dataset
 
@@ -44,7 +44,7 @@ class DeliveryWriter:
     """Writes one delivery of ``dataset`` (``delivery_id``) inside the caller's transaction."""
 
     def __init__(
-        self, conn: Connection, dataset: Dataset, delivery_id: int, quarantine_file: Path
+        self, conn: Connection, dataset: Dataset, delivery_id: int, quarantine_file: UPath
     ) -> None:
         self.conn = conn
         self.dataset = dataset
@@ -69,7 +69,7 @@ class DeliveryWriter:
         return {"low": str(self.delivery_id), "high": str(self.delivery_id + 1)}
 
     @property
-    def quarantine_file(self) -> Path | None:
+    def quarantine_file(self) -> UPath | None:
         """Where the quarantined rows will be once published: None when there are none."""
         return self.final_path if self.quarantined else None
 
@@ -92,8 +92,9 @@ class DeliveryWriter:
         distribute_like_parent(self.conn, self.partition, pool_table(self.dataset))
         columns = ", ".join(f"{quote(c)} text" for c in self.columns)
         _execute(self.conn, "quarantine_stage.sql", stage=self.stage, columns=columns)
-        self.final_path.parent.mkdir(parents=True, exist_ok=True)
-        self.parquet = pq.ParquetWriter(self.partial_path, self.quarantine_schema)
+        storage.mkdirs(self.final_path.parent)
+        fs, where = storage.arrow(self.partial_path)  # streamed: on S3 a multipart upload
+        self.parquet = pq.ParquetWriter(where, self.quarantine_schema, filesystem=fs)
         return self
 
     # --- copy and quarantine ----------------------------------------------------------------
@@ -236,17 +237,18 @@ def complete_quarantine_file(path: str | None) -> None:
     """A crash between commit and rename leaves the quarantine file as .partial: finish it."""
     if not path:
         return
-    final = Path(path)
+    final = storage.path(path)
     partial = final.with_suffix(".parquet.partial")
     if not final.exists() and partial.exists():
         _rename_once(partial, final)
 
 
-def _rename_once(partial: Path, final: Path) -> None:
+def _rename_once(partial: UPath, final: UPath) -> None:
     """Rename ``partial`` to ``final``; a second ingest of the same file may finish it first
-    (between this one's commit and its rename), which is as good."""
+    (between this one's commit and its rename), which is as good. On S3 a rename is a copy
+    and a delete: the final object appears whole or not at all."""
     try:
-        os.replace(partial, final)
+        storage.replace(partial, final)
     except FileNotFoundError:
         if not final.exists():
             raise

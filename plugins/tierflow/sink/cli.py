@@ -14,6 +14,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tierflow import storage
 from tierflow.errors import TierflowError
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def _verify(args: argparse.Namespace) -> dict[str, Any]:
 
     if len(args.args) != 1:
         raise TierflowError("usage: tierflow feeds verify DIR [--public-key KEY]...")
-    path = Path(args.args[0])
+    path = storage.check(storage.path(args.args[0]))  # a folder or s3://bucket/…/<run_id>
     if not path.is_dir():
         raise TierflowError(f"{path}: no such feed directory")
     keys = verification_keys(args.public_key or ())

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierflow.contracts import Catalog, catalog
@@ -31,6 +30,7 @@ from tierflow.sink.verify import verify_feed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from sqlalchemy.engine import Connection, Engine, Row
 
@@ -213,7 +213,7 @@ def ack_feed(district: str, run_id: str, *, eng: Engine | None = None) -> dict[s
         for r in runs:
             if r.status == "empty":
                 continue  # nothing was published: nothing to verify
-            check = verify_feed(Path(r.path))
+            check = verify_feed(r.path)  # a folder or a storage URL
             if not check["ok"]:
                 raise TierflowError(f"{r.path} does not verify: {'; '.join(check['problems'])}")
         feeds = {}

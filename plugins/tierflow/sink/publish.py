@@ -9,6 +9,12 @@ waits for the disk come in one run instead of one per feed. A reader that lists 
 which the next attempt removes. Parquet settings are fixed and rows arrive sorted, so the
 same rows give the same bytes.
 
+On object storage (``s3://``) there is no rename: each feed's parts are written into its
+folder first, then its manifest, then ``_SUCCESS`` last, each an object that appears whole
+when its upload completes. Readers and ``feeds verify`` key on ``_SUCCESS``, so a killed
+writer leaves a folder without it (never read), which the next attempt overwrites with the
+same bytes; a re-run of a feed already published with the same manifest leaves it untouched.
+
 Every manifest is signed here, as a whole (``sink.signing``: ``signing_key_id`` and an
 Ed25519 ``signature`` over everything else), so whatever fields a caller puts in a manifest
 are covered; Ed25519 is deterministic, so a re-run still writes the same bytes.
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tierflow import storage
 from tierflow.faults import checkpoint
 from tierflow.settings import settings
 
@@ -90,8 +97,12 @@ def _write_bytes(path: Path, data: pa.Buffer | bytes) -> None:
         handle.write(data)
 
 
-def write_parts(table: pa.Table, directory: Path, *, fsync: bool = True) -> list[dict[str, Any]]:
+def write_parts(
+    table: pa.Table, directory: Path, *, fsync: bool = True, dry_run: bool = False
+) -> list[dict[str, Any]]:
     """Parquet part files of at most ROWS_PER_PART rows; returns [{path, rows, bytes, sha256}].
+
+    ``dry_run``: only the entries (the parts serialised and hashed, nothing written).
 
     Each part is serialised in memory and hashed there, then written once (no read-back). An
     empty table still gets one part with its schema and no rows, so a reader globbing the
@@ -105,8 +116,9 @@ def write_parts(table: pa.Table, directory: Path, *, fsync: bool = True) -> list
         sink = pa.BufferOutputStream()
         pq.write_table(part, sink, **PARQUET_OPTIONS)
         data = sink.getvalue()
-        _write_bytes(path, data)
-        if fsync:
+        if not dry_run:
+            _write_bytes(path, data)
+        if fsync and not dry_run:
             _fsync_file(path)
         files.append(
             {
@@ -130,8 +142,11 @@ def publish_feeds(
 
     Every target appears complete or not at all, whatever kills the process: parts,
     manifests and ``_SUCCESS`` files are all written and fsynced, then each temporary
-    directory is fsynced, and only then are the directories renamed into place.
+    directory is fsynced, and only then are the directories renamed into place (on object
+    storage: parts, manifests, then the ``_SUCCESS`` objects, see the module's docstring).
     """
+    if any(storage.is_remote(target) for target, _table, _manifest in feeds):
+        return _publish_in_place(feeds, signer=signer)
     staged: list[tuple[Path, Path, dict[str, Any]]] = []
     for target, table, manifest in feeds:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +179,47 @@ def publish_feeds(
         _fsync_dir(parent)
     checkpoint("sink.after_rename")
     return [manifest for _target, _temp, manifest in staged]
+
+
+def _publish_in_place(
+    feeds: Sequence[tuple[Path, pa.Table, dict[str, Any]]], *, signer: Signer
+) -> list[dict[str, Any]]:
+    """Object storage: all parts, then all manifests, then every ``_SUCCESS`` (no rename)."""
+    staged: list[tuple[Path, dict[str, Any], bool]] = []
+    for target, table, manifest in feeds:
+        done = False
+        if (target / SUCCESS).exists():  # a re-run: the same bytes, unless something changed
+            parts = write_parts(table, target, fsync=False, dry_run=True)
+            signed = signer.sign({**manifest, "files": parts, "rows": table.num_rows})
+            done = _published_as(target, signed)
+            if not done:
+                (target / SUCCESS).unlink(missing_ok=True)  # a different copy: withdrawn first
+        if not done:
+            parts = write_parts(table, target, fsync=False)
+            signed = signer.sign({**manifest, "files": parts, "rows": table.num_rows})
+            listed = {f["path"] for f in parts}
+            for stray in target.glob("part-*.parquet"):  # parts an earlier attempt left
+                if stray.name not in listed:
+                    stray.unlink(missing_ok=True)
+        staged.append((target, signed, done))
+    checkpoint("sink.after_parts")
+    for target, manifest, done in staged:
+        if not done:
+            (target / MANIFEST).write_bytes(manifest_bytes(manifest))
+    checkpoint("sink.before_rename")
+    for target, _manifest, done in staged:
+        if not done:
+            (target / SUCCESS).write_bytes(b"")
+    checkpoint("sink.after_rename")
+    return [manifest for _target, manifest, _done in staged]
+
+
+def _published_as(target: Path, manifest: dict[str, Any]) -> bool:
+    """Is ``target`` already published (``_SUCCESS``) with exactly this manifest?"""
+    try:
+        return (target / MANIFEST).read_bytes() == manifest_bytes(manifest)
+    except FileNotFoundError:
+        return False
 
 
 def publish_table(

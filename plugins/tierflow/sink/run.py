@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from tierflow import config, locks
+from tierflow import locks, storage
 from tierflow.db import engine as default_engine
 from tierflow.errors import TierflowError
 from tierflow.lists import district_consumer, today
@@ -34,15 +34,15 @@ from tierflow.sink.signing import feed_secrets
 
 if TYPE_CHECKING:
     import datetime as dt
-    from pathlib import Path
 
     from sqlalchemy.engine import Engine
+    from upath import UPath
 
     from tierflow.contracts import Catalog
 
 
-def feed_path(division_code: str, feed: str, run_id: str) -> Path:
-    return config.feeds_dir() / division_code / feed / run_id
+def feed_path(division_code: str, feed: str, run_id: str) -> UPath:
+    return storage.feeds_dir() / division_code / feed / run_id
 
 
 def sink(

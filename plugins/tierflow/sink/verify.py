@@ -7,7 +7,8 @@ manifest belongs where it lies (a feed's ``division_code``, ``feed`` and ``run_i
 names of its ``<division_code>/<feed>/<run_id>/`` folders, the upward report's ``run_id``
 that of ``national/<run_id>/``); every listed file exists with the listed size, SHA-256 and
 row count; no unlisted part file is present; each file's schema is the manifest's, and the
-op counts add up.
+op counts add up. The folder may be on object storage (``s3://bucket/…/<run_id>``): the same
+checks, read through ``tierflow.storage``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tierflow import storage
 from tierflow.sink.publish import MANIFEST, SUCCESS, sha256_of
 from tierflow.sink.signing import KEY_ID, signature_problems, verification_keys
 
@@ -27,12 +29,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from upath import UPath
 
 FEED_FORMAT = "tierflow-feed/"
 REPORT_FORMAT = "tierflow-upward-report/"
 
 
-def location_problems(path: Path, manifest: Mapping[str, Any]) -> list[str]:
+def location_problems(path: Path | UPath, manifest: Mapping[str, Any]) -> list[str]:
     """Does the manifest name the folders it lies in? (A copied or renamed feed does not.)"""
     fmt = str(manifest.get("format") or "")
     if fmt.startswith(FEED_FORMAT):
@@ -42,7 +45,8 @@ def location_problems(path: Path, manifest: Mapping[str, Any]) -> list[str]:
     else:
         return [f"unknown manifest format {fmt or None!r}: cannot tell where it belongs"]
     # the path as given, ".." folded, symlinks not followed: the folders the reader sees
-    folders = ["", "", "", *Path(os.path.abspath(path)).parts][-len(expected) :]
+    parts = path.parts if storage.is_remote(path) else Path(os.path.abspath(path)).parts
+    folders = ["", "", "", *parts][-len(expected) :]
     problems = []
     for (field, value), folder in zip(expected, folders, strict=True):
         if folder == value:
@@ -55,7 +59,7 @@ def location_problems(path: Path, manifest: Mapping[str, Any]) -> list[str]:
 
 
 def verify_feed(
-    path: Path | str, public_keys: Mapping[str, Ed25519PublicKey] | None = None
+    path: Path | UPath | str, public_keys: Mapping[str, Ed25519PublicKey] | None = None
 ) -> dict[str, Any]:
     """{"ok", "path", "rows", "files", "problems", …}; never raises for a bad feed.
 
@@ -63,7 +67,7 @@ def verify_feed(
     :func:`tierflow.sink.signing.verification_keys` (TIERFLOW_FEED_PUBLIC_KEYS, else the
     configured signing key's public key). With no key at all the feed does not verify.
     """
-    path = Path(path)
+    path = storage.path(path) if storage.is_remote(path) else Path(path)
     problems: list[str] = []
     result: dict[str, Any] = {"path": str(path), "ok": False, "rows": 0, "files": 0}
     if not path.is_dir():
@@ -104,7 +108,7 @@ def _printable(problem: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in problem)
 
 
-def _check_files(path: Path, manifest: dict[str, Any], problems: list[str]) -> int:
+def _check_files(path: Path | UPath, manifest: dict[str, Any], problems: list[str]) -> int:
     """Each listed file against its entry; appends to ``problems``; returns the rows read."""
     listed = {f["path"] for f in manifest.get("files", [])}
     present = {p.name for p in path.glob("*.parquet")}
@@ -125,7 +129,7 @@ def _check_files(path: Path, manifest: dict[str, Any], problems: list[str]) -> i
             problems.append(f"{entry['path']}: SHA-256 differs from the manifest")
             continue
         try:
-            table = pq.read_table(file)
+            table = pq.read_table(storage.open_input_file(storage.path(file)))
         except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
             problems.append(f"{entry['path']}: not a readable Parquet file ({type(exc).__name__})")
             continue

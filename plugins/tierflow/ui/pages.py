@@ -30,7 +30,9 @@ OUTCOME_COLOURS = {
 
 
 def data_docs_dir() -> Path:
-    return config.docs_dir() / "data_docs"
+    """The console serves the Data Docs of the local GX project (on object storage, the
+    bucket's ``docs/`` holds the published copy)."""
+    return config.docs_build_dir() / "data_docs"
 
 
 def _local(value: dt.datetime | None) -> str | None:
