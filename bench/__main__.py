@@ -38,6 +38,8 @@ def cases(rows: int, quick: bool) -> list[tuple[str, str, list[str]]]:
             f"{increment[1]}-person library, x{increment[3]}",
             ["-m", "bench.increment", *increment],
         ),
+        # issue #15: a 2,000-row delivery, ingest in a fresh process, then its GX report
+        ("small", "2,000 rows", ["-m", "bench.small", "--runs", "3" if quick else "5"]),
         # the daily chain under dag.test(): demo scale (20k), --quick scale 2k
         (
             "chain",

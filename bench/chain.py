@@ -78,6 +78,7 @@ DEMO = {"seed": 7, "defect_rate": 0.02}  # tierflow demo's defaults (cli_pipelin
 DAG_PROBES = (
     "tierflow.tasks:pending_deliveries",
     "tierflow.tasks:ingest_deliveries",
+    "tierflow.tasks:gx_reports",
     "tierflow.merge.run:merge_library",
     "tierflow.sink.thematic:load_thematic",
     "tierflow.sink.run:sink",
@@ -88,6 +89,7 @@ DAG_PROBES = (
 # what tierflow.chain.run_chain calls (it imports them inside the function, so patching holds)
 DIRECT_PROBES = (
     "tierflow.ingest.pipeline:ingest_file",
+    "tierflow.ingest.gx:validate_delivery",  # the GX report, counted with its ingest DAG
     "tierflow.merge.run:merge_library",
     "tierflow.sink:sink",
     "tierflow.aggregate:aggregate",
@@ -221,10 +223,13 @@ def case_direct(landing: str) -> dict[str, Any]:
     total = time.perf_counter() - started
     tables = {d.id: d.table_name for d in catalog().datasets}
     per_dag: dict[str, float] = {}
+    reported = {r["delivery_id"]: r["dataset"] for r in result["gx_reports"]}
     for target, args, seconds in probes.take():
         name = target.split(":")[1]
         if name == "ingest_file":
             dag_id = f"ingest__{tables[args[1]]}"
+        elif name == "validate_delivery":
+            dag_id = f"ingest__{tables[reported[args[0]]]}"
         elif name == "merge_library":
             dag_id = f"merge__{args[0]}"
         else:

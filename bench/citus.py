@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.common import environ, scratch_database
+from tierflow.sql_files import statement
 
 
 def _cluster_url() -> str:
@@ -53,6 +54,25 @@ def _ingest(engine: sa.Engine, first: Path, daily: Path) -> dict[str, float]:
     }
 
 
+# Every run starts from an empty warehouse on the cluster: an earlier run's delivery ledger would
+# make this run's ingest a duplicate (nothing loaded, nothing merged, nothing sunk) and its feed
+# ledger would make the sink a re-run. Reference data the migrations seed and the consumers
+# (synced from the lists at every sink) stay.
+EMPTIED_SCHEMAS = ("pool", "library", "thematic", "quality", "feed")
+SEEDED_TABLES = ("library.district_boundary", "feed.consumer")
+
+
+def _empty_warehouse(conn: sa.Connection) -> None:
+    tables = [
+        name
+        for name in conn.scalars(
+            statement("distribution", "warehouse_tables"), {"schemas": list(EMPTIED_SCHEMAS)}
+        )
+        if name not in SEEDED_TABLES
+    ]
+    conn.execute(sa.text(f"truncate {', '.join(tables)}"))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from tierflow.generate import generate
     from tierflow.merge.run import merge_library
@@ -71,15 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, rows, seed in (("first", args.rows, 1), ("daily", args.rows // 10, 2))
     ]
     cluster = sa.create_engine(_cluster_url())
-    with cluster.connect() as conn:
+    with cluster.begin() as conn:
         workers = conn.scalar(sa.text("select count(*) from citus_get_active_worker_nodes()"))
-        conn.execute(
-            sa.text(
-                "truncate pool.psb_household, library.person, library.person_history,"
-                " library.merge_watermark"
-            )
-        )
-        conn.commit()
+        _empty_warehouse(conn)
     secrets = {"TIERFLOW_PSEUDONYM_KEY": "bench", "TIERFLOW_SIGNING_KEY": "A" * 43 + "="}
     with scratch_database("tierflow_bench_citus") as url, environ(secrets):
         single = sa.create_engine(url)

@@ -69,7 +69,15 @@ def build_ingest_dag(dataset_id: str):
             outlet_events[pool].extra = summary
             return summary
 
-        ingest(wait_for_delivery())
+        # GX's result and Data Docs, after the load: the pool Asset event (which starts the
+        # merge) is the ingest task's, so the report never delays the merge
+        @task
+        def gx_report(summary: dict) -> dict:
+            from tierflow.tasks import gx_reports
+
+            return gx_reports(summary["deliveries"])
+
+        gx_report(ingest(wait_for_delivery()))
 
     return ingest_dag()
 

@@ -1,5 +1,6 @@
 """The demand review against a running stack (deploy/local/stack.sh): file a demand with the
-CLI, run ``demands__review`` under the real scheduler, find its Human-in-the-loop request.
+CLI, run ``demands__review`` under the real scheduler, find the Human-in-the-loop request of
+the demand's own review run (``demands__review_demand``, run id ``demand__<id>``).
 
 Shared by the stack test (answered over the REST API) and the browser test (answered in the
 Airflow UI under "Required Actions").
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 REVIEW_DAG = "demands__review"
+DEMAND_REVIEW_DAG = "demands__review_demand"
 SINK_DAG = "sink__districts"
 RUN_TIMEOUT = 300
 
@@ -63,8 +65,8 @@ def wait(predicate, timeout: float, what: str, logs: Path, interval: float = 2.0
 
 
 def file_only_pending_demand(stack: dict[str, Any], **request: str) -> str:
-    """Import the seed, decide every other pending demand with the CLI (so the review run
-    opens one request: ``record_decisions`` waits for every review of its run), file this one."""
+    """Import the seed, decide every other pending demand with the CLI (so the only review
+    opened is this test's), file this one."""
     tierflow(stack, "lists", "import")
     for other in tierflow(stack, "demands", "list", "--status", "pending")["demands"]:
         tierflow(
@@ -78,7 +80,7 @@ def file_only_pending_demand(stack: dict[str, Any], **request: str) -> str:
 def start_review(api: Any, stack: dict[str, Any]) -> str:
     """Trigger ``demands__review`` (and let the sink follow its Asset); the run id."""
     logs = stack["logs"]
-    for dag_id in (REVIEW_DAG, SINK_DAG):
+    for dag_id in (REVIEW_DAG, DEMAND_REVIEW_DAG, SINK_DAG):
         wait(lambda d=dag_id: api.call("GET", f"/api/v2/dags/{d}"), 120, f"{dag_id} parsed", logs)
     api.call("PATCH", f"/api/v2/dags/{SINK_DAG}", {"is_paused": False})
     # the logical date the scheduler would run next, while still paused: on unpause it finds
@@ -90,15 +92,36 @@ def start_review(api: Any, stack: dict[str, Any]) -> str:
     return run_id
 
 
-def review_request(api: Any, stack: dict[str, Any], run_id: str, demand_id: str) -> dict:
-    """The run's Human-in-the-loop request for ``demand_id``, once it waits for an answer."""
+def review_path(demand_id: str) -> str:
+    """The REST path of the demand's review (its run's one ``review`` task): GET, PATCH."""
+    from tierflow.sharing.review import review_run_id
+
+    return (
+        f"/api/v2/dags/{DEMAND_REVIEW_DAG}/dagRuns/{review_run_id(demand_id)}"
+        "/taskInstances/review/0/hitlDetails"
+    )
+
+
+def review_request(api: Any, stack: dict[str, Any], demand_id: str) -> dict:
+    """The Human-in-the-loop request of ``demand_id``'s review run, once it waits for an
+    answer (until its run exists the API answers 404: asked again)."""
+    from tierflow.sharing.review import review_run_id
+
+    run = review_run_id(demand_id)
 
     def found() -> dict | None:
-        details = api.call("GET", f"/api/v2/dags/{REVIEW_DAG}/dagRuns/{run_id}/hitlDetails")
+        details = api.call("GET", f"/api/v2/dags/{DEMAND_REVIEW_DAG}/dagRuns/{run}/hitlDetails")
         mine = [d for d in details["hitl_details"] if d["subject"].startswith(f"{demand_id}:")]
         return mine[0] if mine else None
 
     return wait(found, RUN_TIMEOUT, f"the review of {demand_id}", stack["logs"], 3)
+
+
+def review_state(api: Any, demand_id: str) -> str | None:
+    """The state of the demand's review run once finished (None while it waits)."""
+    from tierflow.sharing.review import review_run_id
+
+    return run_state(api, DEMAND_REVIEW_DAG, review_run_id(demand_id))
 
 
 def run_state(api: Any, dag_id: str, run_id: str) -> str | None:

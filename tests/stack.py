@@ -129,6 +129,8 @@ def running_stack(
         "STACK_HEALTH_PORT": str(health_port),
         "STACK_ADMIN_USER": "ops",
         "STACK_ADMIN_PASSWORD": "ops-password",
+        "STACK_ANALYST_USER": "district_analyst",  # role user, approves nothing
+        "STACK_ANALYST_PASSWORD": "analyst-password",
         # no TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY: the stack (or the demo) provisions both
     }
     # the stack runs the code under test: this interpreter's venv, this checkout before any

@@ -21,6 +21,9 @@
 #   STACK_LOG_PORT      [8793]               log servers: worker1 this, worker2 +1, triggerer +2
 #   STACK_HEALTH_PORT   [8974]               the scheduler's health check server
 #   STACK_ADMIN_USER / STACK_ADMIN_PASSWORD [admin / admin]  the UI login (simple auth manager)
+#   STACK_ANALYST_USER / STACK_ANALYST_PASSWORD [district_analyst / district_analyst]  a second
+#                       login, role "user": may trigger DAGs and see Required Actions, but
+#                       approves nothing (not an approver in schemas/lists/responsibility.yaml)
 #   STACK_WORKER_CONCURRENCY [2]             task slots per Celery worker
 #   STACK_SERVICES      [all six]            start (and report) only these, e.g. "api-server"
 #   TIERFLOW_PSEUDONYM_KEY / TIERFLOW_SIGNING_KEY (or their _FILE variants)  the platform's
@@ -112,12 +115,14 @@ write_env() {
     mkdir -p "$RUN" "$LOGS" "$tierflow_home"
     # Simple auth manager: the user list comes from config, its password from this file; a
     # password already in the file is kept, so the login is known (tests, docs) and not random.
+    # The admin first: `tierflow demo --ui` reports the file's first login as the UI's.
+    local analyst="${STACK_ANALYST_USER:-district_analyst}"
     "$BIN/python" - "$AIRFLOW_HOME/simple_auth_manager_passwords.json" "$admin" \
-        "${STACK_ADMIN_PASSWORD:-admin}" <<'PY'
+        "${STACK_ADMIN_PASSWORD:-admin}" "$analyst" "${STACK_ANALYST_PASSWORD:-$analyst}" <<'PY'
 import json, sys
-path, user, password = sys.argv[1:]
+path, user, password, analyst, analyst_password = sys.argv[1:]
 with open(path, "w") as f:
-    json.dump({user: password}, f)
+    json.dump({user: password, analyst: analyst_password}, f)
 PY
     local pseudonym signing
     pseudonym="$(platform_secret TIERFLOW_PSEUDONYM_KEY pseudonym.key 'import secrets; print(secrets.token_hex(32))')"
@@ -138,7 +143,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER='$ROOT/plugins'
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
 export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS='$admin:admin'
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS='$admin:admin,$analyst:user'
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE='$AIRFLOW_HOME/simple_auth_manager_passwords.json'
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:$PORT/execution/'
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='$metadata'

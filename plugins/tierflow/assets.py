@@ -23,6 +23,8 @@ AGGREGATES = Asset(
     name="thematic.tier_aggregate", uri="tierflow://thematic/tier_aggregate", group="thematic"
 )
 LISTS = Asset(name="sharing.lists", uri="tierflow://sharing/lists", group="sharing")
+# a demand was filed (``tierflow demands request``): the review DAG opens its review at once
+DEMANDS = Asset(name="sharing.demands", uri="tierflow://sharing/demands", group="sharing")
 
 
 def pool_asset(dataset: Dataset) -> Asset:

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 
 def _ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from tierflow.ingest.lean import without_pandas
     from tierflow.ingest.pipeline import ingest_file
+
+    without_pandas()  # this process loads one file and exits: no pandas needed
 
     return ingest_file(Path(args.file), args.dataset, run_gx=not args.no_gx)
 
@@ -26,6 +29,10 @@ def _render_ingest(result: dict[str, Any]) -> str:
         + (" (already loaded: duplicate delivery)" if not result.get("loaded_now", True) else ""),
         f"quarantine: {result['quarantine']}",
     ]
+    if result.get("gx_report") == "pending":
+        lines.append(
+            f"GX report: pending (tierflow quality validate {result['delivery_id']} writes it)"
+        )
     for exp in result.get("expectations", []):
         lines.append(
             f"  {exp['rule_id']:<40} {exp['severity']:<5} failed {exp['failed']} of {exp['evaluated']}"
@@ -33,16 +40,51 @@ def _render_ingest(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _quality_report(args: argparse.Namespace) -> dict[str, Any]:
+def _quality(args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "validate":
+        return _quality_validate(args)
+    if args.delivery_id is not None or args.pending:
+        raise TierflowError("quality report takes neither a delivery id nor --pending")
     from tierflow.quality import report
 
     return report(dataset=args.dataset, limit=args.limit)
 
 
+def _quality_validate(args: argparse.Namespace) -> dict[str, Any]:
+    """``quality validate DELIVERY_ID | --pending [--dataset D]``: GX reports after the load."""
+    from tierflow.ingest import gx
+
+    if (args.delivery_id is None) == (not args.pending):
+        raise TierflowError("quality validate needs a delivery id or --pending (not both)")
+    if args.pending:
+        return gx.validate_pending(args.dataset)
+    if not args.delivery_id.isdigit():
+        raise TierflowError(f"not a delivery id: {args.delivery_id!r}")
+    return {"validated": [gx.validate_delivery(int(args.delivery_id))]}
+
+
 def _render_quality(result: dict[str, Any]) -> str:
+    if "validated" in result:
+        return _render_validated(result)
     from tierflow.quality import render_report
 
     return render_report(result)
+
+
+def _render_validated(result: dict[str, Any]) -> str:
+    if not result["validated"]:
+        return "no delivery has a GX report pending"
+    lines = []
+    for r in result["validated"]:
+        if r["scope"] == "empty":
+            lines.append(f"delivery {r['delivery_id']} ({r['dataset']}): no rows, no GX run")
+            continue
+        verdict = "passed" if r["success"] else f"{r['failed']} of {r['evaluated']} failed"
+        lines.append(
+            f"delivery {r['delivery_id']} ({r['dataset']}, {r['scope']}): GX {verdict};"
+            f" Data Docs {r['data_docs']}"
+        )
+    return "\n".join(lines)
 
 
 def _suites(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,7 +133,7 @@ def _demo(args: argparse.Namespace) -> dict[str, Any]:
     public_key = provision_demo_secrets().get("public_key_file")
     sample = config.data_root() / "sample"
     generated = generate(out=sample, scale=args.scale, seed=args.seed, defect_rate=args.defect_rate)
-    chain = run_chain(sample / "landing")
+    chain = run_chain(sample / "landing", audit="delivered")
     return {
         "database": url,
         "generated": generated.get("files", generated),
@@ -160,8 +202,10 @@ def register(add: Callable[..., argparse.ArgumentParser], sub: Any) -> None:
     )
     p.set_defaults(render=_render_ingest)
 
-    q = add("quality", _quality_report, "quality history of the deliveries")
-    q.add_argument("action", choices=["report"])
+    q = add("quality", _quality, "quality history of the deliveries; GX reports after the load")
+    q.add_argument("action", choices=["report", "validate"])
+    q.add_argument("delivery_id", nargs="?", help="for validate: the delivery to report on")
+    q.add_argument("--pending", action="store_true", help="for validate: every pending report")
     q.add_argument("--dataset", default=None)
     q.add_argument("--limit", type=int, default=20)
     q.set_defaults(render=_render_quality)

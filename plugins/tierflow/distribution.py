@@ -95,7 +95,8 @@ GUARDED_BY_TRIGGERS = {"sharing.event"}
 def _libraries() -> list[Distributed]:
     """Each library table and its history by its key's last column (a composite key's most
     selective part: licence numbers, not the handful of licence types), and each pool that
-    feeds it by the source column holding that key part."""
+    feeds it by the source column holding that key part. Library and history are colocated:
+    the merge closes a version by inserting its library row into the history, shard by shard."""
     from tierflow.contracts import catalog
     from tierflow.merge.survivorship import libraries, load_rules
 

@@ -40,7 +40,7 @@ def delivery_partition(dataset: Dataset, delivery_id: int) -> str:
     return f"{dataset.table_name}_d{int(delivery_id)}"
 
 
-# Each accepted row's change hash (tierflow.ingest.change_hash), last so that migration 0011
+# Each accepted row's change hash (tierflow.ingest.change_hash), last so that migration 0012
 # adding it to older pools gives them the same column order as pools created since.
 CHANGE_HASH = "_change_hash"
 
@@ -48,7 +48,7 @@ CHANGE_HASH = "_change_hash"
 def pool_table_ddl(
     dataset: Dataset, *, partitioned: bool = True, change_hash: bool = True
 ) -> list[str]:
-    """The pool's DDL; ``change_hash=False`` is the layout before 0011 (for 0005)."""
+    """The pool's DDL; ``change_hash=False`` is the layout before 0012 (for 0005)."""
     columns = ",\n    ".join(f"{quote(c.name)} {PG_TYPES[c.type]}" for c in dataset.columns)
     if change_hash:
         columns += f",\n    {quote(CHANGE_HASH)} bigint"

@@ -58,6 +58,18 @@ def ingest_deliveries(dataset_id: str, files: list[str]) -> dict[str, Any]:
     }
 
 
+def gx_reports(delivery_ids: list[int]) -> dict[str, Any]:
+    """The GX report (result + Data Docs) of each delivery an ingest run loaded whose report is
+    still pending; a retry skips the ones already done."""
+    from tierflow.ingest.gx import validate_deliveries
+
+    done = validate_deliveries(list(delivery_ids))["validated"]
+    return {
+        "deliveries": [r["delivery_id"] for r in done],
+        "success": [r.get("success") for r in done],
+    }
+
+
 def _ingest_lineage(dataset_id: str, files: list[str], results: list[dict[str, Any]]) -> Lineage:
     """Read: every file (a rejected or repeated one too). Written, for each delivery loaded
     now: the pool, its partition and the quarantine file."""
@@ -87,6 +99,7 @@ def merge_library(library: str) -> dict[str, Any]:
     names = list(load_rules(library).tables)
     by_table = result.get("tables") or {names[0]: result}  # one table: the totals are its own
     changed = {n for n, t in by_table.items() if t["inserted"] or t["updated"]}
+    closed = {n for n, t in by_table.items() if t["history_closed"]}  # history written
     cat = catalog()
     lineage.report(
         Lineage.of(
@@ -94,8 +107,8 @@ def merge_library(library: str) -> dict[str, Any]:
             outputs=[
                 table_uri(f"{t.schema}.{name}")
                 for t in library_tables(cat)
-                if t.name in changed
-                for name in (t.name, t.history)
+                for name, written in ((t.name, changed), (t.history, closed))
+                if t.name in written
             ],
         )
     )
@@ -115,7 +128,12 @@ def sink_district(district: str, run_id: str) -> dict[str, Any]:
     if lineage.in_task():
         lineage.report(
             Lineage.of(
-                [table_uri(feed_source(f["feed"]).table) for f in feeds if not f.get("purge")],
+                [
+                    table_uri(table)
+                    for f in feeds
+                    if not f.get("purge")
+                    for table in feed_source(f["feed"]).version_tables
+                ],
                 [file_uri(f["path"]) for f in feeds],
             )
         )

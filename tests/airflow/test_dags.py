@@ -64,7 +64,9 @@ def _schedule(dag) -> str:
         return f"cron {timetable.expression} {timetable.timezone}"
     condition = getattr(timetable, "asset_condition", None)
     if condition is not None:
-        return "assets " + _condition(condition)
+        inner = getattr(timetable, "timetable", None)  # AssetOrTimeSchedule: a time, or assets
+        when = f"cron {inner.expression} {inner.timezone} or " if inner is not None else ""
+        return f"{when}assets " + _condition(condition)
     return type(timetable).__name__
 
 
@@ -136,6 +138,13 @@ def test_ingest_dag_runs_end_to_end_under_dag_test(airflow_db, warehouse, data_r
     assert delivery["rows_in"] == delivery["rows_accepted"] + delivery["rows_quarantined"]
     assert delivery["rows_quarantined"] > 0
     assert pool_rows == delivery["rows_accepted"] - delivery["rows_superseded"]
+    # the gx_report task after ingest wrote the delivery's GX result and Data Docs
+    assert delivery["gx_status"] == "done" and delivery["gx_scope"] == "full"
+    assert delivery["gx_success"] is False  # rows were quarantined: GX saw them fail
+    assert (data_root / "docs" / "data_docs" / "index.html").is_file()
+    run_name = f"samr.enterprise-d{delivery['delivery_id']}"
+    results = data_root / "docs" / "gx"
+    assert list(results.glob(f"*/validations/tierflow/samr/enterprise/{run_name}/*/*.json"))
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 

@@ -105,8 +105,8 @@ def test_merge_task_retried_after_an_injected_failure_equals_one_clean_run(
         )
         duplicated_versions = conn.scalar(
             sa.text(
-                "select count(*) from (select id_number from library.person_history where valid_to is null"
-                " group by id_number having count(*) > 1) d"
+                "select count(*) from (select id_number, valid_from from library.person_history"
+                " group by id_number, valid_from having count(*) > 1) d"
             )
         )
     assert missing == 0 and duplicated_versions == 0

@@ -174,16 +174,16 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
 
 def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack, warehouse):
     """A district files a demand with the CLI; ``demands__review`` under the real scheduler
-    opens its Human-in-the-loop request; the owner approves it through the REST API; the trail
+    opens its review run and so its Human-in-the-loop request; the owner approves it through the REST API; the trail
     says who and why; the decision's Asset event runs the sink, whose next feed for that
     district carries exactly the approved fields. A CLI negative-list change raises the same
     Asset event through the REST API and runs the sink again."""
     from tests.review_flow import (
-        REVIEW_DAG,
         RUN_TIMEOUT,
         file_only_pending_demand,
+        review_path,
         review_request,
-        run_state,
+        review_state,
         start_review,
         tierflow,
         wait,
@@ -206,18 +206,14 @@ def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack
         by="江北区 王五",
     )
     run_id = start_review(api, stack)
-    hitl = review_request(api, stack, run_id, demand_id)
+    hitl = review_request(api, stack, demand_id)
     assert hitl["options"] == ["Approve", "Reject"] and "parcel_id" in hitl["body"]
-    ti = hitl["task_instance"]
-    path = (
-        f"/api/v2/dags/{REVIEW_DAG}/dagRuns/{run_id}/taskInstances/{ti['task_id']}"
-        f"/{ti['map_index']}/hitlDetails"
-    )
+    assert [u["id"] for u in hitl["assigned_users"]] == ["ops"]  # mnr's approvers
     answer = {"chosen_options": ["Approve"], "params_input": {"reason": "同意：耕保巡查续期"}}
-    answered = api.call("PATCH", path, answer)
+    answered = api.call("PATCH", review_path(demand_id), answer)
     assert answered["responded_by"]["name"] == "ops"
-    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the review run", logs)
-    assert state == "success", f"{REVIEW_DAG} {run_id}: {state}; logs: {logs}"
+    state = wait(lambda: review_state(api, demand_id), RUN_TIMEOUT, "the review run", logs)
+    assert state == "success", f"review of {demand_id} (from {run_id}): {state}; logs: {logs}"
 
     shown = tierflow(stack, "demands", "show", demand_id)
     assert shown["demand"]["status"] == "approved", shown
@@ -265,3 +261,89 @@ def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack
     assert feed["withheld"] == {"land_use_code": basis}, feed["withheld"]
     assert [c["name"] for c in feed["schema"]][2:] == ["parcel_id", "division_code"], feed
     print(f"review {run_id}: {demand_id} approved by ops; feed {published[-1].parent.name}")
+
+
+def test_reviews_wait_on_their_own_and_only_an_assigned_approver_answers(demo_stack):
+    """Two demands filed with the CLI each get their own review run at once (the request's
+    ``sharing.demands`` Asset event runs ``demands__review``), the newer while the older waits.
+    A second login that is no approver (``district_analyst``, role user) is refused the older
+    one's answer with 403 and it stays pending; the newer one, answered by its approver, is
+    recorded while the older still waits; another ``demands__review`` run opens no second
+    review for it; then its approver's answer is recorded too."""
+    from tests.review_flow import (
+        DEMAND_REVIEW_DAG,
+        REVIEW_DAG,
+        RUN_TIMEOUT,
+        review_path,
+        review_request,
+        review_state,
+        run_state,
+        tierflow,
+        wait,
+    )
+    from tierflow.sharing.review import review_run_id
+
+    stack = demo_stack
+    logs, api, analyst = stack["logs"], Api(stack["base"]), Api(stack["base"])
+    api.login("ops", "ops-password")
+    analyst.login("district_analyst", "analyst-password")
+    # the previous test ran demands__review once and left it unpaused
+    assert api.call("GET", f"/api/v2/dags/{REVIEW_DAG}")["is_paused"] is False
+
+    def request(purpose: str, by: str) -> str:
+        filed = tierflow(
+            stack, "demands", "request", "--consumer", "d500106", "--dataset", "mnr.address",
+            "--fields", "address_id,division_code", "--purpose", purpose, "--valid-days", "30",
+            "--by", by,
+        )  # fmt: skip
+        event = filed["asset_event"]
+        assert event["sent"] is True and event["asset"] == "sharing.demands", event
+        return filed["demand"]["id"]
+
+    older = request("地名地址核验", "沙坪坝区 赵六")
+    assert review_request(api, stack, older)["assigned_users"] == [{"id": "ops", "name": "ops"}]
+    newer = request("门牌整治复核", "沙坪坝区 钱七")
+    assert review_request(api, stack, newer)  # opened while the older review waits
+
+    # the analyst may see Required Actions but is not a respondent: 403, nothing recorded
+    approve = {"chosen_options": ["Approve"], "params_input": {"reason": "越权"}}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        analyst.call("PATCH", review_path(older), approve)
+    assert refused.value.code == 403, refused.value.code
+    assert "not a respondent" in refused.value.read().decode()
+    assert analyst.call("GET", review_path(older))["response_received"] is False
+    assert tierflow(stack, "demands", "show", older)["demand"]["status"] == "pending"
+
+    # the newer review, answered by its approver, is recorded while the older one waits
+    answer = {"chosen_options": ["Approve"], "params_input": {"reason": "同意：门牌复核"}}
+    assert api.call("PATCH", review_path(newer), answer)["responded_by"]["name"] == "ops"
+    state = wait(lambda: review_state(api, newer), RUN_TIMEOUT, "the newer review", logs)
+    assert state == "success", f"review of {newer}: {state}; logs: {logs}"
+    shown = tierflow(stack, "demands", "show", newer)["demand"]
+    assert (shown["status"], shown["decided_by"]) == ("approved", "ops"), shown
+    assert tierflow(stack, "demands", "show", older)["demand"]["status"] == "pending"
+    assert review_state(api, older) is None  # still waiting for its answer
+
+    # another dispatcher run: the older demand's review is open already, none is added
+    run_id = api.call("POST", f"/api/v2/dags/{REVIEW_DAG}/dagRuns", {"logical_date": None})[
+        "dag_run_id"
+    ]
+    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the dispatcher", logs)
+    assert state == "success", f"{REVIEW_DAG} {run_id}: {state}; logs: {logs}"
+    tis = api.call("GET", f"/api/v2/dags/{REVIEW_DAG}/dagRuns/{run_id}/taskInstances")
+    opened = [t["state"] for t in tis["task_instances"] if t["task_id"] == "open_review"]
+    assert opened and set(opened) == {"skipped"}, opened  # every pending demand's review exists
+    runs = api.call("GET", f"/api/v2/dags/{DEMAND_REVIEW_DAG}/dagRuns?limit=100")["dag_runs"]
+    assert [r["dag_run_id"] for r in runs if older in r["dag_run_id"]] == [review_run_id(older)]
+
+    # the older review still takes its approver's answer
+    answer = {"chosen_options": ["Reject"], "params_input": {"reason": "字段超出用途"}}
+    assert api.call("PATCH", review_path(older), answer)["responded_by"]["name"] == "ops"
+    state = wait(lambda: review_state(api, older), RUN_TIMEOUT, "the older review", logs)
+    assert state == "success", f"review of {older}: {state}; logs: {logs}"
+    trail = tierflow(stack, "demands", "show", older)
+    assert (trail["demand"]["status"], trail["demand"]["reason"]) == ("rejected", "字段超出用途")
+    assert [(e["kind"], e["actor"]) for e in trail["events"]] == [
+        ("demand_requested", "沙坪坝区 赵六"),
+        ("demand_decided", "ops"),
+    ]

@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0011"  # the newest migration
+HEAD = "0012"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic", "merge_work"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}
@@ -79,7 +79,7 @@ def test_compact_provenance_migration_converts_records_merged_before_it():
                     ),
                     {"p": nested},
                 )
-        migrate.upgrade(eng=engine)
+        migrate.upgrade("0009", eng=engine)  # 0010 would drop the open version
         with engine.connect() as conn:
             for table in ("person", "person_history"):
                 stored = conn.scalar(sa.text(f"select provenance from library.{table}"))
@@ -331,7 +331,7 @@ def test_hot_updates_migration_leaves_room_on_every_library_page_and_keeps_the_r
                         f"{', now()' if extra else ''} from generate_series(1, 500) as n"
                     )
                 )
-        migrate.upgrade(eng=engine)
+        migrate.upgrade("0009", eng=engine)
         fillfactors = _fillfactors(engine)
         assert {t: fillfactors[t] for t in tables} == dict.fromkeys(tables, "80")
         with engine.connect() as conn:
@@ -352,6 +352,111 @@ def test_hot_updates_migration_leaves_room_on_every_library_page_and_keeps_the_r
         assert {t: fillfactors[t] for t in tables} == dict.fromkeys(tables)
         with engine.connect() as conn:
             assert conn.scalar(sa.text("select count(*) from library.person_history")) == 500
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+HISTORY_ROWS = """
+select id_number, address, provenance::text, row_hash, created_at, changed_at, valid_from, valid_to
+from library.person_history order by id_number, valid_from
+"""
+
+
+def test_closed_history_migration_keeps_every_version_through_down_and_up():
+    """0010 deletes the open versions (each is its library row); down writes them back."""
+    name, engine = create_database("tierflow_migrate_closed")
+    t1, t2, t3 = "2026-01-01 08:00+00", "2026-02-01 08:00+00", "2026-03-01 08:00+00"
+    versions = [  # k1 changed twice (two closed versions, one open), k2 never changed
+        ("k1", "a1", "h1", t1, t1, t2),
+        ("k1", "a2", "h2", t1, t2, t3),
+        ("k1", "a3", "h3", t1, t3, None),
+        ("k2", "b1", "g1", t2, t2, None),
+    ]
+    try:
+        migrate.upgrade("0009", eng=engine)
+        with engine.begin() as conn:
+            for key, address, row_hash, created, valid_from, valid_to in versions:
+                row = {"k": key, "a": address, "h": row_hash, "c": created, "f": valid_from}
+                conn.execute(
+                    sa.text(
+                        "insert into library.person_history (id_number, address, provenance,"
+                        " row_hash, created_at, changed_at, valid_from, valid_to)"
+                        " values (:k, :a, '{\"address\": 7}', :h, :c, :f, :f, :t)"
+                    ),
+                    {**row, "t": valid_to},
+                )
+                if valid_to is None:
+                    conn.execute(
+                        sa.text(
+                            "insert into library.person (id_number, address, provenance,"
+                            " row_hash, created_at, changed_at)"
+                            " values (:k, :a, '{\"address\": 7}', :h, :c, :f)"
+                        ),
+                        row,
+                    )
+        with engine.connect() as conn:
+            before = conn.execute(sa.text(HISTORY_ROWS)).all()
+            library = conn.execute(sa.text("select * from library.person order by 1")).all()
+        assert len(before) == 4
+        assert migrate.upgrade(eng=engine) == HEAD
+        with engine.connect() as conn:
+            closed = conn.execute(sa.text(HISTORY_ROWS)).all()
+            assert conn.execute(sa.text("select * from library.person order by 1")).all() == library
+        assert closed == [r for r in before if r.valid_to is not None] and len(closed) == 2
+        migrate.downgrade("0009", eng=engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(HISTORY_ROWS)).all() == before
+        assert migrate.upgrade(eng=engine) == HEAD
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(HISTORY_ROWS)).all() == closed
+        # an open version that is not its library row stops the migration, nothing deleted
+        migrate.downgrade("0009", eng=engine)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("update library.person set row_hash = 'other' where id_number = 'k2'")
+            )
+        with pytest.raises(Exception, match="library.person_history holds an open version"):
+            migrate.upgrade(eng=engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(HISTORY_ROWS)).all() == before
+    finally:
+        engine.dispose()
+        drop_database(name)
+
+
+def test_gx_report_migration_counts_deliveries_validated_in_the_load_as_done():
+    """0011 adds the GX report's state to the ledger: a delivery GX validated inside the load
+    (gx_scope set) is done, one loaded without GX has none; a downgrade drops the columns."""
+    name, engine = create_database("tierflow_migrate_gx")
+    insert = (
+        "insert into quality.delivery (dataset, department, file_path, file_sha256, file_bytes,"
+        " file_format, status, gx_scope, finished_at) values"
+        " ('psb.household', 'psb', 'a.csv', 'a', 1, 'csv', 'loaded', 'full', now()),"
+        " ('psb.household', 'psb', 'b.csv', 'b', 1, 'csv', 'loaded', null, now())"
+    )
+    try:
+        migrate.upgrade("0010", eng=engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text(insert))
+        migrate.upgrade(eng=engine)
+        states = "select file_path, gx_status, gx_validated_at = finished_at from quality.delivery"
+        with engine.connect() as conn:
+            rows = sorted(tuple(r) for r in conn.execute(sa.text(states)))
+        assert rows == [("a.csv", "done", True), ("b.csv", None, None)]
+        migrate.downgrade("0010", eng=engine)
+        with engine.connect() as conn:
+            columns = set(
+                conn.scalars(
+                    sa.text(
+                        "select column_name from information_schema.columns"
+                        " where table_schema = 'quality' and table_name = 'delivery'"
+                    )
+                )
+            )
+            assert conn.scalar(sa.text("select count(*) from quality.delivery")) == 2
+        assert not {"gx_status", "gx_success", "gx_validated_at"} & columns
+        assert "gx_scope" in columns
     finally:
         engine.dispose()
         drop_database(name)

@@ -159,11 +159,10 @@ def test_an_approver_answers_a_demand_under_required_actions(stack, browser_page
     approver logs in, opens it, approves it with a reason, and finds it approved, by them and
     with that reason, on the console's lists page (expiring within 30 days: valid 20)."""
     from tests.review_flow import (
-        REVIEW_DAG,
         RUN_TIMEOUT,
         file_only_pending_demand,
         review_request,
-        run_state,
+        review_state,
         start_review,
         tierflow,
         wait,
@@ -181,8 +180,8 @@ def test_an_approver_answers_a_demand_under_required_actions(stack, browser_page
         valid_days="20",
         by="沙坪坝区 赵六",
     )
-    run_id = start_review(api, stack)
-    hitl = review_request(api, stack, run_id, demand_id)
+    start_review(api, stack)
+    hitl = review_request(api, stack, demand_id)
     page, base = browser_page, stack["base"]
     where = f"screenshots in {tmp_path}; stack logs {logs}"
     shots: list[Path] = []
@@ -207,7 +206,7 @@ def test_an_approver_answers_a_demand_under_required_actions(stack, browser_page
     page.get_by_test_id("hitl-option-Approve").click()
 
     # 2. the answer resumes the task; the run records the decision
-    state = wait(lambda: run_state(api, REVIEW_DAG, run_id), RUN_TIMEOUT, "the review run", logs)
+    state = wait(lambda: review_state(api, demand_id), RUN_TIMEOUT, "the review run", logs)
     assert state == "success", where
     shown = tierflow(stack, "demands", "show", demand_id)["demand"]
     assert (shown["status"], shown["decided_by"], shown["reason"]) == (

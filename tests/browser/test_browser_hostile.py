@@ -158,6 +158,10 @@ def hostile_console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
                     landing, ds, today - dt.timedelta(days=2), file_name + ".csv"
                 )
                 results.append(ingest_file(path, ds.id, eng=eng, run_gx=True))
+            # their GX reports: the step after the load writes the Data Docs the console serves
+            from tierflow.ingest.gx import validate_deliveries
+
+            validate_deliveries([r["delivery_id"] for r in results], eng=eng)
             household = catalog().dataset("psb.household")
             rejected = _write_delivery(
                 landing, household, today - dt.timedelta(days=3), REJECTED_NAME

@@ -20,7 +20,8 @@ def test_bench_quick_runs_every_case():
         timeout=1200,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for case in ("generate", "ingest", "ingest_merge", "scaling", "sink", "increment", "chain"):
+    cases = ("generate", "ingest", "ingest_merge", "scaling", "sink", "increment", "small", "chain")
+    for case in cases:
         assert f"=== {case} (" in done.stdout
         assert re.search(rf"--- {case}: [0-9.]+ s wall, exit 0", done.stdout), case
     assert "ours_vs_floor" in done.stdout and "naive_vs_ours" in done.stdout
@@ -32,5 +33,6 @@ def test_bench_quick_runs_every_case():
         "target_faster_than_dbt",
         "target_remerge_vs_pool_read",
         "target_large_time_factor",
+        "target_small_ingest_2s",
     ):
         assert target in done.stdout

@@ -71,6 +71,25 @@ def test_header_only_file_is_a_valid_empty_delivery(warehouse, data_root, tmp_pa
     assert not list((data_root / "quarantine").rglob("*.parquet*"))
 
 
+def test_the_gx_report_of_an_empty_delivery_is_done_without_a_gx_run(
+    warehouse, data_root, tmp_path
+):
+    from tierflow.ingest.gx import validate_deliveries
+
+    # CRLF: other bytes than the header-only file above (the same content is loaded once)
+    result = ingest_file(_write(tmp_path / "none.csv", HEADER + "\r\n"), "psb.household")
+    assert result["gx_report"] == "pending"
+    (report,) = validate_deliveries([result["delivery_id"]])["validated"]
+    assert report["scope"] == "empty"
+    assert not (data_root / "docs").exists()  # no GX run, no Data Docs for nothing
+    with warehouse.connect() as conn:
+        state = conn.execute(
+            sa.text("select gx_status, gx_scope from quality.delivery where delivery_id = :d"),
+            {"d": result["delivery_id"]},
+        ).one()
+    assert tuple(state) == ("done", "empty")
+
+
 def test_zero_byte_file_is_an_error(warehouse, data_root, tmp_path):
     with pytest.raises(DeliveryRejected, match="empty file"):
         ingest_file(_write(tmp_path / "zero.csv", ""), "psb.household", run_gx=False)
@@ -152,10 +171,36 @@ def test_gx_validates_the_delivery_and_renders_data_docs(warehouse, data_root, t
     summary = generate(out=tmp_path, scale=1500, seed=3, defect_rate=0.1, datasets=["lic.issuance"])
     path = Path(summary["files"][0]["path"])
     result = ingest_file(path, "lic.issuance", run_gx=True)
-    assert result["gx"]["scope"] == "full" and result["gx"]["success"] is False
-    assert result["suite_success"] is False
+    assert result["suite_success"] is False and result["gx_report"] == "pending"
     index = data_root / "docs" / "data_docs" / "index.html"
-    assert index.exists()
+    assert not index.exists()  # GX is not in the load: its report is the step after it
+    from tierflow.ingest.gx import validate_deliveries, validate_delivery
+
+    (report,) = validate_deliveries([result["delivery_id"]])["validated"]
+    assert report["scope"] == "full" and report["success"] is False
+    assert index.exists() and Path(report["data_docs_page"]).is_file()
+    page = Path(report["data_docs_page"]).read_text(encoding="utf-8")
+    stored = Path(report["gx_result"]).read_bytes()
+    with warehouse.connect() as conn:
+        gx = conn.execute(
+            sa.text(
+                "select gx_status, gx_scope, gx_success from quality.delivery"
+                " where delivery_id = :d"
+            ),
+            {"d": result["delivery_id"]},
+        ).one()
+    assert tuple(gx) == ("done", "full", False)
+    # a re-run rewrites the same result and page; a done report is not pending any more
+    assert validate_deliveries([result["delivery_id"]]) == {"validated": []}
+    again = validate_delivery(result["delivery_id"])
+    assert again["gx_result"] == report["gx_result"]
+    assert again["data_docs_page"] == report["data_docs_page"]
+    assert Path(again["gx_result"]).read_bytes().count(b"unexpected_count") == stored.count(
+        b"unexpected_count"
+    )
+    assert Path(again["data_docs_page"]).read_text(encoding="utf-8").count("<tr") == page.count(
+        "<tr"
+    )
     with warehouse.connect() as conn:
         ours = dict(
             conn.execute(
@@ -180,6 +225,66 @@ def test_gx_validates_the_delivery_and_renders_data_docs(warehouse, data_root, t
         ):  # an unparseable value is null to GX; we report it once, as :parse
             expected += ours.get(rule_id.replace(":not_null", ":parse"), 0)
         assert exp["unexpected_count"] == expected, rule_id
+
+
+@pytest.mark.slow
+def test_quality_validate_writes_pending_reports_and_refuses_bad_input(
+    warehouse, data_root, tmp_path
+):
+    summary = generate(
+        out=tmp_path, scale=300, seed=5, defect_rate=0.05, datasets=["psb.household"]
+    )
+    path = Path(summary["files"][0]["path"])
+    cli = [sys.executable, "-m", "tierflow.cli", "ingest", str(path), "--dataset", "psb.household"]
+    loaded = subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    delivery_id = json.loads(loaded.stdout)["delivery_id"]
+    assert json.loads(loaded.stdout)["gx_report"] == "pending"
+
+    def quality(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "tierflow.cli", "quality", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    report = quality("report", "--json")
+    (row,) = [d for d in json.loads(report.stdout)["deliveries"] if d["delivery_id"] == delivery_id]
+    assert row["gx_report"] == "pending"
+    for bad, message in (
+        (["validate"], "needs a delivery id or --pending"),
+        (["validate", "7x"], "not a delivery id: '7x'"),
+        (["validate", "999999"], "no delivery 999999"),
+        (["validate", str(delivery_id), "--pending"], "not both"),
+    ):
+        done = quality(*bad)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, (bad, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+    done = quality("validate", "--pending", "--json")
+    assert done.returncode == 0, done.stderr
+    (validated,) = json.loads(done.stdout)["validated"]
+    assert validated["delivery_id"] == delivery_id and Path(validated["gx_result"]).is_file()
+    assert (data_root / "docs" / "data_docs" / "index.html").is_file()
+    assert json.loads(quality("validate", "--pending", "--json").stdout) == {"validated": []}
+    report = quality("report", "--json")
+    (row,) = [d for d in json.loads(report.stdout)["deliveries"] if d["delivery_id"] == delivery_id]
+    assert row["gx_report"] == "done" and row["gx_scope"] == "full"
+
+
+def test_the_ingest_process_imports_neither_gx_nor_pandas_nor_airflow(
+    warehouse, data_root, tmp_path
+):
+    summary = generate(
+        out=tmp_path, scale=200, seed=8, defect_rate=0.05, datasets=["psb.household"]
+    )
+    code = (
+        "import sys\n"
+        "from tierflow.cli import main\n"
+        f"assert main(['ingest', {str(summary['files'][0]['path'])!r},"
+        " '--dataset', 'psb.household', '--json']) == 0\n"
+        "heavy = {'great_expectations', 'pandas', 'airflow'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1])["gx_report"] == "pending"
 
 
 def _parsed_frame(path: Path):

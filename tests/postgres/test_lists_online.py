@@ -503,3 +503,99 @@ def test_a_review_is_assigned_to_the_owning_departments_approvers_and_shows_leve
     )
     (open_review,) = [r for r in pending_reviews(lists_db, bare) if r["demand_id"] == demand_id]
     assert open_review["assigned_users"] is None
+
+
+@pytest.mark.postgres
+def test_a_requester_cannot_approve_their_own_demand(cli, lists_db):
+    """Four eyes on the command line: the requester's approval is refused in one line, exit 2,
+    and records nothing (whatever the case of the name); a second person's approval works.
+    The requester may still reject (withdraw) it: that narrows what flows."""
+    cli("lists", "import")
+    ask = ("demands", "request", "--consumer", "d500105", "--dataset", "mnr.land_parcel",
+           "--fields", "parcel_id", "--purpose", "耕地保护巡查", "--valid-days", "30")  # fmt: skip
+    did = json.loads(cli(*ask, "--by", "alice", "--json")[1])["demand"]["id"]
+    before = len(_events(lists_db))
+    for by in ("alice", " Alice "):
+        code, _, err = cli("demands", "decide", did, "--approve", "--by", by, "--reason", "自批")
+        assert code == 2 and "second person must approve" in _one_line_error(err), err
+    assert len(_events(lists_db)) == before and _state(lists_db).demands[did]["status"] == "pending"
+    code, out, _ = cli(
+        "demands", "decide", did, "--approve", "--by", "bob", "--reason", "合规", "--json"
+    )
+    assert code == 0 and json.loads(out)["demand"]["decided_by"] == "bob"
+    other = json.loads(cli(*ask, "--by", "carol", "--json")[1])["demand"]["id"]
+    code, out, _ = cli(
+        "demands", "decide", other, "--reject", "--by", "carol", "--reason", "不再需要", "--json"
+    )
+    assert code == 0 and json.loads(out)["demand"]["status"] == "rejected"
+
+
+@pytest.mark.postgres
+def test_a_review_is_never_assigned_to_its_requester_and_refuses_their_approval(lists_db):
+    """On the Airflow path the requester is left out of the assigned approvers; where the
+    department names none (anyone may answer) the requester's Approve is refused by the same
+    rule: the refusal is on the trail, the demand stays pending and its next review is a new
+    run id (round 2). A demand decided with the CLI while its review waited is left as is."""
+    from tierflow.sharing.review import (
+        record_review,
+        review_request,
+        review_run_id,
+        review_runs,
+    )
+
+    cat = catalog()
+
+    def with_approvers(approvers: dict) -> object:
+        return cat.model_copy(
+            update={
+                "responsibility": cat.responsibility.model_copy(update={"approvers": approvers})
+            }
+        )
+
+    store.import_lists(lists_db)
+    ask = dict(consumer="d500105", dataset="mnr.land_parcel", fields=["parcel_id"],
+               purpose="耕地保护巡查", valid_days=30)  # fmt: skip
+    mine = store.request_demand(lists_db, **ask, by="ops")["id"]
+    # the requester is the only approver: no review opens (nobody else may answer it)
+    assert review_request(lists_db, mine, with_approvers({"mnr": ("ops",)})) == []
+    assert mine not in {
+        r["conf"]["demand_id"] for r in review_runs(lists_db, with_approvers({"mnr": ("ops",)}))
+    }
+    (request,) = review_request(lists_db, mine, with_approvers({"mnr": ("ops", "mnr_owner")}))
+    assert request["assigned_users"] == [{"id": "mnr_owner", "name": "mnr_owner"}]
+    (open_to_all,) = review_request(lists_db, mine, with_approvers({}))
+    assert open_to_all["assigned_users"] is None
+    unassigned = with_approvers({})  # mnr names no approvers: the requester could answer
+    assert {"trigger_run_id": review_run_id(mine), "conf": {"demand_id": mine}} in review_runs(
+        lists_db, unassigned
+    )
+
+    answer = {"chosen_options": ["Approve"], "params_input": {"reason": "自批"},
+              "responded_by_user": {"id": "ops", "name": "ops"}}  # fmt: skip
+    refused = record_review(lists_db, mine, answer)
+    assert refused["status"] == "pending" and refused["decided_by"] is None
+    trail = store.show_demand(lists_db, mine)["events"]
+    assert [(e["kind"], e["actor"]) for e in trail] == [
+        ("demand_requested", "ops"),
+        ("demand_review_refused", "ops"),
+    ]
+    assert "second person must approve" in trail[-1]["reason"]
+    assert review_run_id(mine, 2) == f"demand__{mine}__2"
+    assert {"trigger_run_id": review_run_id(mine, 2), "conf": {"demand_id": mine}} in review_runs(
+        lists_db, unassigned
+    )
+    approved = record_review(
+        lists_db, mine, {**answer, "responded_by_user": {"id": "lee", "name": "lee"}}
+    )
+    assert (approved["status"], approved["decided_by"]) == ("approved", "lee")
+    assert store.replay(store.events_of(_events(lists_db))).normalised() == (
+        _state(lists_db).normalised()
+    )
+
+    # decided on the command line while its review waited: the review's outcome changes nothing
+    other = store.request_demand(lists_db, **ask, by="江北区 王五")["id"]
+    store.decide_demand(lists_db, other, approve=False, by="lee", reason="重复申请")
+    assert review_request(lists_db, other) == []
+    assert other not in {r["conf"]["demand_id"] for r in review_runs(lists_db)}
+    kept = record_review(lists_db, other, None)
+    assert (kept["status"], kept["decided_by"]) == ("rejected", "lee")

@@ -194,7 +194,7 @@ def test_rows_without_a_hash_count_as_changed_and_full_merges_never_skip(wh, ext
     load_person_pools(wh, extracts)
     merge_library("person", eng=wh)
     household = read_csv(extracts["psb.household"], "psb.household")
-    with wh.begin() as conn:  # as rows ingested before migration 0011 are
+    with wh.begin() as conn:  # as rows ingested before migration 0012 are
         conn.execute(sa.text("update pool.psb_household set _change_hash = null"))
     path = redeliver(household, data_root, "psb.household", "again")
     ingest(wh, path, "psb.household")
@@ -218,10 +218,10 @@ def test_the_migration_adds_the_column_to_existing_pools_and_keeps_their_rows(
         " and table_name = :t and column_name = '_change_hash'"
     )
     partition = f"psb_household_d{loaded['delivery_id']}"
-    migrate.downgrade("0009", eng=wh)
+    migrate.downgrade("0011", eng=wh)
     assert scalar(wh, column, t="psb_household") == scalar(wh, column, t=partition) == 0
     assert scalar(wh, "select count(*) from pool.psb_household") == loaded["rows_accepted"]
-    assert migrate.upgrade(eng=wh) == "0011"
+    assert migrate.upgrade(eng=wh) == "0012"
     assert scalar(wh, column, t="psb_household") == scalar(wh, column, t=partition) == 1
     assert (
         scalar(wh, "select count(*) from pool.psb_household where _change_hash is null")

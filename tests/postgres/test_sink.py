@@ -423,10 +423,7 @@ def test_page_ranges_read_one_snapshot_while_a_merge_writes(chain, monkeypatch):
             if len(person_ranges) == 1:  # after the first range: rewrite every current version
                 with engine.begin() as conn:
                     moved = conn.execute(
-                        sa.text(
-                            "update library.person_history set name = name || ''"
-                            " where valid_to is null"
-                        )
+                        sa.text("update library.person set name = name || ''")
                     ).rowcount
                 assert moved > 100
 
@@ -533,24 +530,20 @@ def test_pseudonym_order_is_arrows_and_shared_prefixes_fall_back():
 
 
 def _bump_person(engine: sa.Engine, id_number: str, **changes: str) -> None:
-    """A new library version of one person, the way merge writes it (type-2 history)."""
+    """A new library version of one person, the way merge writes it (type-2 history: the
+    current row closed into the history, then changed in place)."""
     sets = ", ".join(f"{k} = :{k}" for k in changes)
     with engine.begin() as conn:
         conn.execute(
+            sa.text(
+                "insert into library.person_history select p.*, p.changed_at, now()"
+                " from library.person p where id_number = :i"
+            ),
+            {"i": id_number},
+        )
+        conn.execute(
             sa.text(f"update library.person set {sets}, changed_at = now() where id_number = :i"),
             {**changes, "i": id_number},
-        )
-        conn.execute(
-            sa.text(
-                "update library.person_history set valid_to = now() where id_number = :i and valid_to is null"
-            ),
-            {"i": id_number},
-        )
-        conn.execute(
-            sa.text(
-                "insert into library.person_history select p.*, now(), null from library.person p where id_number = :i"
-            ),
-            {"i": id_number},
         )
 
 

@@ -59,7 +59,8 @@ def seeded(ui_warehouse: sa.Engine, tmp_path_factory: pytest.TempPathFactory) ->
         (data_file,) = [
             p for p in (out / "landing").rglob("*") if p.is_file() and p.suffix != ".ready"
         ]
-        results.append(ingest_file(data_file, DATASET, eng=eng, run_gx=False))
+        # GX reports left pending (the step after the load is not run here)
+        results.append(ingest_file(data_file, DATASET, eng=eng, run_gx=True))
     # Data Docs as GX would write them
     docs = root / "docs" / "data_docs"
     docs.mkdir(parents=True)
@@ -245,6 +246,8 @@ def test_dataset_page_json_and_data_docs(api, seeded):
     assert page.status_code == 200
     assert page.text.count('class="point"') == len(DELIVERIES)
     assert 'class="bar"' in page.text  # quarantine reasons chart
+    # each day's delivery: its GX report pending (the ledger's gx_status)
+    assert page.text.count('<td class="gx-report">1 pending</td>') == len(DELIVERIES)
     assert api.get("/tierflow/datasets/no.such", cookies=cookies).status_code == 404
     # the same figures as JSON, with a bearer token from the API side
     summary = api.get(
@@ -252,6 +255,7 @@ def test_dataset_page_json_and_data_docs(api, seeded):
     ).json()
     rows_in = sum(p["rows_in"] for p in summary["series"][DATASET])
     assert rows_in == sum(r["rows_in"] for r in seeded["results"])
+    assert sum(p["gx_pending"] for p in summary["series"][DATASET]) == len(DELIVERIES)
     docs = api.get("/tierflow/data-docs/index.html", cookies=cookies)
     assert docs.status_code == 200 and "GX Data Docs index" in docs.text
     escape = api.get("/tierflow/data-docs/..%2F..%2Fpg%2Fpostmaster.pid", cookies=cookies)

@@ -173,9 +173,18 @@ def _suite(dataset: Dataset, township_prefixes: tuple[str, ...] = ()) -> Any:
 
 
 def run_suite(
-    dataset: Dataset | str, frame: pd.DataFrame, township_prefixes: tuple[str, ...] = ()
+    dataset: Dataset | str,
+    frame: pd.DataFrame,
+    township_prefixes: tuple[str, ...] = (),
+    *,
+    run_name: str | None = None,
+    run_time: dt.datetime | None = None,
 ) -> ExpectationSuiteValidationResult:
-    """Validate ``frame`` (a parsed, normalised batch) with the dataset's suite: one GX run."""
+    """Validate ``frame`` (a parsed, normalised batch) with the dataset's suite: one GX run.
+
+    ``run_name`` and ``run_time`` name the run (a delivery's report: the same on a re-run, so
+    its result and pages are rewritten, not added); by default the dataset and now.
+    """
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
 
@@ -188,9 +197,9 @@ def run_suite(
         result_format="SUMMARY",
     )
     result = validator.validate_expectation_suite(_suite(ds, tuple(township_prefixes)))
-    run_time = dt.datetime.now(dt.UTC)
+    run_time = run_time or dt.datetime.now(dt.UTC)
     result.meta["run_id"] = RunIdentifier(
-        run_name=f"{ds.id}-{run_time:%Y%m%dT%H%M%S}", run_time=run_time
+        run_name=run_name or f"{ds.id}-{run_time:%Y%m%dT%H%M%S}", run_time=run_time
     )
     result.meta["validation_time"] = run_time
     result.meta["batch_parameters"] = {"dataframe": "pandas DataFrame"}
@@ -357,6 +366,23 @@ def build_data_docs(validation_result: ExpectationSuiteValidationResult, docs_di
     site = Path(docs_dir).resolve() / DOCS_SITE
     _copy_site_assets(site)
     return site / "index.html"
+
+
+def stored_run(
+    validation_result: ExpectationSuiteValidationResult, docs_dir: Path
+) -> dict[str, Path]:
+    """What ``build_data_docs`` wrote for this run: GX's result (JSON) and its Data Docs page."""
+    run_name = validation_result.meta["run_id"].run_name
+    suite = validation_result.suite_name.replace(".", "/")  # GX's store: one folder per dot
+    root = Path(docs_dir).resolve()
+    found = {
+        "gx_result": sorted(root.glob(f"gx/*/validations/{suite}/{run_name}/*/*.json")),
+        "data_docs_page": sorted(root.glob(f"{DOCS_SITE}/validations/{suite}/{run_name}/*/*.html")),
+    }
+    missing = [what for what, paths in found.items() if not paths]
+    if missing:
+        raise RuntimeError(f"GX run {run_name}: not written: {', '.join(missing)}")
+    return {what: paths[-1] for what, paths in found.items()}
 
 
 def _copy_site_assets(site: Path) -> None:

@@ -5,9 +5,14 @@ delivery is in the pool with its quality records, or nothing is (a rejected file
 only its ``rejected`` ledger row). Invariant everywhere: ``rows_in = accepted + quarantined``.
 
 - read: ``ingest.readers`` streams the file as Arrow batches, one step ahead (``ingest.ahead``);
-- check: ``ingest.check`` parses and runs the rules' masks, ``ingest.gx`` GX on a sample;
+- check: ``ingest.check`` parses and runs the rules' masks (they gate the rows);
 - write: ``ingest.writer.DeliveryWriter`` owns the delivery's partition and quarantine;
 - record: ``quality.ledger`` owns the delivery's row in ``quality.delivery``.
+
+Great Expectations is not in the load: with ``run_gx`` the delivery's GX report (result and
+Data Docs) is left ``pending`` for the step after it (``ingest.gx.validate_delivery``; the ingest
+DAG's ``gx_report`` task, ``tierflow quality validate``), which reads the delivery back. The
+load imports neither GX nor pandas: a small delivery's fresh process is its own cost only.
 """
 
 from __future__ import annotations
@@ -29,13 +34,11 @@ from tierflow.divisions import official_township_prefixes
 from tierflow.faults import checkpoint
 from tierflow.ingest.ahead import read_ahead
 from tierflow.ingest.check import Checker, Tally
-from tierflow.ingest.gx import GxSample, write_data_docs
 from tierflow.ingest.readers import DeliveryRejected, FileInfo, RawBatch, open_delivery
 from tierflow.ingest.writer import DeliveryWriter, complete_quarantine_file
 from tierflow.pool import ensure_pool_table
 from tierflow.quality import ledger
 from tierflow.quality.ledger import DeliveredFile, LoadOutcome
-from tierflow.settings import settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,13 +57,15 @@ def ingest_file(
     now: dt.datetime | None = None,
     run_gx: bool = True,
 ) -> dict[str, Any]:
-    """Ingest one delivered file into ``pool.<dataset>``; returns the delivery's summary (design §8)."""
+    """Ingest one delivered file into ``pool.<dataset>``; returns the delivery's summary (design §8).
+
+    ``run_gx``: leave the delivery's GX report pending in the ledger (written after the load).
+    """
     cat = cat or catalog()
     dataset = cat.dataset(dataset_id)
     eng = eng or default_engine()
     delivered = _delivered(Path(path), dataset)
     info, stream = _read(eng, delivered, dataset)
-    gx = GxSample(run_gx, settings().gx_sample_rows)
     tally = Tally()
     writer: DeliveryWriter | None = None
     try:
@@ -70,16 +75,13 @@ def ingest_file(
             if previous is not None:
                 complete_quarantine_file(previous.get("quarantine_path"))
                 return _summary(previous, duplicate_of=previous["delivery_id"], loaded_now=False)
-            gx.warm_up()
             checker = Checker(dataset, _rule_context(conn, cat, now), tally)
             writer = _start_writing(conn, dataset, delivered, info)
-            _write(writer, checker, stream, gx)
+            _write(writer, checker, stream)
             tally.count_lines(info.file_format, writer.quarantined_lines)
-            gx.start(dataset, checker.ctx, tally.rows_in)
             superseded = writer.finish()
             writer.attach()
-            gx_summary = gx.result()
-            row = _record(conn, writer, tally, superseded, info, gx_summary)
+            row = _record(conn, writer, tally, superseded, info, gx_pending=run_gx)
         checkpoint("ingest.after_commit")
         writer.publish()
     except BaseException as exc:
@@ -88,9 +90,7 @@ def ingest_file(
         if isinstance(exc, DeliveryRejected):  # found mid-file: the load rolled back; keep it
             ledger.record_rejection(eng, delivered, str(exc))
         raise
-    finally:
-        gx.close()
-    return _loaded_summary(row, info, tally, gx_summary)
+    return _loaded_summary(row, info, tally)
 
 
 # --- read ------------------------------------------------------------------------------------
@@ -159,9 +159,7 @@ def _start_writing(
     return writer.create()
 
 
-def _write(
-    writer: DeliveryWriter, checker: Checker, stream: Iterator[RawBatch], gx: GxSample
-) -> None:
+def _write(writer: DeliveryWriter, checker: Checker, stream: Iterator[RawBatch]) -> None:
     """Every batch: its accepted rows copied, its blocked rows and broken lines quarantined.
 
     Batches are checked on the read-ahead thread, which touches only the per-rule tallies and
@@ -183,7 +181,6 @@ def _write(
                 pa.array([b.reason for b in batch.bad_lines], pa.string()),
                 pa.array([b.text for b in batch.bad_lines], pa.string()),
             )
-        gx.collect(checked.table)
 
 
 # --- record ----------------------------------------------------------------------------------
@@ -195,7 +192,8 @@ def _record(
     tally: Tally,
     superseded: int,
     info: FileInfo,
-    gx_summary: dict[str, Any] | None,
+    *,
+    gx_pending: bool,
 ) -> dict[str, Any]:
     """The delivery's expectation results and its ledger row, checked before the commit."""
     ledger.store_expectation_results(conn, writer.delivery_id, tally.results())
@@ -212,7 +210,7 @@ def _record(
         normalised=tally.normalised,
         extra_columns=info.extra_columns,
         suite_success=tally.suite_success,
-        gx_scope=gx_summary["scope"] if gx_summary else None,
+        gx_pending=gx_pending,
         quarantine_path=writer.quarantine_file,
     )
     return ledger.finish_delivery(conn, writer.delivery_id, outcome)
@@ -234,13 +232,12 @@ def _summary(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "extra_columns": row["extra_columns"],
         "quarantine": row["quarantine_path"],
         "suite_success": row["suite_success"],
+        "gx_report": row["gx_status"],
         **extra,
     }
 
 
-def _loaded_summary(
-    row: dict[str, Any], info: FileInfo, tally: Tally, gx_summary: dict[str, Any] | None
-) -> dict[str, Any]:
+def _loaded_summary(row: dict[str, Any], info: FileInfo, tally: Tally) -> dict[str, Any]:
     result = _summary(row, loaded_now=True, missing_optional_columns=info.missing_optional)
     result["expectations"] = [
         {
@@ -252,10 +249,4 @@ def _loaded_summary(
         for r in tally.rules.values()
         if r.failed
     ]
-    if gx_summary:
-        result["gx"] = {
-            k: gx_summary[k]
-            for k in ("suite", "scope", "success", "block_success", "evaluated", "failed")
-        }
-        write_data_docs(gx_summary)
     return result

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
     from tierflow.contracts import Catalog
 
 
-# The write steps of upsert(), in the order they run, by the count each one's rows make.
+# The write steps of upsert(), in the order they run, by the count each one's rows make. The
+# library row is a record's current version; the history holds closed versions only.
 UPSERT_STEPS = {
     "inserted": "upsert_insert",
-    "updated": "upsert_update",
     "history_closed": "history_close",
-    "history_opened": "history_open",
+    "updated": "upsert_update",
 }
 STATEMENT_BREAK = "\n;\n"
 
@@ -369,10 +369,15 @@ class TablePlan:
         )
 
     def upsert(self, *, key_order: bool = False) -> str:
-        """The four write steps (UPSERT_STEPS, in order), separated by STATEMENT_BREAK."""
+        """The write steps (UPSERT_STEPS, in order), separated by STATEMENT_BREAK."""
         field_columns = ", ".join(quote(f) for f in self.fields)
         fragments = {
             "write_order": f"order by {', '.join(self.keys)}" if key_order else "",
+            "history_order": (
+                f"order by {', '.join(f'lib.{k}' for k in self.keys)}" if key_order else ""
+            ),
+            "lib_key_columns": ", ".join(f"lib.{k}" for k in self.keys),
+            "lib_field_columns": ", ".join(f"lib.{quote(f)}" for f in self.fields),
             "golden": self.golden,
             "library_table": self.library_table,
             "history_table": self.history_table,
@@ -380,7 +385,6 @@ class TablePlan:
             "field_columns": field_columns,
             "update_assignments": ", ".join(f"{quote(f)} = golden.{quote(f)}" for f in self.fields),
             "library_join": self._key_join("lib", "golden"),
-            "history_join": self._key_join("hist", "golden"),
         }
         return STATEMENT_BREAK.join(
             template(f"{step}.sql", **fragments) for step in UPSERT_STEPS.values()

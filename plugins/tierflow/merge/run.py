@@ -155,12 +155,13 @@ def _merge_table(
     checkpoint("golden")
 
     new_records = conn.scalar(sa.text(template("count_new_records.sql", golden=plan.golden)))
-    # Each table on its own: a history of many closed versions can outgrow a small library.
-    bulk = [
-        table
-        for table in (plan.library_table, plan.history_table)
-        if indexes.worth_rebuilding(conn, table, new_records)
-    ]
+    # New records go to the library only (the history gets the changed records' old rows,
+    # never a bulk): a bulk of them sets the library's indexes aside.
+    bulk = (
+        [plan.library_table]
+        if indexes.worth_rebuilding(conn, plan.library_table, new_records)
+        else []
+    )
     if bulk:
         with indexes.set_aside(conn, bulk):
             written = _write(conn, plan.upsert())
@@ -216,7 +217,9 @@ def _merge_table(
         "conflicts": conflicts,
         "orphans": sum(orphans_by_delivery.values()),
         "orphans_by_delivery": orphans_by_delivery,
-        "history_rows": written["history_opened"],
+        # versions the merge made current (now the library rows), and versions it closed
+        # (the rows it wrote to the history)
+        "history_rows": inserted + updated,
         "history_closed": written["history_closed"],
     }
 

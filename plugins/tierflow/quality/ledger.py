@@ -3,7 +3,8 @@
 
 Ingest opens a delivery (``loading``), finishes it (``loaded``) in the transaction that put its
 rows in the pool, or records a refused file (``rejected``) in a transaction of its own, so a
-refusal is kept even when the load that found it rolled back.
+refusal is kept even when the load that found it rolled back. A loaded delivery's GX report
+(``gx_status``) is ``pending`` from that commit until ``tierflow.ingest.gx`` records it ``done``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class LoadOutcome:
     normalised: int
     extra_columns: Sequence[str]
     suite_success: bool
-    gx_scope: str | None
+    gx_pending: bool  # a GX report is to be written for it (the step after the load)
     quarantine_path: Path | None
 
 
@@ -132,10 +133,34 @@ def finish_delivery(conn: Connection, delivery_id: int, outcome: LoadOutcome) ->
         normalised=outcome.normalised,
         extra=json.dumps(list(outcome.extra_columns), ensure_ascii=False),
         suite_success=outcome.suite_success,
-        gx_scope=outcome.gx_scope,
+        gx_pending=outcome.gx_pending,
         quarantine_path=str(outcome.quarantine_path) if outcome.quarantine_path else None,
     )
     return dict(conn.execute(_statement("delivery_loaded.sql"), values).mappings().one())
+
+
+def delivery(conn: Connection, delivery_id: int) -> dict[str, Any] | None:
+    """One delivery's ledger row, if there is one."""
+    row = conn.execute(_statement("delivery_by_id.sql"), {"delivery_id": delivery_id})
+    found = row.mappings().first()
+    return dict(found) if found else None
+
+
+def gx_pending(
+    conn: Connection, dataset: str | None = None, ids: Sequence[int] | None = None
+) -> list[int]:
+    """Loaded deliveries whose GX report is pending (of ``dataset``, among ``ids``), oldest first."""
+    params = {"dataset": dataset, "ids": list(ids) if ids is not None else None}
+    return [int(i) for i in conn.scalars(_statement("gx_pending.sql"), params)]
+
+
+def record_gx_report(
+    conn: Connection, delivery_id: int, *, scope: str, success: bool | None
+) -> None:
+    """The delivery's GX report written: ``done``, with its scope and GX's verdict."""
+    values = {"delivery_id": delivery_id, "gx_scope": scope, "gx_success": success}
+    if conn.execute(_statement("gx_report_done.sql"), values).first() is None:
+        raise RuntimeError(f"delivery {delivery_id} is not loaded: no GX report recorded")
 
 
 def store_expectation_results(

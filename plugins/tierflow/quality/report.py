@@ -39,14 +39,14 @@ def report(
 def render_report(result: dict[str, Any]) -> str:
     lines = ["Deliveries (latest first)"]
     lines.append(
-        f"{'id':>5}  {'dataset':<22}{'date':<12}{'status':<9}{'rows in':>9}{'accepted':>10}{'quarant.':>10}{'rate':>8}"
+        f"{'id':>5}  {'dataset':<22}{'date':<12}{'status':<9}{'rows in':>9}{'accepted':>10}{'quarant.':>10}{'rate':>8}{'GX report':>11}"
     )
     for d in result["deliveries"]:
         rate = f"{d['quarantine_rate']:.2%}" if d["quarantine_rate"] is not None else "-"
         lines.append(
             f"{d['delivery_id']:>5}  {d['dataset']:<22}{str(d['delivery_date'] or '-'):<12}{d['status']:<9}"
             f"{d['rows_in']:>9}{d['rows_accepted']:>10}{d['rows_quarantined']:>10}{rate:>8}"
-            + (f"  {d['error']}" if d["error"] else "")
+            f"{d['gx_report'] or '-':>11}" + (f"  {d['error']}" if d["error"] else "")
         )
     lines.append("")
     lines.append("Expectations with failures (over the deliveries shown)")

@@ -30,16 +30,20 @@ def _engine():
     return db.engine()
 
 
-def _announced(result: dict[str, Any], change: str, subject: str) -> dict[str, Any]:
-    """``result`` with the answer of the ``sharing.lists`` Asset event for ``change``."""
+def _announced(
+    result: dict[str, Any], change: str, subject: str, asset: Any = None
+) -> dict[str, Any]:
+    """``result`` with the answer of the Asset event for ``change`` (``sharing.lists``, or
+    ``sharing.demands`` for a new demand: its review opens at once)."""
     import sys
 
     from tierflow.assets import LISTS, announce
 
-    event = announce(LISTS, {"change": change, "subject": subject})
+    asset = asset or LISTS
+    event = announce(asset, {"change": change, "subject": subject})
     if not event["sent"] and event.get("configured", True):  # the change stands: say so
         print(
-            f"tierflow: {change} recorded; {LISTS.name} event not sent: {event['why']}",
+            f"tierflow: {change} recorded; {asset.name} event not sent: {event['why']}",
             file=sys.stderr,
         )
     return {**result, "asset_event": event}
@@ -98,7 +102,9 @@ def _demands(args: argparse.Namespace) -> dict[str, Any]:
             valid_days=args.valid_days,
             by=args.by,
         )
-        return {"demand": demand}
+        from tierflow.assets import DEMANDS
+
+        return _announced({"demand": demand}, "demand_requested", demand["id"], DEMANDS)
     if action == "list":
         demands = store.list_demands(eng, consumer=args.consumer, status=args.status)
         return {"count": len(demands), "demands": demands}

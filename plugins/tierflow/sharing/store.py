@@ -71,6 +71,23 @@ class ListsError(TierflowError):
     """A change to the lists that is refused (one line, exit 2)."""
 
 
+class FourEyesError(ListsError):
+    """The person who asked for a change cannot also be the one who lets it take effect."""
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two recorded names are the same person (case and outer spaces aside)."""
+    return a is not None and b is not None and a.strip().casefold() == b.strip().casefold()
+
+
+def require_second_person(asked_by: str | None, by: str, what: str) -> None:
+    """Four eyes: the one home of the rule that whoever asked for ``what`` (a demand, the
+    lifting of a negative-list entry) does not approve it; ``decide_demand`` (the CLI and the
+    Airflow review) and ``remove_negative --approve`` both call it."""
+    if same_person(asked_by, by):
+        raise FourEyesError(f"{by} asked for {what}: a second person must approve it")
+
+
 # --- state and events ---------------------------------------------------------------------
 
 
@@ -117,6 +134,8 @@ def apply(state: Lists, event: Event) -> Lists:
         new.demands[p["id"]] = {**DEMAND_DEFAULTS, **new.demands.get(p["id"], {}), **p}
     elif event.kind in ("demand_decided", "demand_revoked", "demand_expired"):
         new.demands[event.subject] = {**new.demands[event.subject], **p}
+    elif event.kind == "demand_review_refused":
+        pass  # on the trail only: an answer the four-eyes rule refused; the demand stays pending
     elif event.kind in ("negative_imported", "negative_added"):
         new.negative[negative_key(p["dataset"], p["field"])] = {
             "added_by": None,
@@ -522,6 +541,8 @@ def decide_demand(
         demand = _demand(state, demand_id)
         if demand["status"] != "pending":
             raise ListsError(f"{demand_id} is {demand['status']}, not pending: nothing to decide")
+        if approve:
+            require_second_person(demand["requested_by"], by, demand_id)
         at, on = _now(), today()
         change: dict[str, Any] = {
             "status": "approved" if approve else "rejected",
@@ -537,6 +558,29 @@ def decide_demand(
                 ).isoformat()
         state = record(conn, state, [Event("demand_decided", demand_id, by, at, change, reason)])
     return state.demands[demand_id]
+
+
+def refuse_review(eng: Engine, demand_id: str, *, by: str, reason: str) -> dict[str, Any]:
+    """Put on the trail that an answer to a demand's review was refused (the four-eyes rule:
+    its requester answered Approve); the demand stays pending and the refusal counts toward
+    :func:`review_round`, so the next review opened for it is a new one."""
+    by, reason = _need(by, "--by"), _need(reason, "--reason")
+    with eng.begin() as conn:
+        state = _lock(conn)
+        demand = _demand(state, demand_id)
+        if demand["status"] != "pending":
+            raise ListsError(f"{demand_id} is {demand['status']}, not pending: nothing to refuse")
+        state = record(
+            conn, state, [Event("demand_review_refused", demand_id, by, _now(), {}, reason)]
+        )
+    return state.demands[demand_id]
+
+
+def review_round(eng: Engine, demand_id: str) -> int:
+    """Which review of the demand is due: 1, plus one per answer refused so far."""
+    with eng.connect() as conn:
+        events = read_events(conn, demand_id)
+    return 1 + sum(e["kind"] == "demand_review_refused" for e in events)
 
 
 def revoke_demand(eng: Engine, demand_id: str, *, by: str, reason: str) -> dict[str, Any]:
@@ -649,10 +693,7 @@ def remove_negative(
             if not pending:
                 raise ListsError(f"no pending removal of {key} to approve")
             request = pending[0]
-            if request["requested_by"] == by:
-                raise ListsError(
-                    f"{by} asked for the removal of {key}: a second person must approve it"
-                )
+            require_second_person(request["requested_by"], by, f"the removal of {key}")
             change = {
                 "id": request["id"],
                 "status": "approved",

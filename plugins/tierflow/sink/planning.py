@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from tierflow.sink.ledger import FeedJob
+    from tierflow.sink.sources import FeedSource
 
 PARALLEL_ABOVE_ROWS = 200_000  # below this, one statement beats several scans of the source
 
@@ -43,11 +44,17 @@ class SourceSize:
     pages: int  # in the run's snapshot: every row the statements can see lies below
 
 
-def source_sizes(conn: sa.Connection, tables: set[str]) -> dict[str, SourceSize]:
+def source_sizes(conn: sa.Connection, sources: dict[str, FeedSource]) -> dict[str, SourceSize]:
+    """Each source's size by its table: the rows of every table its versions are read from,
+    and the pages of the largest (a range of pages applies to each of them)."""
     sizes = {}
-    for table in tables:
-        row = conn.execute(statement("source_size.sql"), {"t": table}).first()
-        sizes[table] = SourceSize(float(row[0]), int(row[1])) if row else SourceSize(0.0, 0)
+    for name, source in sources.items():
+        rows, pages = 0.0, 0
+        for table in source.version_tables:
+            row = conn.execute(statement("source_size.sql"), {"t": table}).first()
+            if row:
+                rows, pages = rows + float(row[0]), max(pages, int(row[1]))
+        sizes[name] = SourceSize(rows, pages)
     return sizes
 
 

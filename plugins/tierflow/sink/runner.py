@@ -63,7 +63,7 @@ def sink_jobs(
         with holder.begin():
             citus = serves_citus(eng)
             snapshot = cut.snapshot(holder, citus)
-            sizes = source_sizes(holder, {j.plan.source.table for j in jobs})
+            sizes = source_sizes(holder, {j.plan.source.table: j.plan.source for j in jobs})
             if citus:  # no ranges of pages without one snapshot (see sink.cut)
                 sizes = {t: SourceSize(s.rows, 0) for t, s in sizes.items()}
             statements = plan_statements(jobs, secret, workers, sizes)

@@ -47,6 +47,9 @@ class FeedSource:
     scope: Literal["division", "geofence"] = "division"
     append_only: bool = False  # rows never change once loaded: every change is an insert
     rename: dict[str, str] = field(default_factory=dict)  # table column → name in the feed
+    # ``table`` holds closed versions only, the current ones are ``current_table``'s rows (a
+    # library table: its versions are both, see sql/sink/versions_union.sql)
+    closed_history: bool = False
 
     @property
     def version_time(self) -> str:
@@ -56,6 +59,11 @@ class FeedSource:
     def current_table(self) -> str:
         """The table of current records (the pull views read it): the history's base table."""
         return self.table.removesuffix("_history")
+
+    @property
+    def version_tables(self) -> tuple[str, ...]:
+        """The tables the feed's versions are read from (schema-qualified, unquoted)."""
+        return (self.table, self.current_table) if self.closed_history else (self.table,)
 
     @property
     def current_changed_at(self) -> str:
@@ -141,6 +149,7 @@ def _library_source(spec: FeedFile, cat: Catalog) -> FeedSource:
     return FeedSource(
         name=spec.name,
         table=f"library.{spec.table}_history",
+        closed_history=not spec.append_only,
         key=tuple(table.key),
         columns={c: kinds[c] for c in order},
         fields={d: {f: tuple(cols) for f, cols in m.items()} for d, m in fields.items()},

@@ -78,6 +78,24 @@ def _pages_sql(pages: PageRange | None) -> str:
     return bounds if end is None else f"{bounds} and h.ctid < '({end},0)'::tid"
 
 
+def _legs(source: FeedSource, bound: str) -> list[tuple[str, str, str]]:
+    """(table, version time, still-current condition) of each table ``source``'s versions
+    are read from: its table, or a library's history and then its rows (``current_table``,
+    whose every row is a current version, valid from its ``changed_at``)."""
+    own = (qualified(source.table), quote(source.version_time), _still_current(source, bound))
+    if not source.closed_history:
+        return [own]
+    return [own, (qualified(source.current_table), quote(source.current_changed_at), "true")]
+
+
+def _over_versions(source: FeedSource, bound: str, union: str, render: Any) -> str:
+    """``render(table, version_time, still_current)`` over each leg, one statement."""
+    legs = [render(*leg) for leg in _legs(source, bound)]
+    if len(legs) == 1:
+        return legs[0]
+    return template("versions_union.sql", closed=legs[0], current=legs[1], union=union)
+
+
 def _still_current(source: FeedSource, bound: str) -> str:
     """A version that still stood after ``bound`` (an append-only source keeps every row)."""
     return "true" if source.append_only else f'(h."valid_to" is null or h."valid_to" > {bound})'
@@ -97,27 +115,32 @@ def changes_sql(plan: FeedPlan, incremental: bool, pages: PageRange | None = Non
         if incremental and not source.append_only
         else "changes_initial.sql"
     )
-    return template(
-        name,
-        source=qualified(source.table),
-        version_time=quote(source.version_time),
-        scope_now=source.scope_sql("h", "w.district"),
-        scope_any=source.scope_sql("h", "any(:districts)"),
-        scope_before=source.scope_sql("p", "c._sink_code"),
-        still_current=_still_current(source, "w.watermark_to"),
-        key_join=" and ".join(f"p.{quote(k)} = c.{quote(k)}" for k in source.key),
-        columns=columns,
-        pages=_pages_sql(pages),
-    )
+
+    def render(table: str, version_time: str, still_current: str) -> str:
+        return template(
+            name,
+            source=table,
+            version_time=version_time,
+            before_source=qualified(source.table),
+            before_time=quote(source.version_time),
+            scope_now=source.scope_sql("h", "w.district"),
+            scope_any=source.scope_sql("h", "any(:districts)"),
+            scope_before=source.scope_sql("p", "c._sink_code"),
+            still_current=still_current,
+            key_join=" and ".join(f"p.{quote(k)} = c.{quote(k)}" for k in source.key),
+            columns=columns,
+            pages=_pages_sql(pages),
+        )
+
+    return _over_versions(source, "w.watermark_to", "union all", render)
 
 
 def latest_version(conn: Any, source: FeedSource) -> dt.datetime | None:
     """The latest change ``source`` holds (``conn``: psycopg): the end of a new window."""
-    sql = template(
-        "latest_version.sql",
-        source=qualified(source.table),
-        version_time=quote(source.version_time),
-    )
+    # the last leg: a library's latest version is the row that changed last (every closed
+    # version closed when a later one, at most that row's changed_at, was made)
+    table, version_time, _ = _legs(source, "")[-1]
+    sql = template("latest_version.sql", source=table, version_time=version_time)
     with conn.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchone()[0]
@@ -165,16 +188,21 @@ def purge_keys_sql(source: FeedSource, division_code: str, key_treatment: dict[s
     """Every key of ``source`` a district has received, keyed as it received them."""
     if not division_code.isdigit() or len(division_code) != 6:
         raise ValueError(f"not a district code: {division_code!r}")
-    return template(
-        "purge_keys.sql",
-        key_columns=", ".join(f"h.{quote(k)}" for k in source.key),
-        source=qualified(source.table),
-        scope=source.scope_sql("h", f"'{division_code}'"),
-        version_time=quote(source.version_time),
-        still_current=_still_current(source, ":sent_from"),
-        key_values=", ".join(
-            f"{treatment_sql(f'h.{quote(k)}', key_treatment[k], SQL_TYPES[source.columns[k]])}"
-            f" as {quote(source.output_name(k))}"
-            for k in source.key
-        ),
+    key_values = ", ".join(
+        f"{treatment_sql(f'h.{quote(k)}', key_treatment[k], SQL_TYPES[source.columns[k]])}"
+        f" as {quote(source.output_name(k))}"
+        for k in source.key
     )
+
+    def render(table: str, version_time: str, still_current: str) -> str:
+        return template(
+            "purge_keys.sql",
+            key_columns=", ".join(f"h.{quote(k)}" for k in source.key),
+            source=table,
+            scope=source.scope_sql("h", f"'{division_code}'"),
+            version_time=version_time,
+            still_current=still_current,
+            key_values=key_values,
+        )
+
+    return _over_versions(source, ":sent_from", "union", render)

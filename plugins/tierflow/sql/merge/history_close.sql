@@ -1,7 +1,10 @@
--- Write the golden records whose hash changed, step 3 of 4 (see upsert_insert.sql): close the
--- open version of each changed record (before step 4 opens the new one).
-update {history_table} as hist
-set valid_to = now()
-from {golden} as golden
-where {history_join} and hist.valid_to is null
-  and golden._exists and golden._current_hash is distinct from golden.row_hash
+-- Write the golden records whose hash changed, step 2 of 3 (see upsert_insert.sql): the
+-- current version of each changed record (its library row, as it stands before step 3) goes
+-- into the history as a closed version: valid from its changed_at to the merge time, the time
+-- step 3 gives the new version.
+insert into {history_table} ({key_columns}, {field_columns}, provenance, row_hash, created_at, changed_at, valid_from, valid_to)
+select {lib_key_columns}, {lib_field_columns}, lib.provenance, lib.row_hash, lib.created_at, lib.changed_at, lib.changed_at, now()
+from {library_table} as lib
+inner join {golden} as golden on {library_join}
+where golden._exists and golden._current_hash is distinct from golden.row_hash
+{history_order}

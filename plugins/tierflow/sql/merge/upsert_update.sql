@@ -1,5 +1,6 @@
--- Write the golden records whose hash changed, step 2 of 4 (see upsert_insert.sql): update the
--- records of existing keys whose golden fields changed.
+-- Write the golden records whose hash changed, step 3 of 3 (see upsert_insert.sql): update the
+-- records of existing keys whose golden fields changed (step 2 kept their old rows). No index
+-- covers a column this changes, so the new version stays on its page (HOT, fillfactor 80).
 update {library_table} as lib
 set {update_assignments},
     provenance = golden.provenance,

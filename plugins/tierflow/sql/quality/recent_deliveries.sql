@@ -22,6 +22,8 @@ final as (
         case when rows_in > 0 then rows_quarantined::float / rows_in end as quarantine_rate,
         suite_success,
         gx_scope,
+        gx_status as gx_report,
+        gx_success,
         error,
         file_path,
         quarantine_path,

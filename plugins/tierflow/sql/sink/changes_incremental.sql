@@ -7,6 +7,9 @@
 -- and highest bounds as constants, so the planner reads only the versions opened in them.
 -- Rows name their district by its ordinal in the window table and their op by a code
 -- (1 insert, 2 update, 3 delete): two bytes each in binary COPY instead of text.
+-- A library feed runs this over its history and over its library rows (versions_union.sql);
+-- the version before a window of either leg is in the history: a record's
+-- library row changed in or after the window, so the one before it was closed.
 with changed as (
     select
         w.ordinal as _sink_district,
@@ -30,10 +33,10 @@ with_before as (
     from changed as c
     left join lateral (
         select {scope_before} as in_scope
-        from {source} as p
+        from {before_source} as p
         where {key_join}
-          and p.{version_time} <= c._sink_from
-        order by p.{version_time} desc
+          and p.{before_time} <= c._sink_from
+        order by p.{before_time} desc
         limit 1
     ) as before on true
 ),

@@ -6,7 +6,10 @@
 -- window table says as constants (the batch's districts, its lowest and highest bounds) so
 -- the planner can pick an index for one district and a single scan for many. A big source
 -- is read by several such statements at once, each over its own range of pages (ctid; all
--- in one exported snapshot), so each row is read, hashed and sent once by one of them.
+-- in one exported snapshot), so each row is read, hashed and sent once by one of them. A
+-- library feed runs this over its history and over its library rows (versions_union.sql),
+-- each leg over the same range of pages of its own table: a first feed of now reads the
+-- library's rows and only the history's versions closed after its window's end.
 -- Rows name their district by its ordinal in the window table and their op by a code
 -- (1 insert, 2 update, 3 delete): two bytes each in binary COPY instead of text.
 with opened as (

@@ -7,7 +7,8 @@ with deliveries as (
         status,
         rows_in,
         rows_accepted,
-        rows_quarantined
+        rows_quarantined,
+        gx_status
     from quality.delivery
     where status in ('loaded', 'rejected')
       and coalesce(delivery_date, (started_at at time zone 'Asia/Shanghai')::date)
@@ -23,6 +24,8 @@ final as (
         sum(rows_in)::bigint as rows_in,
         sum(rows_accepted)::bigint as rows_accepted,
         sum(rows_quarantined)::bigint as rows_quarantined,
+        count(*) filter (where gx_status = 'pending') as gx_pending,
+        count(*) filter (where gx_status = 'done') as gx_done,
         case
             when sum(rows_in) filter (where status = 'loaded') > 0
                 then sum(rows_accepted) filter (where status = 'loaded')::float

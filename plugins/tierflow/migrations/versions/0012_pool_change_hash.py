@@ -1,8 +1,8 @@
 """Each pool row carries its change hash (``_change_hash bigint``, computed at ingest in Arrow).
 
-Revision ID: 0011
-Revises: 0009 (on its own branch; once 0010 is merged in between, its down_revision is the only
-line that changes: this revision neither reads nor writes what 0010 changes)
+Revision ID: 0012
+Revises: 0011 (written as 0011 on 0009; renumbered when main's 0010 and 0011 were merged in:
+it neither reads nor writes what they change)
 
 Ingest computes the hash of every accepted row over its data columns
 (``tierflow.ingest.change_hash``); the merge drops touched keys whose sources' newest rows kept
@@ -17,8 +17,8 @@ column goes last, as the pool rule (``tierflow.pool``) creates it in pools made 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
