@@ -71,6 +71,7 @@ def pool_table_ddl(
     ]
 
 
-def ensure_pool_table(conn: Connection, dataset: Dataset) -> None:
-    for statement in pool_table_ddl(dataset):
+def ensure_pool_table(conn: Connection, dataset: Dataset, *, change_hash: bool = True) -> None:
+    """The dataset's pool if it has none; ``change_hash=False``: without 0012's column (0001)."""
+    for statement in pool_table_ddl(dataset, change_hash=change_hash):
         conn.execute(sa.text(statement))
