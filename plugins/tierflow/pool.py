@@ -40,8 +40,18 @@ def delivery_partition(dataset: Dataset, delivery_id: int) -> str:
     return f"{dataset.table_name}_d{int(delivery_id)}"
 
 
-def pool_table_ddl(dataset: Dataset, *, partitioned: bool = True) -> list[str]:
+# Each accepted row's change hash (tierflow.ingest.change_hash), last so that migration 0012
+# adding it to older pools gives them the same column order as pools created since.
+CHANGE_HASH = "_change_hash"
+
+
+def pool_table_ddl(
+    dataset: Dataset, *, partitioned: bool = True, change_hash: bool = True
+) -> list[str]:
+    """The pool's DDL; ``change_hash=False`` is the layout before 0012 (for 0005)."""
     columns = ",\n    ".join(f"{quote(c.name)} {PG_TYPES[c.type]}" for c in dataset.columns)
+    if change_hash:
+        columns += f",\n    {quote(CHANGE_HASH)} bigint"
     table = pool_table(dataset)
     return [
         sql(
@@ -61,6 +71,7 @@ def pool_table_ddl(dataset: Dataset, *, partitioned: bool = True) -> list[str]:
     ]
 
 
-def ensure_pool_table(conn: Connection, dataset: Dataset) -> None:
-    for statement in pool_table_ddl(dataset):
+def ensure_pool_table(conn: Connection, dataset: Dataset, *, change_hash: bool = True) -> None:
+    """The dataset's pool if it has none; ``change_hash=False``: without 0012's column (0001)."""
+    for statement in pool_table_ddl(dataset, change_hash=change_hash):
         conn.execute(sa.text(statement))

@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from tierflow import storage
 from tierflow.distribution import distribute_like_parent
 from tierflow.faults import checkpoint
+from tierflow.ingest.change_hash import change_hash
 from tierflow.ingest.load import copy_table
-from tierflow.pool import delivery_partition, pool_table, quote
+from tierflow.pool import CHANGE_HASH, delivery_partition, pool_table, quote
 from tierflow.sql_files import sql
 
 if TYPE_CHECKING:
@@ -101,12 +102,13 @@ class DeliveryWriter:
 
     def copy(self, accepted: pa.Table) -> None:
         """COPY a batch of accepted rows (``_row_number`` first) into the partition, tagged
-        with the delivery: no staging table, no second pass over the rows."""
+        with the delivery and each row's change hash over the data columns (what the merge
+        compares to skip unchanged keys): no staging table, no second pass over the rows."""
         tagged = accepted.add_column(
             0,
             "_delivery_id",
             pa.array(np.full(accepted.num_rows, self.delivery_id, dtype=np.int64)),
-        )
+        ).append_column(CHANGE_HASH, change_hash(accepted, self.columns))
         # freeze: the partition was created in this transaction, so its rows can be written
         # frozen and the first reader does not rewrite every page to set hint bits
         copy_table(self.conn, self.partition, tagged, freeze=True)

@@ -19,6 +19,7 @@ def render_merge(result: dict[str, Any]) -> str:
     lines = [
         f"{result['library']}: {result['rows_in']} source rows, {result['inserted']} inserted,"
         f" {result['updated']} updated, {result['unchanged']} unchanged"
+        f" ({result['unchanged_by_hash']} of them by change hash)"
         f" → {result['library_rows']} records ({result['seconds']} s)",
         f"history versions {result['history_rows']}, conflicts logged {result['conflicts']},"
         f" orphans flagged {result['orphans']}",

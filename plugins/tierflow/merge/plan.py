@@ -81,12 +81,17 @@ class TablePlan:
     column_types: dict[str, str]  # golden column -> PostgreSQL type, read from the catalog
     catalog: Catalog
     citus: bool = False  # the server is a Citus coordinator: statements pushed down to shards
+    # touched keys whose sources' newest rows kept their change hash are left out before
+    # survivorship (changed_keys.sql); merge --full recomputes every key
+    skip_unchanged: bool = True
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.aliases = list(self.rule.sources)
         self.fields = list(self.rule.fields)
         self.touched = "merge_work." + quote(f"touched_{self.table}")
+        # every touched key, when the ones to recompute (touched) are a subset of them
+        self.touched_all = "merge_work." + quote(f"touched_all_{self.table}")
         self.golden = "merge_work." + quote(f"golden_{self.table}")
         self.library_table = f"library.{quote(self.table)}"
         self.history_table = f"library.{quote(self.table + '_history')}"
@@ -106,7 +111,8 @@ class TablePlan:
         """The merge's own tables (schema merge_work), dropped before it commits."""
         sources = [self.source_table(i) for i in range(len(self.aliases))]
         references = [self.references_table(r) for r in self.rule.references]
-        return [self.touched, *sources, self.golden, *references]
+        every = [self.touched_all] if self.skip_unchanged else []
+        return [*every, self.touched, *sources, self.golden, *references]
 
     def source_table(self, i: int) -> str:
         return "merge_work." + quote(f"src_{self.table}_{i}")
@@ -160,6 +166,38 @@ class TablePlan:
         return template(
             "touched_keys.sql",
             new_source_keys="\n    union all\n    ".join(parts),
+        )
+
+    def changed_keys(self) -> str:
+        """The keys of touched_all whose golden record may change (see changed_keys.sql)."""
+        blocks = []
+        for i, alias in enumerate(self.aliases):
+            dataset = self.catalog.dataset(self.rule.dataset_of(alias))
+            source_keys = [quote(k) for k in self.rule.source_key(alias)]
+            blocks.append(
+                template(
+                    "changed_keys_source.sql",
+                    i=str(i),
+                    key_select=", ".join(
+                        f"src.{s} as {k}" for s, k in zip(source_keys, self.keys, strict=True)
+                    ),
+                    updated_at=quote(dataset.updated_at or "updated_at"),
+                    pool_table=self.pool_table(alias),
+                    touched=self.touched_all,
+                    key_join=" and ".join(
+                        f"src.{s} = touched.{k}"
+                        for s, k in zip(source_keys, self.keys, strict=True)
+                    ),
+                    row_filter=self._row_filter(i),
+                    key_columns=", ".join(self.keys),
+                ).strip()
+            )
+        return template(
+            "changed_keys.sql",
+            source_changes=",\n\n".join(blocks),
+            changed_keys="\n    union all\n    ".join(
+                fragment("changed_keys_union.sql", i=str(i)) for i in range(len(self.aliases))
+            ),
         )
 
     def source_latest(self, i: int) -> str:

@@ -23,7 +23,8 @@ def upgrade() -> None:
     catalog = load_catalog()
     conn = op.get_bind()
     for dataset in catalog.datasets:
-        ensure_pool_table(conn, dataset)
+        # the pools as they were then: 0012 adds the change hash column
+        ensure_pool_table(conn, dataset, change_hash=False)
     load_reference(conn, catalog.divisions)
 
 

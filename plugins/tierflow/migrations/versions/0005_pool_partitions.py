@@ -2,7 +2,8 @@
 indexes are built once, sorted, when it is attached (tierflow.ingest.writer.DeliveryWriter).
 
 Pools created before this revision become partitioned; their rows stay, as one partition
-holding every delivery id up to the last one loaded.
+holding every delivery id up to the last one loaded. The layout is this revision's (without
+0011's change hash column).
 
 Revision ID: 0005
 Revises: 0004
@@ -61,7 +62,7 @@ def upgrade() -> None:
         if _kind(conn, table) != "r":  # already partitioned (or not created yet)
             continue
         legacy, index_ddl = _set_aside(conn, table, "legacy")
-        for statement in pool_table_ddl(dataset):
+        for statement in pool_table_ddl(dataset, change_hash=False):
             conn.execute(sa.text(statement))
         for statement in index_ddl:  # indexes other migrations added (names are unique)
             conn.execute(
@@ -90,7 +91,7 @@ def downgrade() -> None:
         if _kind(conn, table) != "p":
             continue
         partitioned, index_ddl = _set_aside(conn, table, "partitioned")
-        for statement in pool_table_ddl(dataset, partitioned=False):
+        for statement in pool_table_ddl(dataset, partitioned=False, change_hash=False):
             conn.execute(sa.text(statement))
         for statement in index_ddl:
             statement = statement.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
