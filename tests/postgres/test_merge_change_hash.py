@@ -235,3 +235,28 @@ def test_the_migration_adds_the_column_to_existing_pools_and_keeps_their_rows(
     assert scalar(wh, last, t="psb_household") == "_change_hash"
     first = merge_library("person", eng=wh)
     assert first["inserted"] == first["touched"] > 0
+
+
+@pytest.mark.parametrize(("moved_share", "checked"), [(0.9, False), (0.5, True)])
+def test_a_probe_of_the_touched_keys_decides_whether_the_hash_check_pays(
+    wh, extracts, data_root, monkeypatch, moved_share, checked
+):
+    """Nearly every key changed: the check would cost a read of the pool and spare little, so
+    it is not run (every key recomputed); half unchanged: it runs and leaves them out. The
+    records come out the same either way."""
+    from tierflow.merge import run
+
+    monkeypatch.setattr(run, "PROBE_KEYS", 100)
+    load_person_pools(wh, extracts)
+    merge_library("person", eng=wh)
+    household = read_csv(extracts["psb.household"], "psb.household").drop_duplicates("id_number")
+    cut = int(len(household) * moved_share)
+    moved = household.iloc[:cut].assign(address=lambda f: f.address + "二号", updated_at=LATER)
+    same = household.iloc[cut:]
+    path = redeliver(pd.concat([moved, same]), data_root, "psb.household", "mixed")
+    ingest(wh, path, "psb.household")
+    merged = merge_library("person", eng=wh)
+    assert merged["touched"] == len(household) > run.PROBE_KEYS
+    assert merged["unchanged_by_hash"] == (len(same) if checked else 0)
+    assert merged["updated"] == len(moved)
+    assert merged["unchanged"] + merged["skipped"] == len(same)

@@ -92,6 +92,8 @@ class TablePlan:
         self.touched = "merge_work." + quote(f"touched_{self.table}")
         # every touched key, when the ones to recompute (touched) are a subset of them
         self.touched_all = "merge_work." + quote(f"touched_all_{self.table}")
+        # a sample of touched_all: whether checking every key's hashes pays (merge.run)
+        self.touched_probe = "merge_work." + quote(f"touched_probe_{self.table}")
         self.golden = "merge_work." + quote(f"golden_{self.table}")
         self.library_table = f"library.{quote(self.table)}"
         self.history_table = f"library.{quote(self.table + '_history')}"
@@ -111,7 +113,7 @@ class TablePlan:
         """The merge's own tables (schema merge_work), dropped before it commits."""
         sources = [self.source_table(i) for i in range(len(self.aliases))]
         references = [self.references_table(r) for r in self.rule.references]
-        every = [self.touched_all] if self.skip_unchanged else []
+        every = [self.touched_all, self.touched_probe] if self.skip_unchanged else []
         return [*every, self.touched, *sources, self.golden, *references]
 
     def source_table(self, i: int) -> str:
@@ -168,8 +170,9 @@ class TablePlan:
             new_source_keys="\n    union all\n    ".join(parts),
         )
 
-    def changed_keys(self) -> str:
-        """The keys of touched_all whose golden record may change (see changed_keys.sql)."""
+    def changed_keys(self, touched: str | None = None) -> str:
+        """The keys of ``touched`` (default touched_all) whose golden record may change (see
+        changed_keys.sql)."""
         blocks = []
         for i, alias in enumerate(self.aliases):
             dataset = self.catalog.dataset(self.rule.dataset_of(alias))
@@ -183,7 +186,7 @@ class TablePlan:
                     ),
                     updated_at=quote(dataset.updated_at or "updated_at"),
                     pool_table=self.pool_table(alias),
-                    touched=self.touched_all,
+                    touched=touched or self.touched_all,
                     key_join=" and ".join(
                         f"src.{s} = touched.{k}"
                         for s, k in zip(source_keys, self.keys, strict=True)

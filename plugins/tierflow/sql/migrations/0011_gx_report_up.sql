@@ -1,5 +1,9 @@
 -- The GX report of a delivery, recorded in the delivery ledger (quality.ledger owns it).
-alter table quality.delivery add column gx_status text check (gx_status in ('pending', 'done'));
+-- the check named: Citus refuses an unnamed constraint added with a column to a distributed or
+-- reference table ("constraints must have explicit names")
+alter table quality.delivery add column gx_status text;
+alter table quality.delivery add constraint delivery_gx_status_known
+    check (gx_status in ('pending', 'done'));
 alter table quality.delivery add column gx_success boolean;
 alter table quality.delivery add column gx_validated_at timestamptz;
 
