@@ -40,10 +40,12 @@ RESPONSE_TIMEOUT = dt.timedelta(days=7)  # tierflow.sharing.review.RESPONSE_TIME
 )
 def demands_review():
     @task(outlets=[LISTS])
-    def expire_demands() -> dict:
+    def expire_demands(*, outlet_events=None) -> dict:
         from tierflow import db
+        from tierflow.partitions import ALL_DISTRICTS
         from tierflow.sharing.store import expire_demands as expire
 
+        outlet_events[LISTS].add_partitions(ALL_DISTRICTS)  # the sink's runs are partitioned
         return expire(db.engine())
 
     @task
@@ -61,10 +63,12 @@ def demands_review():
         ]
 
     @task(trigger_rule="all_done", outlets=[LISTS])
-    def record_decisions(reviews: list[dict]) -> dict:
+    def record_decisions(reviews: list[dict], *, outlet_events=None) -> dict:
         from tierflow import db
+        from tierflow.partitions import ALL_DISTRICTS
         from tierflow.sharing.review import record_review
 
+        outlet_events[LISTS].add_partitions(ALL_DISTRICTS)
         ti = get_current_context()["ti"]
         decided = {}
         for index, review in enumerate(reviews):

@@ -136,10 +136,10 @@ def _trigger_ingests(api: Api, dag_ids: list[str]) -> dict[str, str]:
     for dag_id in dag_ids:
         if not pending_deliveries(by_table[dag_id]):
             continue  # loaded by an earlier start: its run is already there
-        # For the logical date the scheduler would run next, while still paused: on unpause the
-        # scheduler finds that run and adds none of its own to race ours for the same files.
-        dag = api.call("GET", f"/api/v2/dags/{dag_id}")
-        body = {"logical_date": dag["next_dagrun_logical_date"]}
+        # Keyed by the deliveries' date (the ingest's partition: one landing date folder); a
+        # run the scheduler adds on unpause is for its next tick's date, not these files'.
+        dates = {Path(f).parent.name for f in pending_deliveries(by_table[dag_id])}
+        body = {"logical_date": None, "partition_key": dates.pop() if len(dates) == 1 else None}
         runs[dag_id] = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
         api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     return runs
@@ -158,9 +158,19 @@ def _settled(api: Api, triggered: dict[str, str], downstream: list[str]) -> bool
         runs = _runs(api, dag_id)
         if not runs or any(r["state"] not in FINISHED for r in runs):
             return False
-        if api.call("GET", f"/api/v2/dags/{dag_id}/assets/queuedEvents")["total_entries"]:
+        if _pending_partitions(api, dag_id):
             return False  # an Asset event the scheduler has not turned into a run yet
     return True
+
+
+def _pending_partitions(api: Api, dag_id: str) -> list[dict[str, Any]]:
+    """Partitioned runs the scheduler has not created yet that can start: every one of a
+    merge or the sink, the aggregate's once all it waits for is in (a part is not a run)."""
+    query = f"/ui/partitioned_dag_runs?dag_id={dag_id}&has_created_dag_run_id=false"
+    pending = api.call("GET", query)["partitioned_dag_runs"]
+    if dag_id == "aggregate__tiers":
+        return [p for p in pending if p["total_received"] >= p["total_required"]]
+    return pending
 
 
 def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any]:

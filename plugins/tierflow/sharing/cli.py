@@ -35,8 +35,9 @@ def _announced(result: dict[str, Any], change: str, subject: str) -> dict[str, A
     import sys
 
     from tierflow.assets import LISTS, announce
+    from tierflow.partitions import ALL_DISTRICTS
 
-    event = announce(LISTS, {"change": change, "subject": subject})
+    event = announce(LISTS, {"change": change, "subject": subject}, ALL_DISTRICTS)
     if not event["sent"] and event.get("configured", True):  # the change stands: say so
         print(
             f"tierflow: {change} recorded; {LISTS.name} event not sent: {event['why']}",
