@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 DATASETS = ("samr.enterprise", "tax.taxpayer", "psb.household")
 DEMO = [sys.executable, "-m", "tierflow.cli", "demo", "--scale", "300", "--seed", "5"]
+WINDOW_DAYS = 40  # the console's window: every demo delivery, the monthly ones too
 DEMO_TIMEOUT = 1500  # stack start, then the whole chain under the scheduler, on 2 busy cores
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
@@ -156,11 +158,12 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read().decode()
 
-    html = get("/tierflow/")
+    # a month back: a monthly dataset's delivery is dated by its schedule's last tick (the 5th)
+    html = get(f"/tierflow/?days={WINDOW_DAYS}")
     for dataset in DATASETS:
         assert re.search(rf'data-dataset="{re.escape(dataset)}"[^>]*>', html)
     assert html.count('class="point"') >= len(DATASETS)
-    summary = json.loads(get("/tierflow/api/summary"))
+    summary = json.loads(get(f"/tierflow/api/summary?days={WINDOW_DAYS}"))
     latest = {ds: entry["delivery_id"] for ds, entry in summary["reasons"].items()}
     assert {ds: latest.get(ds) for ds in loaded} == loaded  # the demo's deliveries, the latest
     assert set(summary["series"]) >= set(loaded)
@@ -372,6 +375,17 @@ def test_a_one_date_backfill_through_the_rest_api_ingests_exactly_that_date(
     }
     planned = api.call("POST", "/api/v2/backfills/dry_run", window)["backfills"]
     assert [p["partition_key"] for p in planned] == [day.isoformat()], planned
+    # the README's command line plans the same one run
+    airflow = Path(stack["env"]["STACK_BIN"]) / "airflow"
+    dry = subprocess.run(
+        ["bash", "-c", f'. "$AIRFLOW_HOME/stack.env" && "{airflow}" backfill create --dag-id'
+         f' {window["dag_id"]} --from-date {window["from_date"]} --to-date {window["to_date"]}'
+         " --reprocess-behavior completed --dry-run"],
+        env=stack["env"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    keys = re.findall(rf"\|\s*({re.escape(day.isoformat())})\s*\|", dry.stdout)
+    assert keys == [day.isoformat()], dry.stdout[-2000:]  # one run, keyed by exactly that day
     backfill = api.call("POST", "/api/v2/backfills", window)
 
     def backfill_run() -> dict | None:

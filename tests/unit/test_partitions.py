@@ -84,3 +84,16 @@ def test_an_ingest_run_is_keyed_by_a_real_delivery_date():
     for bad in ("2026-02-30", "20261120", "2026-11-20T06:30:00", "all"):
         with pytest.raises(PartitionError, match="is not a delivery date"):
             delivery_date(bad)
+
+
+def test_an_ingest_event_carries_each_files_delivery_date():
+    from tierflow.clock import today
+    from tierflow.tasks import delivery_dates
+
+    landing = "/srv/landing/samr/enterprise"
+    files = [f"{landing}/2026-11-21/b.csv", f"{landing}/2026-11-20/a.csv", "/tmp/by-hand/c.csv"]
+    assert delivery_dates(files) == ["2026-11-20", "2026-11-21"]
+    assert delivery_dates(files, "2026-11-19") == ["2026-11-20", "2026-11-21"]
+    # a file outside a dated folder: the run's own date, else today's (Asia/Shanghai)
+    assert delivery_dates(["/tmp/by-hand/c.csv"], "2026-11-19") == ["2026-11-19"]
+    assert delivery_dates(["/tmp/by-hand/c.csv"]) == [today().isoformat()]
