@@ -94,3 +94,20 @@ def deliver(landing: Path, dataset: str, day: dt.date, seed: int, scratch: Path)
     shutil.copy2(source, target / source.name)
     shutil.copy2(source.with_name(source.name + ".ready"), target / (source.name + ".ready"))
     return target / source.name
+
+
+def asset_events(api: Any, query: str, logs: Path, timeout: float = 300) -> list[dict[str, Any]]:
+    """``GET /api/v2/assets/events?QUERY``, asked again while it answers 500: Airflow 3.3.2
+    cannot serialise an event whose created run is still queued (``created_dagruns[].start_date``
+    is None, the response model requires it), until that run starts."""
+    import urllib.error
+
+    def answer() -> list[dict[str, Any]] | None:
+        try:
+            return api.call("GET", f"/api/v2/assets/events?{query}")["asset_events"]
+        except urllib.error.HTTPError as exc:
+            if exc.code != 500:
+                raise
+            return None
+
+    return wait(answer, timeout, f"asset events {query}", logs, 3)

@@ -250,8 +250,10 @@ def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack
     assert event["sent"] is True and event["asset"] == "sharing.lists", event
 
     (lists,) = api.call("GET", "/api/v2/assets?uri_pattern=tierflow://sharing/lists")["assets"]
-    events = api.call("GET", f"/api/v2/assets/events?asset_id={lists['id']}&limit=100")
-    (ours,) = [e for e in events["asset_events"] if e["id"] == event["event_id"]]
+    from tests.partition_flow import asset_events
+
+    events = asset_events(api, f"asset_id={lists['id']}&limit=100", logs)
+    (ours,) = [e for e in events if e["id"] == event["event_id"]]
     assert ours["extra"]["change"] == "negative_added", ours
 
     # the sink follows (a run the event starts, or one whose districts run after it: Airflow
@@ -278,7 +280,7 @@ def test_a_one_district_rerun_through_the_rest_api_recomputes_only_that_district
     other file under ``feeds/`` and every other ``feed.run`` row is untouched byte for byte; its
     ``feeds`` event carries the district's key, and the aggregate, waiting for all districts,
     holds it as one of 24. Clearing the run's task re-publishes the same bytes."""
-    from tests.partition_flow import at_rest, feed_runs, files, finished, pending
+    from tests.partition_flow import asset_events, at_rest, feed_runs, files, finished, pending
     from tierflow.contracts import catalog
 
     stack, pilots = demo_stack, list(catalog().divisions.pilot_codes)
@@ -310,9 +312,7 @@ def test_a_one_district_rerun_through_the_rest_api_recomputes_only_that_district
     folder = run["dag_run_id"].replace(":", "_").replace("+", "_")
     assert {r[0] for r in added} == {folder}
 
-    events = api.call("GET", f"/api/v2/assets/events?source_run_id={run['dag_run_id']}&limit=100")[
-        "asset_events"
-    ]
+    events = asset_events(api, f"source_run_id={run['dag_run_id']}&limit=100", logs)
     assert {(e["name"], e["partition_key"]) for e in events} == {("feeds", district)}
     held = pending(api, "aggregate__tiers")
     assert [p["total_required"] for p in held] == [len(pilots)], held
@@ -350,7 +350,7 @@ def test_a_one_date_backfill_through_the_rest_api_ingests_exactly_that_date(
     Every feed file published before is untouched byte for byte."""
     import datetime as dt
 
-    from tests.partition_flow import at_rest, deliver, files, runs_of
+    from tests.partition_flow import asset_events, at_rest, deliver, files, runs_of
     from tierflow.contracts import catalog
 
     stack, pilots = demo_stack, sorted(catalog().divisions.pilot_codes)
@@ -409,9 +409,7 @@ def test_a_one_date_backfill_through_the_rest_api_ingests_exactly_that_date(
         )
     assert loaded == {str(wanted): "loaded"}, loaded  # the other date is still pending
 
-    events = api.call("GET", f"/api/v2/assets/events?source_run_id={run['dag_run_id']}&limit=100")[
-        "asset_events"
-    ]
+    events = asset_events(api, f"source_run_id={run['dag_run_id']}&limit=100", logs)
     assert {(e["name"], e["partition_key"]) for e in events} == {
         ("pool.samr_enterprise", day.isoformat())
     }
