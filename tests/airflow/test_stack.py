@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -312,7 +313,8 @@ def test_a_one_district_rerun_through_the_rest_api_recomputes_only_that_district
     folder = run["dag_run_id"].replace(":", "_").replace("+", "_")
     assert {r[0] for r in added} == {folder}
 
-    events = asset_events(api, f"source_run_id={run['dag_run_id']}&limit=100", logs)
+    query = urllib.parse.urlencode({"source_run_id": run["dag_run_id"], "limit": 100})
+    events = asset_events(api, query, logs)  # a run id holds "+": encoded
     assert {(e["name"], e["partition_key"]) for e in events} == {("feeds", district)}
     held = pending(api, "aggregate__tiers")
     assert [p["total_required"] for p in held] == [len(pilots)], held
@@ -409,7 +411,8 @@ def test_a_one_date_backfill_through_the_rest_api_ingests_exactly_that_date(
         )
     assert loaded == {str(wanted): "loaded"}, loaded  # the other date is still pending
 
-    events = asset_events(api, f"source_run_id={run['dag_run_id']}&limit=100", logs)
+    query = urllib.parse.urlencode({"source_run_id": run["dag_run_id"], "limit": 100})
+    events = asset_events(api, query, logs)  # a run id holds "+": encoded
     assert {(e["name"], e["partition_key"]) for e in events} == {
         ("pool.samr_enterprise", day.isoformat())
     }
