@@ -52,10 +52,12 @@ OPEN_REVIEWS = 200  # reviews waiting at once (a waiting review holds no worker 
 )
 def demands_review():
     @task(outlets=[LISTS])
-    def expire_demands() -> dict:
+    def expire_demands(*, outlet_events=None) -> dict:
         from tierflow import db
+        from tierflow.partitions import ALL_DISTRICTS
         from tierflow.sharing.store import expire_demands as expire
 
+        outlet_events[LISTS].add_partitions(ALL_DISTRICTS)  # the sink's runs are partitioned
         return expire(db.engine())
 
     @task
@@ -104,10 +106,13 @@ def demands_review_demand():
         return review_request(db.engine(), str(conf.get("demand_id", "")))
 
     @task(outlets=[LISTS])
-    def record_decision() -> dict:
+    def record_decision(*, outlet_events=None) -> dict:
         from tierflow import db
+        from tierflow.partitions import ALL_DISTRICTS
         from tierflow.sharing.review import record_review
 
+        # keyed for every district: the sink's runs are partitioned (tierflow.partitions)
+        outlet_events[LISTS].add_partitions(ALL_DISTRICTS)
         context = get_current_context()
         outcome = context["ti"].xcom_pull(task_ids="review", map_indexes=0)
         demand_id = str((context["dag_run"].conf or {}).get("demand_id", ""))

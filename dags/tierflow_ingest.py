@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, PokeReturnValue, dag, task
+from airflow.sdk import PokeReturnValue, dag, get_current_context, task
 
 from tierflow.alerts import delivery_deadline, missing_delivery_notifiers
 from tierflow.assets import (
     START_DATE,
+    delivery_date_schedule,
     pool_asset,
 )
 from tierflow.contracts import catalog
@@ -31,7 +32,8 @@ def build_ingest_dag(dataset_id: str):
     @dag(
         dag_id=f"ingest__{dataset.table_name}",
         description=f"{dataset.label} ({dataset.owner}) → pool.{dataset.table_name}",
-        schedule=CronTriggerTimetable(
+        # each run keyed by its delivery date: a backfill over one day re-runs that date
+        schedule=delivery_date_schedule(
             ingest_cron(responsibility_for(cat, dataset)), timezone=TIMEZONE
         ),
         start_date=START_DATE,
@@ -58,15 +60,19 @@ def build_ingest_dag(dataset_id: str):
         def wait_for_delivery() -> PokeReturnValue:
             from tierflow.tasks import pending_deliveries
 
-            files = pending_deliveries(dataset_id)
+            key = get_current_context()["dag_run"].partition_key
+            files = pending_deliveries(dataset_id, partition_key=key)
             return PokeReturnValue(is_done=bool(files), xcom_value=files)
 
         @task(outlets=[pool])
         def ingest(files: list[str], *, outlet_events=None) -> dict:
-            from tierflow.tasks import ingest_deliveries
+            from tierflow.tasks import delivery_dates, ingest_deliveries
 
             summary = ingest_deliveries(dataset_id, files)
             outlet_events[pool].extra = summary
+            # one pool event per delivery date: the merge's runs are keyed by it
+            key = get_current_context()["dag_run"].partition_key
+            outlet_events[pool].add_partitions(delivery_dates(files, key))
             return summary
 
         # GX's result and Data Docs, after the load: the pool Asset event (which starts the

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from airflow.sdk import AssetAny, dag, task
+from airflow.sdk import dag, task
 
 from tierflow.assets import (
     START_DATE,
     library_asset,
+    merge_schedule,
     pool_asset,
 )
 from tierflow.contracts import catalog
@@ -35,7 +36,8 @@ def build_merge_dag(library: str):
     @dag(
         dag_id=f"merge__{library}",
         description=f"pools {', '.join(rules.datasets)} → library {library}",
-        schedule=AssetAny(*pools),
+        # a run per delivery date any pool gets; it merges every delivery not merged yet
+        schedule=merge_schedule(pools),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,  # merges of one library serialise anyway (advisory lock)
@@ -43,7 +45,8 @@ def build_merge_dag(library: str):
         tags=["merge", f"library:{library}"],
         doc_md=(
             f"### Merge into the {library} library\n\n"
-            f"Runs when any of {', '.join(f'`{p.name}`' for p in pools)} gets a delivery. "
+            f"Runs when any of {', '.join(f'`{p.name}`' for p in pools)} gets a delivery, "
+            "keyed by its delivery date. "
             f"Applies `schemas/survivorship/{library}.yaml` to the deliveries not merged yet "
             "(golden records, provenance, type-2 history, conflicts, orphan flags) in one "
             f"transaction and emits `library.{library}` with the insert/update/unchanged counts."

@@ -2,17 +2,21 @@
 
 One mapped task per pilot district (dynamic task mapping); each writes that district's
 feeds for this DAG run's id, so a retry or a re-run rewrites the same bytes (design §7).
+Runs are partitioned: Asset events start one keyed ``all`` (every pilot district); a run an
+operator triggers with one district's code as its partition key publishes only that district.
+Each district's ``feeds`` event carries its code: the aggregate rolls them up.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import AssetAny, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from tierflow.assets import (
     FEEDS,
     LISTS,
     START_DATE,
     library_assets,
+    sink_schedule,
     thematic_pool_assets,
 )
 from tierflow.contracts import catalog
@@ -26,7 +30,7 @@ POOLS = thematic_pool_assets(catalog())
 @dag(
     dag_id="sink__districts",
     description="libraries → incremental feeds of the pilot districts",
-    schedule=AssetAny(*LIBRARIES, *POOLS, LISTS),
+    schedule=sink_schedule([*LIBRARIES, *POOLS, LISTS]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -36,6 +40,7 @@ POOLS = thematic_pool_assets(catalog())
         "### District feeds (design §7)\n\n"
         "Loads the thematic tables from their pools, then one mapped task per pilot district "
         "writes `feeds/<code>/<feed>/<run_id>/` (Parquet parts, `_manifest.json`, `_SUCCESS`) "
+        "— every pilot district for partition `all`, only that district for a district's code — "
         "under the demand and negative lists, masked per the district's clearance. Districts "
         "verify with `tierflow feeds verify DIR` and acknowledge with `tierflow feeds ack`. "
         "`refresh_pull_views` first regenerates every district's pull views (`share_<code>`) "
@@ -58,13 +63,18 @@ def sink_dag():
 
     @task
     def pilot_districts() -> list[str]:
-        return list(catalog().divisions.pilot_codes)
+        from tierflow.partitions import sink_districts
+
+        key = get_current_context()["dag_run"].partition_key
+        return sink_districts(key, list(catalog().divisions.pilot_codes))
 
     @task(max_active_tis_per_dagrun=4, outlets=[FEEDS])
-    def sink_district(district: str) -> dict:
+    def sink_district(district: str, *, outlet_events=None) -> dict:
         from tierflow.tasks import sink_district as sink
 
-        return sink(district, get_current_context()["run_id"])
+        result = sink(district, get_current_context()["run_id"])
+        outlet_events[FEEDS].add_partitions(district)  # the aggregate waits for each district
+        return result
 
     districts = pilot_districts()
     load_thematic() >> refresh_pull_views() >> districts

@@ -3,6 +3,8 @@
 ingest → ``pool.<table>`` → merge → ``library.<name>`` → sink → ``feeds`` → aggregate →
 ``thematic.tier_aggregate``; a decision on the lists updates ``sharing.lists`` (the sink
 listens). Which pools are thematic comes from the contracts (``thematic:`` set), not a list.
+Every event carries a partition key (``tierflow.partitions``): the schedules below say how
+each DAG maps the keys it listens to onto its own runs.
 Light: DAG files import it at parse time.
 """
 
@@ -11,7 +13,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import (
+    Asset,
+    AssetAny,
+    CronPartitionTimetable,
+    FixedKeyMapper,
+    MinimumCount,
+    PartitionedAssetTimetable,
+    RollupMapper,
+    SegmentWindow,
+    WaitForAll,
+)
 
 from tierflow.contracts import Catalog, Dataset, catalog
 from tierflow.orchestration import pool_asset_name, pool_asset_uri
@@ -45,16 +57,60 @@ def thematic_pool_assets(cat: Catalog) -> list[Asset]:
     return [pool_asset(ds) for ds in cat.datasets if ds.thematic]
 
 
+def delivery_date_schedule(cron: str, timezone: str) -> CronPartitionTimetable:
+    """An ingest's schedule: the responsibility list's cron, each run keyed by its delivery
+    date (``YYYY-MM-DD``), so ``airflow backfill create`` / ``POST /api/v2/backfills`` over
+    one day re-runs exactly that date's deliveries."""
+    from tierflow.partitions import DATE_FORMAT
+
+    return CronPartitionTimetable(cron, timezone=timezone, key_format=DATE_FORMAT)
+
+
+def merge_schedule(pools: list[Asset]) -> PartitionedAssetTimetable:
+    """A merge runs for each delivery date any of its pools gets (the key passes through)."""
+    return PartitionedAssetTimetable(assets=AssetAny(*pools))
+
+
+def sink_schedule(assets: list[Asset]) -> PartitionedAssetTimetable:
+    """Any change (a library, a thematic pool, the lists) starts one sink run keyed ``all``:
+    every pilot district. An operator's run keyed by one district's code publishes only it."""
+    from tierflow.partitions import ALL_DISTRICTS
+
+    return PartitionedAssetTimetable(
+        assets=AssetAny(*assets), default_partition_mapper=FixedKeyMapper(ALL_DISTRICTS)
+    )
+
+
+def aggregate_schedule() -> PartitionedAssetTimetable:
+    """The city aggregate: the pilot districts' ``feeds`` partitions rolled up into one run
+    keyed ``city``, fired under ``schemas/partitions.yaml`` (all of them, or a minimum)."""
+    from tierflow.partitions import CITY, WaitFor, check_minimum, load_policy
+
+    policy = load_policy().aggregate
+    pilots = catalog().divisions.pilot_codes
+    check_minimum(policy, len(pilots))
+    wait = WaitForAll() if policy.wait_for is WaitFor.all else MinimumCount(policy.minimum)
+    return PartitionedAssetTimetable(
+        assets=FEEDS,
+        default_partition_mapper=RollupMapper(
+            upstream_mapper=FixedKeyMapper(CITY), window=SegmentWindow(pilots), wait_policy=wait
+        ),
+    )
+
+
 API_TIMEOUT_SECONDS = 20
 
 
-def announce(asset: Asset, extra: dict[str, Any]) -> dict[str, Any]:
+def announce(
+    asset: Asset, extra: dict[str, Any], partition_key: str | None = None
+) -> dict[str, Any]:
     """An event of ``asset`` raised from outside any Airflow task (a CLI command), so the DAGs
     scheduled on it run as they do after a task that lists it in its ``outlets``.
 
     Sent through the api-server's REST API (``POST /api/v2/assets/events``) as
     ``TIERFLOW_AIRFLOW_API_USER``, whose password is the secret ``TIERFLOW_AIRFLOW_API_PASSWORD``
-    (or ``_FILE``, or the Airflow connection ``tierflow_airflow_api``). Never raises: the change
+    (or ``_FILE``, or the Airflow connection ``tierflow_airflow_api``), with ``partition_key``
+    (partitioned listeners ignore an event without one). Never raises: the change
     it announces is already recorded, so the answer says whether the event was sent and, if
     not, why (``tierflow lists announce`` sends it again).
     """
@@ -67,7 +123,7 @@ def announce(asset: Asset, extra: dict[str, Any]) -> dict[str, Any]:
         answer["why"] = "TIERFLOW_AIRFLOW_API_URL is not set: the DAGs see it at their next run"
         return {**answer, "configured": False}
     try:
-        event = _post_asset_event(base.rstrip("/"), user, asset, extra)
+        event = _post_asset_event(base.rstrip("/"), user, asset, extra, partition_key)
     except TierflowError as exc:
         answer["why"] = str(exc)
         return answer
@@ -80,7 +136,7 @@ def announce(asset: Asset, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _post_asset_event(
-    base: str, user: str | None, asset: Asset, extra: dict[str, Any]
+    base: str, user: str | None, asset: Asset, extra: dict[str, Any], partition_key: str | None
 ) -> dict[str, Any]:
     import json
     import urllib.error
@@ -117,4 +173,7 @@ def _post_asset_event(
     ids = [a["id"] for a in found if a["uri"] == asset.uri]
     if not ids:
         raise TierflowError(f"Airflow knows no Asset {asset.uri}: no DAG listens to it yet")
-    return call("POST", "/api/v2/assets/events", {"asset_id": ids[0], "extra": extra}, token)
+    body = {"asset_id": ids[0], "extra": extra}
+    if partition_key is not None:
+        body["partition_key"] = partition_key
+    return call("POST", "/api/v2/assets/events", body, token)

@@ -5,7 +5,8 @@ Celery workers) is started with its Airflow home at ``$TIERFLOW_HOME/airflow``; 
 configured, both the warehouse and Airflow's metadata live on the embedded PostgreSQL (its
 ``tierflow`` and ``airflow`` databases). The demo's secrets (``tierflow.secrets``) are handed to
 the processes by path. The demo's deliveries are dropped in ``landing/``, the merge, sink and
-aggregate DAGs unpaused and every ingest DAG with a delivery waiting triggered; their pool,
+aggregate DAGs unpaused and every ingest DAG with a delivery waiting run (the deliveries dated
+for the run its schedule makes on unpause: ``_trigger_ingests``); their pool,
 library and feed Asset events then drive the rest, as in production. ``tierflow demo --stop``
 stops the stack and the embedded server.
 """
@@ -126,23 +127,80 @@ def _wait(predicate: Any, timeout: float, what: str, interval: float = 3.0) -> A
     raise DemoStackFailed(f"timed out after {timeout:.0f} s waiting for {what} (logs: {_logs()})")
 
 
-def _trigger_ingests(api: Api, dag_ids: list[str]) -> dict[str, str]:
-    """Trigger each ingest DAG with a delivery waiting; returns dag id → run id."""
+def _trigger_ingests(api: Api, dag_ids: list[str], generated: bool) -> dict[str, str]:
+    """Run each ingest DAG with a delivery waiting; returns dag id → run id.
+
+    An ingest's runs are keyed by delivery date, and on unpause Airflow's scheduler creates
+    the run of the latest past tick of its schedule (``CronPartitionTimetable`` does so even
+    with ``catchup=False``), keyed by that tick's date; a manual run keyed alike would not
+    replace it (a partitioned run has no logical date to collide on). So the demo's own
+    extracts are delivered for that date (their landing folder renamed to it) and that
+    scheduled run, the one production would make, loads them. Deliveries the demo did not
+    generate keep their folder: their run is triggered, keyed by that date.
+    """
     from tierflow.contracts import catalog
     from tierflow.tasks import pending_deliveries
 
     by_table = {f"ingest__{ds.table_name}": ds.id for ds in catalog().datasets}
     runs = {}
     for dag_id in dag_ids:
-        if not pending_deliveries(by_table[dag_id]):
+        files = pending_deliveries(by_table[dag_id])
+        if not files:
             continue  # loaded by an earlier start: its run is already there
-        # For the logical date the scheduler would run next, while still paused: on unpause the
-        # scheduler finds that run and adds none of its own to race ours for the same files.
-        dag = api.call("GET", f"/api/v2/dags/{dag_id}")
-        body = {"logical_date": dag["next_dagrun_logical_date"]}
+        tick = api.call("GET", f"/api/v2/dags/{dag_id}")["next_dagrun_run_after"]
+        due = _scheduled_date(tick)
+        if generated and due is not None:
+            _deliver_for(due, files)
+            api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+            runs[dag_id] = _wait(
+                lambda d=dag_id, k=due: _run_keyed(api, d, k),
+                PARSE_TIMEOUT,
+                f"the scheduler's {dag_id} run for {due}",
+            )
+            continue
+        dates = {Path(f).parent.name for f in files}
+        body = {"logical_date": None, "partition_key": dates.pop() if len(dates) == 1 else None}
         runs[dag_id] = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
         api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
     return runs
+
+
+def _scheduled_date(tick: str | None) -> str | None:
+    """The delivery date (Asia/Shanghai) of the run the scheduler makes on unpause, if that
+    run is due now (a tick in the past); None when its next run lies ahead."""
+    import datetime as dt
+
+    from tierflow.clock import SHANGHAI
+    from tierflow.partitions import DATE_FORMAT
+
+    if not tick:
+        return None
+    when = dt.datetime.fromisoformat(tick.replace("Z", "+00:00"))
+    if when > dt.datetime.now(dt.UTC):
+        return None
+    return when.astimezone(SHANGHAI).strftime(DATE_FORMAT)
+
+
+def _deliver_for(date: str, files: list[str]) -> None:
+    """Move the demo's delivery files (and their ``.ready`` markers, last) to ``date``'s folder."""
+    from tierflow.chain import READY_SUFFIX
+
+    for name in files:
+        path = Path(name)
+        if path.parent.name == date:
+            continue
+        target = path.parent.with_name(date)
+        target.mkdir(parents=True, exist_ok=True)
+        path.rename(target / path.name)
+        marker = path.with_name(path.name + READY_SUFFIX)
+        marker.rename(target / marker.name)
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
+
+
+def _run_keyed(api: Api, dag_id: str, key: str) -> str | None:
+    runs = _runs(api, dag_id)
+    return next((r["dag_run_id"] for r in runs if r.get("partition_key") == key), None)
 
 
 def _runs(api: Api, dag_id: str) -> list[dict[str, Any]]:
@@ -158,9 +216,19 @@ def _settled(api: Api, triggered: dict[str, str], downstream: list[str]) -> bool
         runs = _runs(api, dag_id)
         if not runs or any(r["state"] not in FINISHED for r in runs):
             return False
-        if api.call("GET", f"/api/v2/dags/{dag_id}/assets/queuedEvents")["total_entries"]:
+        if _pending_partitions(api, dag_id):
             return False  # an Asset event the scheduler has not turned into a run yet
     return True
+
+
+def _pending_partitions(api: Api, dag_id: str) -> list[dict[str, Any]]:
+    """Partitioned runs the scheduler has not created yet that can start: every one of a
+    merge or the sink, the aggregate's once all it waits for is in (a part is not a run)."""
+    query = f"/ui/partitioned_dag_runs?dag_id={dag_id}&has_created_dag_run_id=false"
+    pending = api.call("GET", query)["partitioned_dag_runs"]
+    if dag_id == "aggregate__tiers":
+        return [p for p in pending if p["total_received"] >= p["total_required"]]
+    return pending
 
 
 def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any]:
@@ -173,7 +241,8 @@ def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any
     provisioned = provision_demo_secrets()  # before the env: the processes get their paths
     env = _stack_env()
     landing = storage.landing_dir()
-    if not (landing.is_dir() and ready_deliveries(landing)):  # a second start reuses them
+    generated = not (landing.is_dir() and ready_deliveries(landing))  # a second start reuses them
+    if generated:
         generate(out=landing.parent, scale=scale, seed=seed, defect_rate=defect_rate)
     _stack("start", env)
     base, user, password = _login()
@@ -184,7 +253,7 @@ def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any
     downstream = dags["merge"] + dags["chain"]
     for dag_id in downstream:  # paused DAGs queue no Asset events: unpause before the ingests
         api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-    triggered = _trigger_ingests(api, dags["ingest"])
+    triggered = _trigger_ingests(api, dags["ingest"], generated)
     print(f"[demo] UI at {base} (login {user} / {password}); running the chain…", file=sys.stderr)
     if triggered:
         _wait(lambda: _settled(api, triggered, downstream), CHAIN_TIMEOUT, "the demo's DAG runs")

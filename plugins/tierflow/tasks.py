@@ -13,20 +13,29 @@ from tierflow import lineage, storage
 from tierflow.chain import ready_deliveries
 from tierflow.contracts import catalog
 from tierflow.lineage import Lineage, file_uri, table_uri
+from tierflow.partitions import PartitionError, delivery_date
 from tierflow.quality import ledger
 
 if TYPE_CHECKING:
     from upath import UPath
 
 
-def pending_deliveries(dataset_id: str, landing: UPath | None = None) -> list[str]:
-    """Ready files of a dataset that no earlier run has loaded or rejected."""
+def pending_deliveries(
+    dataset_id: str, landing: UPath | None = None, partition_key: str | None = None
+) -> list[str]:
+    """Ready files of a dataset that no earlier run has loaded or rejected; with a partition
+    key (an ingest run's delivery date), only those delivered for that date."""
     from tierflow.db import engine
 
+    date = delivery_date(partition_key)
     landing = landing or storage.landing_dir()
     if not landing.is_dir():
         return []
-    files = [str(p) for ds, p in ready_deliveries(landing) if ds == dataset_id]
+    files = [
+        str(p)
+        for ds, p in ready_deliveries(landing)
+        if ds == dataset_id and (date is None or p.parent.name == date)
+    ]
     if not files:
         return []
     with engine().connect() as conn:
@@ -70,6 +79,22 @@ def gx_reports(delivery_ids: list[int]) -> dict[str, Any]:
         "deliveries": [r["delivery_id"] for r in done],
         "success": [r.get("success") for r in done],
     }
+
+
+def delivery_dates(files: list[str], partition_key: str | None = None) -> list[str]:
+    """The partition keys of an ingest's pool event: the delivery date of each file (its
+    landing folder), else the run's own key, else today (Asia/Shanghai)."""
+    from tierflow.clock import today
+
+    dates = set()
+    for path in files:
+        try:
+            dates.add(delivery_date(storage.path(path).parent.name))
+        except PartitionError:
+            continue  # a folder not named by a date (a file ingested by hand): the fallback
+    if not dates:
+        dates.add(delivery_date(partition_key) or today().isoformat())
+    return sorted(d for d in dates if d)
 
 
 def _ingest_lineage(dataset_id: str, files: list[str], results: list[dict[str, Any]]) -> Lineage:
@@ -143,14 +168,33 @@ def sink_district(district: str, run_id: str) -> dict[str, Any]:
     return {"district": district, "rows": result["rows"], "feeds": len(feeds)}
 
 
-def aggregate_tiers(run_id: str) -> dict[str, Any]:
+def aggregate_tiers(run_id: str, districts_in: list[str] | None = None) -> dict[str, Any]:
     """The tier aggregates of this run; reports the tables its SQL read and wrote, and the
-    upward report's folder."""
+    upward report's folder. ``districts_in``: the pilot districts whose feed partitions
+    started this run (the partitioned schedule), named with the missing ones in the report."""
     from tierflow.aggregate.tiers import aggregate, statements
 
-    result = aggregate(run_id)
+    districts = None
+    if districts_in is not None:
+        from tierflow.partitions import coverage, load_policy
+
+        pilots = list(catalog().divisions.pilot_codes)
+        districts = coverage(load_policy().aggregate, pilots, districts_in)
+    result = aggregate(run_id, districts=districts)
     if lineage.in_task():
         tables = lineage.of_statements(statements())
         report = file_uri(result["report"]["path"])
         lineage.report(Lineage.of(tables.inputs, [*tables.outputs, report]))
-    return {"run_id": result["run_id"], "rows": result["rows"], "report": result["report"]}
+    answer = {"run_id": result["run_id"], "rows": result["rows"], "report": result["report"]}
+    if districts is not None:
+        answer["districts"] = districts
+    return answer
+
+
+def districts_in(dag_run: Any, events: Any) -> list[str] | None:
+    """The pilot districts whose ``feeds`` partitions an aggregate run consumed (its
+    triggering Asset events' keys); None for a run started without a partition (by hand)."""
+    if getattr(dag_run, "partition_key", None) is None:
+        return None
+    keys = {e.partition_key for asset in events for e in events[asset] if e.partition_key}
+    return sorted(keys)

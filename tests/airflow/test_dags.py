@@ -61,13 +61,28 @@ def test_dag_files_parse_fast_and_import_nothing_heavy(dag_file):
 def _schedule(dag) -> str:
     timetable = dag.timetable
     if getattr(timetable, "expression", None):
-        return f"cron {timetable.expression} {timetable.timezone}"
+        keyed = getattr(timetable, "key_format", None)  # CronPartitionTimetable
+        partitions = f" partitions {keyed}" if keyed else ""
+        return f"cron {timetable.expression} {timetable.timezone}{partitions}"
     condition = getattr(timetable, "asset_condition", None)
     if condition is not None:
         inner = getattr(timetable, "timetable", None)  # AssetOrTimeSchedule: a time, or assets
         when = f"cron {inner.expression} {inner.timezone} or " if inner is not None else ""
-        return f"{when}assets " + _condition(condition)
+        mapper = getattr(timetable, "default_partition_mapper", None)
+        keyed = f" partitions {_mapper(mapper)}" if mapper else ""
+        return f"{when}assets " + _condition(condition) + keyed
     return type(timetable).__name__
+
+
+def _mapper(mapper) -> str:
+    """A partition mapper as text: FixedKeyMapper(all), RollupMapper(FixedKeyMapper(city), …)."""
+    name = type(mapper).__name__
+    if hasattr(mapper, "window"):
+        window = getattr(mapper.window, "_segments", ())  # SegmentWindow (the SDK has no getter)
+        return f"{name}({_mapper(mapper.upstream_mapper)}, {len(window)} segments, {mapper.wait_policy!r})"
+    if hasattr(mapper, "downstream_key"):
+        return f"{name}({mapper.downstream_key})"
+    return name
 
 
 def _condition(condition) -> str:

@@ -17,7 +17,7 @@ LIBRARY_ASSETS = {f"library.{n}" for n in ("person", "legal_entity", "geospatial
 
 def _asset_names(dag) -> set[str]:
     condition = dag.timetable.asset_condition
-    return {getattr(o, "name", None) for o in condition.objects}
+    return {getattr(o, "name", None) for o in getattr(condition, "objects", [condition])}
 
 
 @pytest.mark.unit
@@ -39,7 +39,12 @@ def test_sink_dag_runs_on_the_library_assets_with_one_mapped_task_per_district()
 def test_aggregate_and_audit_dags_are_tagged_and_the_check_raises_the_alert_callback():
     bag = _dagbag()
     aggregate = bag.dags["aggregate__tiers"]
-    assert "aggregate" in aggregate.tags and LIBRARY_ASSETS <= _asset_names(aggregate)
+    # the districts' feed partitions, rolled up into one `city` run under schemas/partitions.yaml
+    assert "aggregate" in aggregate.tags and _asset_names(aggregate) == {"feeds"}
+    rollup = aggregate.timetable.default_partition_mapper
+    assert rollup.upstream_mapper.downstream_key == "city"
+    assert sorted(rollup.window._segments) == sorted(catalog().divisions.pilot_codes)
+    assert type(rollup.wait_policy).__name__ == "WaitForAll"
     audit = bag.dags["audit__deliveries"]
     assert "audit" in audit.tags
     assert audit.timetable.expression == "0 9 * * *"

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 DATASETS = ("samr.enterprise", "tax.taxpayer", "psb.household")
 DEMO = [sys.executable, "-m", "tierflow.cli", "demo", "--scale", "300", "--seed", "5"]
+WINDOW_DAYS = 40  # the console's window: every demo delivery, the monthly ones too
 DEMO_TIMEOUT = 1500  # stack start, then the whole chain under the scheduler, on 2 busy cores
 
 pytestmark = [pytest.mark.slow, pytest.mark.airflow, pytest.mark.postgres]
@@ -156,11 +159,12 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read().decode()
 
-    html = get("/tierflow/")
+    # a month back: a monthly dataset's delivery is dated by its schedule's last tick (the 5th)
+    html = get(f"/tierflow/?days={WINDOW_DAYS}")
     for dataset in DATASETS:
         assert re.search(rf'data-dataset="{re.escape(dataset)}"[^>]*>', html)
     assert html.count('class="point"') >= len(DATASETS)
-    summary = json.loads(get("/tierflow/api/summary"))
+    summary = json.loads(get(f"/tierflow/api/summary?days={WINDOW_DAYS}"))
     latest = {ds: entry["delivery_id"] for ds, entry in summary["reasons"].items()}
     assert {ds: latest.get(ds) for ds in loaded} == loaded  # the demo's deliveries, the latest
     assert set(summary["series"]) >= set(loaded)
@@ -243,8 +247,10 @@ def test_a_demand_reviewed_over_the_rest_api_flows_into_the_next_feed(demo_stack
     assert event["sent"] is True and event["asset"] == "sharing.lists", event
 
     (lists,) = api.call("GET", "/api/v2/assets?uri_pattern=tierflow://sharing/lists")["assets"]
-    events = api.call("GET", f"/api/v2/assets/events?asset_id={lists['id']}&limit=100")
-    (ours,) = [e for e in events["asset_events"] if e["id"] == event["event_id"]]
+    from tests.partition_flow import asset_events
+
+    events = asset_events(api, f"asset_id={lists['id']}&limit=100", logs)
+    (ours,) = [e for e in events if e["id"] == event["event_id"]]
     assert ours["extra"]["change"] == "negative_added", ours
 
     # the sink follows (a run the event starts, or one whose districts run after it: Airflow
@@ -347,3 +353,172 @@ def test_reviews_wait_on_their_own_and_only_an_assigned_approver_answers(demo_st
         ("demand_requested", "沙坪坝区 赵六"),
         ("demand_decided", "ops"),
     ]
+
+
+def test_a_one_district_rerun_through_the_rest_api_recomputes_only_that_district(
+    demo_stack, warehouse
+):
+    """An operator triggers ``sink__districts`` for one district's partition (its code as the
+    run's ``partition_key``): only that district's feeds are published (one mapped task), every
+    other file under ``feeds/`` and every other ``feed.run`` row is untouched byte for byte; its
+    ``feeds`` event carries the district's key, and the aggregate, waiting for all districts,
+    holds it as one of 24. Clearing the run's task re-publishes the same bytes."""
+    from tests.partition_flow import asset_events, at_rest, feed_runs, files, finished, pending
+    from tierflow.contracts import catalog
+
+    stack, pilots = demo_stack, list(catalog().divisions.pilot_codes)
+    logs, api, root = stack["logs"], Api(stack["base"]), stack["home"] / "feeds"
+    api.login("ops", "ops-password")
+    at_rest(api, logs)
+    district = "500105"  # 江北区: a pilot with feeds of several libraries
+    assert district in pilots and list((root / district).glob("*/*/_SUCCESS"))
+    before_files, before_runs = files(root), feed_runs(warehouse, stack["home"])
+    held_before = sum(p["total_received"] for p in pending(api, "aggregate__tiers"))
+
+    body = {"logical_date": None, "partition_key": district, "note": "re-run one district"}
+    run = api.call("POST", "/api/v2/dags/sink__districts/dagRuns", body)
+    assert run["partition_key"] == district
+    assert finished(api, "sink__districts", run["dag_run_id"], logs) == "success", logs
+    tis = api.call(
+        "GET", f"/api/v2/dags/sink__districts/dagRuns/{run['dag_run_id']}/taskInstances"
+    )["task_instances"]
+    mapped = [t for t in tis if t["task_id"] == "sink_district"]
+    assert [t["map_index"] for t in mapped] == [0], mapped  # one district, one task
+
+    after_files, after_runs = files(root), feed_runs(warehouse, stack["home"])
+    new = {p for p in after_files if p not in before_files}
+    assert new and all(p.split("/")[0] == district for p in new), sorted(new)[:5]
+    assert {p: after_files[p] for p in before_files} == before_files  # nothing else touched
+    added = after_runs - before_runs
+    assert before_runs <= after_runs  # every earlier row as it was
+    assert added and {r[1] for r in added} == {f"d{district}"}, added
+    folder = run["dag_run_id"].replace(":", "_").replace("+", "_")
+    assert {r[0] for r in added} == {folder}
+
+    query = urllib.parse.urlencode({"source_run_id": run["dag_run_id"], "limit": 100})
+    events = asset_events(api, query, logs)  # a run id holds "+": encoded
+    assert {(e["name"], e["partition_key"]) for e in events} == {("feeds", district)}
+    held = pending(api, "aggregate__tiers")
+    assert [p["total_required"] for p in held] == [len(pilots)], held
+    assert held[0]["total_received"] >= max(1, held_before)  # one district: it waits for all
+    assert all(r["dag_run_id"] != run["dag_run_id"] for r in runs_of_aggregate(api))
+
+    # a retry of the district's task (cleared through the REST API) re-publishes the same bytes
+    clear = {
+        "dag_run_id": run["dag_run_id"],
+        "task_ids": ["sink_district"],
+        "dry_run": False,
+        "only_failed": False,
+        "reset_dag_runs": True,
+    }
+    api.call("POST", "/api/v2/dags/sink__districts/clearTaskInstances", clear)
+    assert finished(api, "sink__districts", run["dag_run_id"], logs) == "success", logs
+    again = files(root)
+    assert {p: h for p, (h, _) in again.items()} == {p: h for p, (h, _) in after_files.items()}
+    assert feed_runs(warehouse, stack["home"]) == after_runs
+    print(f"district {district} re-run {run['dag_run_id']}: {len(new)} files, others untouched")
+
+
+def runs_of_aggregate(api: Api) -> list[dict[str, Any]]:
+    return api.call("GET", "/api/v2/dags/aggregate__tiers/dagRuns?limit=200")["dag_runs"]
+
+
+def test_a_one_date_backfill_through_the_rest_api_ingests_exactly_that_date(
+    demo_stack, warehouse, tmp_path
+):
+    """Two late deliveries of one dataset land, for two different past dates. A backfill of
+    the ingest DAG over one of those days (``POST /api/v2/backfills``) makes exactly one run,
+    keyed by that date: it loads that date's delivery and leaves the other pending; its pool
+    event carries the date, the merge runs for that date, the sink for every district, and
+    the aggregate, once all districts' feed partitions are in, names them in its report.
+    Every feed file published before is untouched byte for byte."""
+    import datetime as dt
+
+    from tests.partition_flow import asset_events, at_rest, deliver, files, runs_of
+    from tierflow.contracts import catalog
+
+    stack, pilots = demo_stack, sorted(catalog().divisions.pilot_codes)
+    logs, api, root = stack["logs"], Api(stack["base"]), stack["home"] / "feeds"
+    api.login("ops", "ops-password")
+    at_rest(api, logs)
+    today = dt.datetime.now(dt.UTC).date()
+    day, other = today - dt.timedelta(days=12), today - dt.timedelta(days=11)
+    landing = stack["home"] / "landing"
+    wanted = deliver(landing, "samr.enterprise", day, 71, tmp_path)
+    left = deliver(landing, "samr.enterprise", other, 72, tmp_path)
+    before_files = files(root)
+    aggregates_before = {r["dag_run_id"] for r in runs_of_aggregate(api)}
+
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    window = {
+        "dag_id": "ingest__samr_enterprise",
+        "from_date": dt.datetime.combine(day, dt.time(0, 0), shanghai).isoformat(),
+        "to_date": dt.datetime.combine(day, dt.time(23, 59), shanghai).isoformat(),
+        "max_active_runs": 1,
+        "reprocess_behavior": "completed",
+    }
+    planned = api.call("POST", "/api/v2/backfills/dry_run", window)["backfills"]
+    assert [p["partition_key"] for p in planned] == [day.isoformat()], planned
+    # the README's command line plans the same one run
+    airflow = Path(stack["env"]["STACK_BIN"]) / "airflow"
+    dry = subprocess.run(
+        ["bash", "-c", f'. "$AIRFLOW_HOME/stack.env" && "{airflow}" backfill create --dag-id'
+         f' {window["dag_id"]} --from-date {window["from_date"]} --to-date {window["to_date"]}'
+         " --reprocess-behavior completed --dry-run"],
+        env=stack["env"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    keys = re.findall(rf"\|\s*({re.escape(day.isoformat())})\s*\|", dry.stdout)
+    assert keys == [day.isoformat()], dry.stdout[-2000:]  # one run, keyed by exactly that day
+    backfill = api.call("POST", "/api/v2/backfills", window)
+
+    def backfill_run() -> dict | None:
+        for r in runs_of(api, "ingest__samr_enterprise"):
+            if r["run_type"] == "backfill" and r["state"] in ("success", "failed"):
+                return r
+        return None
+
+    from tests.review_flow import wait
+
+    run = wait(backfill_run, 600, f"backfill {backfill['id']}'s run", logs, 3)
+    assert run["state"] == "success" and run["partition_key"] == day.isoformat(), run
+    with warehouse.connect() as conn:
+        loaded = dict(
+            conn.execute(
+                sa.text(
+                    "select file_path, status from quality.delivery where file_path in (:a, :b)"
+                ),
+                {"a": str(wanted), "b": str(left)},
+            ).all()
+        )
+    assert loaded == {str(wanted): "loaded"}, loaded  # the other date is still pending
+
+    query = urllib.parse.urlencode({"source_run_id": run["dag_run_id"], "limit": 100})
+    events = asset_events(api, query, logs)  # a run id holds "+": encoded
+    assert {(e["name"], e["partition_key"]) for e in events} == {
+        ("pool.samr_enterprise", day.isoformat())
+    }
+
+    def merged() -> dict | None:
+        for r in runs_of(api, "merge__legal_entity"):
+            if r["partition_key"] == day.isoformat() and r["state"] in ("success", "failed"):
+                return r
+        return None
+
+    merge = wait(merged, 600, f"merge__legal_entity for {day}", logs, 3)
+    assert merge["state"] == "success" and merge["run_type"] == "asset_triggered", merge
+    at_rest(api, logs)
+    after_files = files(root)
+    assert {p: after_files.get(p) for p in before_files} == before_files  # untouched
+    sinks = [r for r in runs_of(api, "sink__districts") if r["partition_key"] == "all"]
+    assert sinks and all(r["state"] == "success" for r in sinks), sinks
+
+    (aggregate,) = [r for r in runs_of_aggregate(api) if r["dag_run_id"] not in aggregates_before]
+    assert aggregate["state"] == "success" and aggregate["partition_key"] == "city", aggregate
+    report = stack["home"] / "reports" / "national"
+    folder = aggregate["dag_run_id"].replace(":", "_").replace("+", "_")
+    manifest = json.loads((report / folder / "_manifest.json").read_text())
+    assert manifest["districts"]["districts_in"] == pilots, manifest["districts"]
+    assert manifest["districts"]["districts_missing"] == []
+    assert manifest["districts"]["policy"] == f"all {len(pilots)} pilot districts"
+    print(f"backfill {day}: {run['dag_run_id']} → {merge['dag_run_id']} → {folder}")

@@ -67,9 +67,16 @@ def statements() -> list[str]:
 
 
 def aggregate(
-    run_id: str | None = None, *, as_of: dt.date | None = None, eng: Engine | None = None
+    run_id: str | None = None,
+    *,
+    as_of: dt.date | None = None,
+    eng: Engine | None = None,
+    districts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Recompute every subject's tiers for ``run_id`` (idempotent) and publish the upward report."""
+    """Recompute every subject's tiers for ``run_id`` (idempotent) and publish the upward report.
+
+    ``districts``: which pilot districts' feed partitions the run waited for and which it went
+    without (``tierflow.partitions.coverage``); the report's manifest names them."""
     signer = configured_signer()  # the report is signed like the feeds: no key, no work
     eng = eng or default_engine()
     started = time.perf_counter()
@@ -83,7 +90,7 @@ def aggregate(
         for subject in SUBJECTS:
             done = conn.execute(sa.text(subject_statement(subject)), params)
             rows[subject] = done.rowcount
-        report = publish_report(conn, run_id, as_of, signer)
+        report = publish_report(conn, run_id, as_of, signer, districts)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -94,7 +101,11 @@ def aggregate(
 
 
 def publish_report(
-    conn: sa.Connection, run_id: str, as_of: dt.date, signer: Signer
+    conn: sa.Connection,
+    run_id: str,
+    as_of: dt.date,
+    signer: Signer,
+    districts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The city and district tiers as one Parquet file with its own manifest, atomically."""
     result = conn.execute(sa.text(sql("aggregate", "upward_report.sql")), {"run_id": run_id}).all()
@@ -117,6 +128,7 @@ def publish_report(
             "tiers": ["city", "district"],
             "subjects": list(SUBJECTS),
             "schema": [{"name": f.name, "type": str(f.type)} for f in REPORT_SCHEMA],
+            **({"districts": districts} if districts is not None else {}),
         },
         signer=signer,
     )
@@ -125,4 +137,5 @@ def publish_report(
         sa.text(sql("aggregate", "record_report")),
         {"r": run_id, "a": as_of, "p": str(target), "n": table.num_rows, "s": digest},
     )
-    return {"path": str(target), "rows": table.num_rows, "sha256": digest}
+    answer = {"path": str(target), "rows": table.num_rows, "sha256": digest}
+    return {**answer, "districts": districts} if districts is not None else answer

@@ -38,9 +38,13 @@ def _announced(
     import sys
 
     from tierflow.assets import LISTS, announce
+    from tierflow.partitions import ALL_DISTRICTS
 
     asset = asset or LISTS
-    event = announce(asset, {"change": change, "subject": subject})
+    # the sink's runs are partitioned and take the lists' events keyed for every district;
+    # demands__review is not, and Airflow queues no plain DAG for a keyed event
+    key = ALL_DISTRICTS if asset == LISTS else None
+    event = announce(asset, {"change": change, "subject": subject}, key)
     if not event["sent"] and event.get("configured", True):  # the change stands: say so
         print(
             f"tierflow: {change} recorded; {asset.name} event not sent: {event['why']}",
