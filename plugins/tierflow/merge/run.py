@@ -109,6 +109,7 @@ def _indexes_outgrow_buffers(conn: Connection, plan: TablePlan, rows: int) -> bo
 # whose keys nearly all changed skips the check; a re-delivery runs it.
 PROBE_KEYS = 2_000
 HASH_CHECK_PAYS_ABOVE = 0.25  # share of the probed keys the check would leave out
+HASH_BUCKETS = 1 << 20  # the probe takes the keys of the lowest buckets (touched_probe.sql)
 
 
 def _hash_check_pays(
@@ -116,11 +117,20 @@ def _hash_check_pays(
 ) -> bool:
     if touched <= PROBE_KEYS:
         return True
-    probe = template("touched_probe.sql", touched=plan.touched_all, keys=str(PROBE_KEYS))
+    probe = template(
+        "touched_probe.sql",
+        touched=plan.touched_all,
+        key_columns=", ".join(plan.keys),
+        keys=str(PROBE_KEYS),
+        below=str(max(1, PROBE_KEYS * HASH_BUCKETS // touched)),
+    )
     work.create(conn, plan.touched_probe, probe, params, **like)
+    probed = _count(conn, plan.touched_probe)
+    if probed == 0:
+        return True
     count = template("changed_keys_count.sql", changed_keys=plan.changed_keys(plan.touched_probe))
     changed = conn.scalar(sa.text(count), params)
-    return (PROBE_KEYS - int(changed)) / PROBE_KEYS > HASH_CHECK_PAYS_ABOVE
+    return (probed - int(changed)) / probed > HASH_CHECK_PAYS_ABOVE
 
 
 def _write(conn: Connection, upsert: str) -> dict[str, int]:
