@@ -50,7 +50,7 @@ POOLS = thematic_pool_assets(catalog())
 def sink_dag():
     @task
     def load_thematic() -> dict:
-        from tierflow.sink.thematic import load_thematic as load
+        from tierflow.tasks import load_thematic as load
 
         return load()
 

@@ -71,10 +71,24 @@ def ingest_deliveries(dataset_id: str, files: list[str]) -> dict[str, Any]:
 
 def gx_reports(delivery_ids: list[int]) -> dict[str, Any]:
     """The GX report (result + Data Docs) of each delivery an ingest run loaded whose report is
-    still pending; a retry skips the ones already done."""
+    still pending; a retry skips the ones already done. Reports, for each delivery validated
+    now, the pool partition and quarantine rows read and the result and page written."""
     from tierflow.ingest.gx import validate_deliveries
+    from tierflow.pool import delivery_partition
 
     done = validate_deliveries(list(delivery_ids))["validated"]
+    if lineage.in_task() and done:
+        cat = catalog()
+        inputs: list[str] = []
+        outputs: list[str] = []
+        for report in done:
+            dataset = cat.dataset(report["dataset"])
+            inputs.append(table_uri(f"pool.{delivery_partition(dataset, report['delivery_id'])}"))
+            inputs.append(table_uri("quality.quarantine"))
+            outputs.extend(
+                file_uri(report[what]) for what in ("gx_result", "data_docs_page") if what in report
+            )
+        lineage.report(Lineage.of(inputs, outputs))
     return {
         "deliveries": [r["delivery_id"] for r in done],
         "success": [r.get("success") for r in done],
@@ -112,6 +126,36 @@ def _ingest_lineage(dataset_id: str, files: list[str], results: list[dict[str, A
         if result["quarantine"]:
             outputs.append(file_uri(result["quarantine"]))
     return Lineage.of(inputs=[file_uri(f) for f in files], outputs=outputs)
+
+
+def load_thematic() -> dict[str, Any]:
+    """Load the thematic tables from their pools' new deliveries; reports the pools read and
+    the tables written (a table with no new delivery is neither)."""
+    from tierflow.sink.thematic import load_thematic as load
+    from tierflow.tables import thematic_tables
+
+    result = load()
+    if not lineage.in_task():
+        return result
+    cat = catalog()
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for table in thematic_tables(cat):
+        loaded = result[table.name]
+        low, high = loaded["deliveries"]
+        if high == low:
+            continue
+        inputs.append(table_uri(f"pool.{table.dataset.table_name}"))
+        if loaded["inserted"] or loaded["updated"]:
+            outputs += [table_uri(f"thematic.{table.name}"), table_uri(f"thematic.{table.history}")]
+    gps = result["truck_gps"]
+    if gps["deliveries"][0] != gps["deliveries"][1]:
+        gps_pool = f"pool.{cat.dataset('trans.truck_gps').table_name}"
+        inputs += [table_uri(gps_pool), table_uri("library.district_boundary")]  # the geofence
+        if gps["inserted"]:
+            outputs.append(table_uri("thematic.truck_gps"))
+    lineage.report(Lineage.of(inputs, outputs))
+    return result
 
 
 def merge_library(library: str) -> dict[str, Any]:

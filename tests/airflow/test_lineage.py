@@ -58,9 +58,10 @@ def test_every_task_reports_what_it_read_and_wrote(airflow_db, warehouse, data_r
     db.engine.cache_clear()
     events_file = _events_file()
     start = events_file.stat().st_size if events_file.exists() else 0
-    generate(out=data_root, scale=200, seed=5, datasets=["psb.household"])
+    generate(out=data_root, scale=200, seed=5, datasets=["psb.household", "gov.service_case"])
     try:
         _run("ingest__psb_household")
+        _run("ingest__gov_service_case")
         _run("merge__person")
         sink_run = _run("sink__districts")
         _run("aggregate__tiers")
@@ -91,6 +92,27 @@ def test_every_task_reports_what_it_read_and_wrote(airflow_db, warehouse, data_r
         (pg, f"{database}.pool.psb_household"),
         (pg, f"{database}.pool.psb_household_d{delivery.delivery_id}"),
     } <= _names(ingest, "outputs")
+
+    # the GX report: the delivery's partition and quarantine rows in; its result and page out
+    report = _completed(events, "ingest__psb_household.gx_report")
+    assert len(report) == 1
+    assert {
+        (pg, f"{database}.pool.psb_household_d{delivery.delivery_id}"),
+        (pg, f"{database}.quality.quarantine"),
+    } == _names(report, "inputs")
+    pages = _names(report, "outputs")
+    assert {ns for ns, _ in pages} == {"file"} and len(pages) == 2
+    assert all(Path(name).is_file() for _, name in pages), pages
+    assert any(name.endswith(".json") for _, name in pages)
+    assert any(name.endswith(".html") for _, name in pages)
+
+    # thematic loads: the service-case pool in; its table and history out (no GPS delivered)
+    thematic = _completed(events, "sink__districts.load_thematic")
+    assert _names(thematic, "inputs") == {(pg, f"{database}.pool.gov_service_case")}
+    assert _names(thematic, "outputs") == {
+        (pg, f"{database}.thematic.service_case"),
+        (pg, f"{database}.thematic.service_case_history"),
+    }
 
     # merge: every pool feeding person in; the library table and its history out
     merge = _completed(events, "merge__person.merge")
