@@ -95,6 +95,9 @@ class TablePlan:
         # a sample of touched_all: whether checking every key's hashes pays (merge.run)
         self.touched_probe = "merge_work." + quote(f"touched_probe_{self.table}")
         self.golden = "merge_work." + quote(f"golden_{self.table}")
+        # the touched keys' current records, fetched by index when they are few (merge.run)
+        self.current = "merge_work." + quote(f"current_{self.table}")
+        self.current_by_index = False
         self.library_table = f"library.{quote(self.table)}"
         self.history_table = f"library.{quote(self.table + '_history')}"
         self.keys = [quote(k) for k in self.rule.key]
@@ -114,7 +117,7 @@ class TablePlan:
         sources = [self.source_table(i) for i in range(len(self.aliases))]
         references = [self.references_table(r) for r in self.rule.references]
         every = [self.touched_all, self.touched_probe] if self.skip_unchanged else []
-        return [*every, self.touched, *sources, self.golden, *references]
+        return [*every, self.touched, *sources, self.current, self.golden, *references]
 
     def source_table(self, i: int) -> str:
         return "merge_work." + quote(f"src_{self.table}_{i}")
@@ -268,6 +271,15 @@ class TablePlan:
         source_case = "case " + " ".join(f"when {c} then {i}" for c, _, i in whens) + " end"
         return value_case, source_case
 
+    def current_records(self) -> str:
+        """The touched keys' library records (current_records.sql)."""
+        return template(
+            "current_records.sql",
+            touched=self.touched,
+            library_table=self.library_table,
+            current_join=self._key_join("current_record", "touched"),
+        )
+
     def golden_select(self) -> str:
         candidate_select: list[str] = []
         joins: list[str] = []
@@ -352,7 +364,7 @@ class TablePlan:
             first_key=self.keys[0],
             touched=self.touched,
             source_joins="\n    ".join(joins),
-            library_table=self.library_table,
+            library_table=self.current if self.current_by_index else self.library_table,
             current_join=self._key_join("current_record", "touched"),
             winner_select=",\n        ".join(winner_select),
             key_columns=", ".join(self.keys),

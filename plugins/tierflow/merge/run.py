@@ -139,6 +139,19 @@ def _hash_check_pays(
     return (probed - int(changed)) / probed > HASH_CHECK_PAYS_ABOVE
 
 
+# Below this share of the library, the golden statement's current records are looked up by
+# key index first (current_records.sql) instead of hashing the whole library in the statement.
+CURRENT_BY_INDEX_BELOW = 0.25
+
+
+def _few_of_the_library(conn: Connection, plan: TablePlan, keys: int) -> bool:
+    library_rows = conn.scalar(
+        sa.text("select greatest(reltuples, 0) from pg_class where oid = cast(:t as regclass)"),
+        {"t": plan.library_table},
+    )
+    return bool(library_rows) and keys < CURRENT_BY_INDEX_BELOW * float(library_rows)
+
+
 def _write(conn: Connection, upsert: str) -> dict[str, int]:
     """The upsert's steps run in order; each one's count is its command's row count."""
     steps = upsert.split(STATEMENT_BREAK)
@@ -188,6 +201,15 @@ def _merge_table(
         conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
     checkpoint("source_rows")
 
+    recomputed_keys = _count(conn, plan.touched) if plan.skip_unchanged else touched
+    plan.current_by_index = _few_of_the_library(conn, plan, recomputed_keys)
+    if plan.current_by_index:
+        conn.execute(sa.text("set local enable_hashjoin = off"))
+        conn.execute(sa.text("set local enable_mergejoin = off"))
+        work.create(conn, plan.current, plan.current_records(), params, **like)
+        conn.execute(sa.text("reset enable_hashjoin"))
+        conn.execute(sa.text("reset enable_mergejoin"))
+        conn.execute(sa.text(f"analyze {plan.current}"))
     work.create(conn, plan.golden, plan.golden_select(), plan.params, **like)
     golden_rows = _count(conn, plan.golden)
     # The write statements pick insert-only or update plans from how many keys exist.
