@@ -7,6 +7,7 @@ returned: the files, partitions, tables and feed folders of this run, not a fixe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tierflow import lineage, storage
@@ -85,14 +86,23 @@ def gx_reports(delivery_ids: list[int]) -> dict[str, Any]:
             dataset = cat.dataset(report["dataset"])
             inputs.append(table_uri(f"pool.{delivery_partition(dataset, report['delivery_id'])}"))
             inputs.append(table_uri("quality.quarantine"))
-            outputs.extend(
-                file_uri(report[what]) for what in ("gx_result", "data_docs_page") if what in report
-            )
+            if "data_docs_page" in report:  # where readers find it: under TIERFLOW_STORAGE
+                outputs.append(file_uri(published_docs_page(report["data_docs_page"])))
         lineage.report(Lineage.of(inputs, outputs))
     return {
         "deliveries": [r["delivery_id"] for r in done],
         "success": [r.get("success") for r in done],
     }
+
+
+def published_docs_page(built: str) -> str:
+    """Where a Data Docs page built in the local GX project is published: the same path under
+    the storage root's docs (the local build itself when storage is local). GX's own result
+    store stays in the local project: not a place anyone reads, so not reported."""
+    from tierflow import config
+
+    relative = Path(built).resolve().relative_to(config.docs_build_dir().resolve())
+    return str(storage.docs_dir() / relative.as_posix())
 
 
 def delivery_dates(files: list[str], partition_key: str | None = None) -> list[str]:
