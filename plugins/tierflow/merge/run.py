@@ -201,8 +201,8 @@ def _merge_table(
         conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
     checkpoint("source_rows")
 
-    recomputed_keys = _count(conn, plan.touched) if plan.skip_unchanged else touched
-    plan.current_by_index = _few_of_the_library(conn, plan, recomputed_keys)
+    # the keys survivorship recomputes: counted once, when the change-hash step made them
+    plan.current_by_index = _few_of_the_library(conn, plan, touched - unchanged_by_hash)
     if plan.current_by_index:
         conn.execute(sa.text("set local enable_hashjoin = off"))
         conn.execute(sa.text("set local enable_mergejoin = off"))
