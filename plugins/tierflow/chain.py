@@ -178,7 +178,9 @@ def render_chain(result: dict[str, Any]) -> str:
         reports = result["gx_reports"]
         passed = sum(1 for r in reports if r.get("success"))
         lines.append(
-            f"GX reports after the load: {len(reports)} written ({passed} suites passed),"
+            f"GX reports after the load: {len(reports)} written, {passed} of {len(reports)}"
+            " suites passed (a suite fails when any row broke a blocking rule; those rows are"
+            " quarantined, not loaded),"
             f" Data Docs {next((r['data_docs'] for r in reports if 'data_docs' in r), '-')}"
         )
     if result.get("merged"):
