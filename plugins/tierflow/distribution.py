@@ -67,6 +67,7 @@ REFERENCE = tuple(
         "ref.division",
         "library.district_boundary",
         "library.merge_watermark",
+        "library.record_count",
         "quality.delivery",
         "quality.expectation_result",
         "quality.conflict",

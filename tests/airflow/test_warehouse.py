@@ -10,7 +10,7 @@ from tierflow import migrate
 
 pytestmark = pytest.mark.postgres
 
-HEAD = "0012"  # the newest migration
+HEAD = "0013"  # the newest migration
 
 SCHEMAS = {"ref", "pool", "library", "quality", "feed", "thematic", "merge_work"}
 LIBRARY_TABLES = {"person", "legal_entity", "land_parcel", "address", "e_license"}

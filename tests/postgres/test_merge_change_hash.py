@@ -221,7 +221,7 @@ def test_the_migration_adds_the_column_to_existing_pools_and_keeps_their_rows(
     migrate.downgrade("0011", eng=wh)
     assert scalar(wh, column, t="psb_household") == scalar(wh, column, t=partition) == 0
     assert scalar(wh, "select count(*) from pool.psb_household") == loaded["rows_accepted"]
-    assert migrate.upgrade(eng=wh) == "0012"
+    assert migrate.upgrade(eng=wh) == migrate.head()
     assert scalar(wh, column, t="psb_household") == scalar(wh, column, t=partition) == 1
     assert (
         scalar(wh, "select count(*) from pool.psb_household where _change_hash is null")

@@ -19,7 +19,7 @@ from tierflow.db import engine as default_engine
 from tierflow.db import is_citus
 from tierflow.errors import TierflowError
 from tierflow.faults import checkpoint as crash_point
-from tierflow.merge import indexes, work
+from tierflow.merge import indexes, record_count, work
 from tierflow.merge.plan import STATEMENT_BREAK, UPSERT_STEPS, TablePlan, orphans_resolve, template
 from tierflow.merge.survivorship import (
     BOOKKEEPING_COLUMNS,
@@ -262,10 +262,10 @@ def _merge_table(
             {"library": library, "relation": reference.relation},
         )
     checkpoint("orphans")
-    library_rows = _count(conn, plan.library_table)
     conn.execute(sa.text(f"drop table if exists {', '.join(plan.work_tables())}"))
 
     inserted, updated = written["inserted"], written["updated"]
+    library_rows = record_count.after_merge(conn, plan.library_table, inserted)
     recomputed = touched - unchanged_by_hash
     return {
         "touched": touched,

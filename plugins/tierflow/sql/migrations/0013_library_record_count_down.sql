@@ -1,0 +1,1 @@
+drop table if exists library.record_count;
