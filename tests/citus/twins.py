@@ -19,7 +19,13 @@ import sqlalchemy as sa
 VERSION_TIMES = ("created_at", "changed_at", "valid_from", "valid_to", "loaded_at")
 ONE_INSTANT = "2026-02-28 12:00:00+08"
 CHAIN_SCHEMAS = ("pool", "library", "thematic")
-NOT_VERSIONED = ("merge_watermark", "record_count", "load_watermark", "tier_aggregate", "report_run")
+NOT_VERSIONED = (
+    "merge_watermark",
+    "record_count",
+    "load_watermark",
+    "tier_aggregate",
+    "report_run",
+)
 SEEDED = ("district_boundary",)  # reference data the migrations load, kept by clear_chain
 
 TABLES = """
