@@ -23,9 +23,7 @@ N; the re-merge ≤ 2× the floor of reading the touched pool rows.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,15 +39,13 @@ from bench.common import (
     scratch_database,
     verdict,
 )
+from bench.dbt_peer import DbtPeer
 from bench.ingest import case_floor
 from bench.ingest_merge import ingest_then_merge
 
 TARGET_VS_FLOOR = 8.0
 TARGET_LARGE_FACTOR = 1.3
 TARGET_REMERGE_VS_FLOOR = 2.0
-ROOT = Path(__file__).resolve().parents[1]
-DBT_VENV = ROOT / ".bench-venv" / "dbt"
-DBT_REQUIREMENTS = ("dbt-core~=1.10.0", "dbt-postgres~=1.9.0")
 DELIVERY_AT = "2026-03-01T08:00:00"  # after every generated updated_at, before any real now
 
 
@@ -176,143 +172,21 @@ def case_pool_read(delivery_id: int) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - started, "bytes": size}
 
 
-def _dbt() -> Path | str:
-    """The dbt executable of the side venv, installed on first use; or why there is none."""
-    exe = DBT_VENV / "bin" / "dbt"
-    if exe.exists():
-        return exe
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(DBT_VENV)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            [str(DBT_VENV / "bin" / "pip"), "install", "-q", *DBT_REQUIREMENTS],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        return f"dbt could not be installed: {exc} {detail[-300:]!r}"
-    return exe if exe.exists() else "dbt could not be installed: no dbt executable"
-
-
-DBT_PROJECT = """name: tierflow_peer
-version: "1.0"
-profile: tierflow_peer
-snapshot-paths: ["snapshots"]
-"""
-DBT_PROFILE = """tierflow_peer:
-  target: bench
-  outputs:
-    bench:
-      type: postgres
-      host: {host}
-      port: {port}
-      user: {user}
-      password: "{password}"
-      dbname: {database}
-      schema: peer
-      threads: 2
-"""
-DBT_SNAPSHOT = """{% snapshot person_snapshot %}
-{{ config(target_schema='peer_snapshot', unique_key='id_number', strategy='timestamp',
-          updated_at='updated_at') }}
-select * from peer.household_latest
-{% endsnapshot %}
-"""
-
-
-def _copy_csv(path: str) -> float:
-    """pyarrow read + binary COPY into peer.household (the peer's load); seconds."""
-    import pyarrow as pa
-    import pyarrow.csv as pv
-
-    from tierflow.db import engine
-    from tierflow.ingest.load import copy_table
-
-    started = time.perf_counter()
-    names = pv.read_csv(path).column_names
-    table = pv.read_csv(
-        path, convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names})
-    )
-    with engine().begin() as conn:
-        copy_table(conn, "peer.household", table)
-    return time.perf_counter() - started
-
-
-def dbt_peer(tmp: Path, url: str, library: str, delivery: str) -> dict[str, Any]:
+def dbt_increment(tmp: Path, url: str, library: str, delivery: str) -> dict[str, Any]:
     """dbt snapshot of the library (untimed), then COPY of the delivery + dbt snapshot (timed)."""
-    import sqlalchemy as sa
-
-    from tierflow.db import engine
-
-    exe = _dbt()
-    if isinstance(exe, str):
-        return {"error": exe}
-    names = [
-        "id_number",
-        "name",
-        "gender",
-        "ethnicity",
-        "birth_date",
-        "division_code",
-        "address",
-        "status",
-        "updated_at",
-    ]
-    with engine().begin() as conn:
-        conn.execute(sa.text("create schema peer"))
-        conn.execute(
-            sa.text(f"create table peer.household ({', '.join(f'{n} text' for n in names)})")
-        )
-        conn.execute(
-            sa.text(
-                "create view peer.household_latest as select distinct on (id_number)"  # noqa: S608 - bench identifiers
-                f" {', '.join(n for n in names if n != 'updated_at')},"
-                " cast(updated_at as timestamp) as updated_at from peer.household"
-                " order by id_number, updated_at desc"
-            )
-        )
-    project = tmp / "dbt"
-    (project / "snapshots").mkdir(parents=True)
-    (project / "dbt_project.yml").write_text(DBT_PROJECT)
-    (project / "snapshots" / "person_snapshot.sql").write_text(DBT_SNAPSHOT)
-    parsed = sa.engine.make_url(url)
-    (project / "profiles.yml").write_text(
-        DBT_PROFILE.format(
-            host=parsed.host or "127.0.0.1",
-            port=parsed.port or 5432,
-            user=parsed.username or "postgres",
-            password=parsed.password or "",
-            database=parsed.database,
-        )
-    )
-    argv = [str(exe), "snapshot", "--project-dir", str(project), "--profiles-dir", str(project)]
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-
-    def snapshot() -> float:
-        started = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=project)
-        if done.returncode != 0:
-            raise RuntimeError(f"dbt snapshot failed: {done.stdout[-2000:]}")
-        return time.perf_counter() - started
-
-    _copy_csv(library)
-    first = snapshot()
-    copy_seconds = _copy_csv(delivery)
-    snapshot_seconds = snapshot()
-    with engine().connect() as conn:
-        versions = conn.scalar(sa.text("select count(*) from peer_snapshot.person_snapshot"))
+    peer = DbtPeer.create(tmp, url)
+    if isinstance(peer, str):
+        return {"error": peer}
+    peer.load(library)
+    first = peer.snapshot()
+    copy_seconds = peer.load(delivery)
+    snapshot_seconds = peer.snapshot()
     return {
         "seconds": copy_seconds + snapshot_seconds,
         "copy_seconds": copy_seconds,
         "snapshot_seconds": snapshot_seconds,
         "first_snapshot_seconds": first,
-        "snapshot_rows": versions,
+        "snapshot_rows": peer.versions(),
     }
 
 
@@ -330,7 +204,7 @@ def measure(rows: int, factor: int, with_dbt: bool) -> dict[str, Any]:
                 "bench.increment", "pool_read", delivery_id=out["again"]["delivery_id"]
             )
             if with_dbt:
-                out["dbt"] = dbt_peer(tmp, url, files["library"], files["delivery"])
+                out["dbt"] = dbt_increment(tmp, url, files["library"], files["delivery"])
         if factor > 1:
             with scratch_database():
                 out["large_build"] = run_case(

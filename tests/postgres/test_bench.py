@@ -31,6 +31,8 @@ def test_bench_quick_runs_every_case():
         "target_naive_vs_ours",
         "target_time_factor",
         "target_faster_than_dbt",
+        "target_first_load_vs_floor",
+        "target_first_load_faster_than_dbt",
         "target_remerge_vs_pool_read",
         "target_large_time_factor",
         "target_small_ingest_2s",

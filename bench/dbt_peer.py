@@ -1,0 +1,172 @@
+"""dbt snapshot as the peer of tierflow's history (issue #15): what a team would use instead.
+
+dbt-core 1.10 and dbt-postgres 1.9 live in their own venv (``.bench-venv/dbt``, created on first
+use: they need not share Airflow's pins). The peer's model: a table of delivered household rows
+(text, as delivered), a ``distinct on`` view of the newest row per person, and a snapshot of it
+(timestamp strategy, ``unique_key='id_number'``) in the same PostgreSQL database as ours.
+Loading a file is a pyarrow read + binary COPY into that table, the way ours and the floor load.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT_VENV = ROOT / ".bench-venv" / "dbt"
+DBT_REQUIREMENTS = ("dbt-core~=1.10.0", "dbt-postgres~=1.9.0")
+COLUMNS = (
+    "id_number",
+    "name",
+    "gender",
+    "ethnicity",
+    "birth_date",
+    "division_code",
+    "address",
+    "status",
+    "updated_at",
+)
+PROJECT = """name: tierflow_peer
+version: "1.0"
+profile: tierflow_peer
+snapshot-paths: ["snapshots"]
+"""
+PROFILE = """tierflow_peer:
+  target: bench
+  outputs:
+    bench:
+      type: postgres
+      host: {host}
+      port: {port}
+      user: {user}
+      password: "{password}"
+      dbname: {database}
+      schema: peer
+      threads: 2
+"""
+SNAPSHOT = """{% snapshot person_snapshot %}
+{{ config(target_schema='peer_snapshot', unique_key='id_number', strategy='timestamp',
+          updated_at='updated_at') }}
+select * from peer.household_latest
+{% endsnapshot %}
+"""
+
+
+def dbt_executable() -> Path | str:
+    """The dbt executable of the side venv, installed on first use; or why there is none."""
+    exe = DBT_VENV / "bin" / "dbt"
+    if exe.exists():
+        return exe
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(DBT_VENV)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            [str(DBT_VENV / "bin" / "pip"), "install", "-q", *DBT_REQUIREMENTS],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        return f"dbt could not be installed: {exc} {detail[-300:]!r}"
+    return exe if exe.exists() else "dbt could not be installed: no dbt executable"
+
+
+@dataclass(frozen=True)
+class DbtPeer:
+    """One dbt project snapshotting ``peer.household_latest`` in the database at ``url``."""
+
+    project: Path
+    argv: tuple[str, ...]
+
+    @classmethod
+    def create(cls, tmp: Path, url: str) -> DbtPeer | str:
+        """The peer's schema, view and project; or why dbt cannot run here."""
+        import sqlalchemy as sa
+
+        from tierflow.db import engine
+
+        exe = dbt_executable()
+        if isinstance(exe, str):
+            return exe
+        with engine().begin() as conn:
+            conn.execute(sa.text("create schema peer"))
+            columns = ", ".join(
+                f"{n} {'timestamp' if n == 'updated_at' else 'text'}" for n in COLUMNS
+            )
+            conn.execute(sa.text(f"create table peer.household ({columns})"))
+            conn.execute(
+                sa.text(
+                    "create view peer.household_latest as select distinct on (id_number)"  # noqa: S608 - bench identifiers
+                    f" {', '.join(COLUMNS)} from peer.household"
+                    " order by id_number, updated_at desc"
+                )
+            )
+        project = tmp / "dbt"
+        (project / "snapshots").mkdir(parents=True)
+        (project / "dbt_project.yml").write_text(PROJECT)
+        (project / "snapshots" / "person_snapshot.sql").write_text(SNAPSHOT)
+        parsed = sa.engine.make_url(url)
+        (project / "profiles.yml").write_text(
+            PROFILE.format(
+                host=parsed.host or "127.0.0.1",
+                port=parsed.port or 5432,
+                user=parsed.username or "postgres",
+                password=parsed.password or "",
+                database=parsed.database,
+            )
+        )
+        argv = (str(exe), "snapshot", "--project-dir", str(project), "--profiles-dir", str(project))
+        return cls(project, argv)
+
+    def load(self, path: str) -> float:
+        """pyarrow read + binary COPY of a delivered file into peer.household; seconds. Rows
+        whose ``updated_at`` does not parse are dropped (the snapshot's timestamp strategy
+        needs one; the peer has no quarantine)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pv
+
+        from tierflow.db import engine
+        from tierflow.ingest.load import copy_table
+
+        started = time.perf_counter()
+        table = pv.read_csv(
+            path,
+            parse_options=pv.ParseOptions(invalid_row_handler=lambda row: "skip"),  # ragged lines
+            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in COLUMNS}),
+        )
+        text = pc.replace_substring(table["updated_at"], " ", "T")
+        stamp = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
+        table = table.select(list(COLUMNS)).set_column(
+            COLUMNS.index("updated_at"), "updated_at", stamp
+        )
+        table = table.filter(pc.is_valid(stamp))
+        with engine().begin() as conn:
+            copy_table(conn, "peer.household", table)
+        return time.perf_counter() - started
+
+    def snapshot(self) -> float:
+        """One ``dbt snapshot`` run (a fresh dbt process, as a scheduler would start it)."""
+        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        started = time.perf_counter()
+        done = subprocess.run(self.argv, capture_output=True, text=True, env=env, cwd=self.project)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt snapshot failed: {done.stdout[-2000:]}")
+        return time.perf_counter() - started
+
+    def versions(self) -> int:
+        import sqlalchemy as sa
+
+        from tierflow.db import engine
+
+        with engine().connect() as conn:
+            return int(conn.scalar(sa.text("select count(*) from peer_snapshot.person_snapshot")))
