@@ -8,7 +8,7 @@ histories, conflicts and orphan flags, and the same writes at every step.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -133,9 +133,9 @@ def _division(wh: sa.Engine, key: str) -> tuple[str, str]:
     return row["division_code"], row["detail"]["division_code"]["dataset"]
 
 
-def test_merging_with_and_without_the_skip_gives_the_same_library_and_history(
-    wh, wh_without_skip, extracts, data_root
-):
+def _deliveries(extracts: dict[str, Path]) -> tuple[list[tuple[str, str, pd.DataFrame]], Any]:
+    """Five deliveries after the first load, (name, dataset, rows), and the dead person whose
+    division code they move back and forth."""
     household = read_csv(extracts["psb.household"], "psb.household")
     vital = read_csv(extracts["nhc.vital_event"], "nhc.vital_event")
     event, mine = _later_death(extracts)
@@ -153,6 +153,15 @@ def test_merging_with_and_without_the_skip_gives_the_same_library_and_history(
         ("touch", "psb.household", mine.assign(division_code=elsewhere, updated_at=LATER)),
         ("events", "nhc.vital_event", vital),
     ]
+    return deliveries, (event, elsewhere)
+
+
+def test_merging_with_and_without_the_skip_gives_the_same_library_and_history(
+    wh, wh_without_skip, extracts, data_root
+):
+    deliveries, (event, elsewhere) = _deliveries(extracts)
+    household, moves_rows = deliveries[0][2], deliveries[1][2]
+    moved, same = moves_rows.iloc[:10], moves_rows.iloc[10:]  # as _deliveries makes them
     results: dict[str, list[dict]] = {"skip": [], "full": []}
     for mode, engine in (("skip", wh), ("full", wh_without_skip)):
         load_person_pools(engine, extracts)
@@ -260,3 +269,35 @@ def test_a_probe_of_the_touched_keys_decides_whether_the_hash_check_pays(
     assert merged["unchanged_by_hash"] == (len(same) if checked else 0)
     assert merged["updated"] == len(moved)
     assert merged["unchanged"] + merged["skipped"] == len(same)
+
+
+def test_index_lookups_and_hash_joins_give_the_same_library_and_history(
+    wh, wh_without_skip, extracts, data_root, monkeypatch
+):
+    """Every statement that can look the touched keys up by index (merge.run.BY_INDEX_BELOW)
+    made to, in one database, and never, in the other: the same merges, the same state."""
+    from tierflow.merge import run
+
+    deliveries, _ = _deliveries(extracts)
+    results: dict[str, list[dict]] = {"index": [], "hash": []}
+    for mode, engine in (("index", wh), ("hash", wh_without_skip)):
+        monkeypatch.setattr(run, "BY_INDEX_BELOW", float("inf") if mode == "index" else 0.0)
+        load_person_pools(engine, extracts)
+        for name, dataset, frame in [("first", None, None), *deliveries]:
+            if dataset is not None:
+                ingest(engine, redeliver(frame, data_root / mode, dataset, name), dataset)
+            results[mode].append(merge_library("person", eng=engine))
+    assert state(wh) == state(wh_without_skip)
+    for by_index, by_hash in zip(results["index"], results["hash"], strict=True):
+        assert {k: by_index[k] for k in WRITES} == {k: by_hash[k] for k in WRITES}
+        assert by_hash["lookups_by_index"] == []
+    # every later merge with keys to recompute took each index path (the first load finds an
+    # empty library: nothing to look up there)
+    recomputing = [r for r in results["index"][1:] if r["touched"] > r["unchanged_by_hash"]]
+    assert len(recomputing) >= 3
+    first = results["index"][0]["lookups_by_index"]
+    assert all(s.startswith("person.source_rows:") for s in first)
+    assert "person.source_rows:psb.household" in first
+    for merged in recomputing:
+        assert {"person.current_records", "person.upsert"} <= set(merged["lookups_by_index"])
+        assert any(s.startswith("person.source_rows:") for s in merged["lookups_by_index"])

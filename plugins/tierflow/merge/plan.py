@@ -395,6 +395,8 @@ class TablePlan:
             "lib_field_columns": ", ".join(f"lib.{quote(f)}" for f in self.fields),
             "golden": self.golden,
             "library_table": self.library_table,
+            # the changed records' current rows, as the golden step read them (merge.run)
+            "current_table": self.current if self.current_by_index else self.library_table,
             "history_table": self.history_table,
             "key_columns": ", ".join(self.keys),
             "field_columns": field_columns,

@@ -15,10 +15,22 @@ from sqlalchemy import Connection
 from tierflow.merge.plan import template
 
 
+def _name(library_table: str) -> str:
+    return library_table.removeprefix("library.").strip('"')
+
+
+def kept(conn: Connection, library_table: str) -> int | None:
+    """The kept count of ``library_table`` (``library."name"``), or None if none is kept."""
+    records = conn.scalar(
+        sa.text(template("record_count_read.sql")), {"table_name": _name(library_table)}
+    )
+    return None if records is None else int(records)
+
+
 def after_merge(conn: Connection, library_table: str, inserted: int) -> int:
-    """The count of ``library_table`` (``library."name"``) once this merge's ``inserted``
-    records are in: kept in ``library.record_count`` in the merge's own transaction."""
-    name = library_table.removeprefix("library.").strip('"')
+    """The count of ``library_table`` once this merge's ``inserted`` records are in: kept in
+    ``library.record_count`` in the merge's own transaction."""
+    name = _name(library_table)
     params = {"table_name": name, "inserted": inserted}
     records = conn.scalar(sa.text(template("record_count_add.sql")), params)
     if records is None:

@@ -8,6 +8,7 @@ recorded, and the watermark advances — all committed together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,8 @@ from tierflow.merge.survivorship import (
 from tierflow.pool import quote
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sqlalchemy.engine import Connection, Engine
 
 # The steps of a merge, in order; ``fail_after`` names one of them.
@@ -139,17 +142,35 @@ def _hash_check_pays(
     return (probed - int(changed)) / probed > HASH_CHECK_PAYS_ABOVE
 
 
-# Below this share of the library, the golden statement's current records are looked up by
-# key index first (current_records.sql) instead of hashing the whole library in the statement.
-CURRENT_BY_INDEX_BELOW = 0.25
+# Below this share of a table's rows, the merge finds the touched keys' rows in it by key index
+# (a nested loop over the touched keys) instead of a hash join, whose cost follows the whole
+# table: the current records (current_records.sql, joined by golden.sql in the library's place),
+# the history's closed versions and the updates (upsert), and each source's pool rows
+# (source_latest.sql). PostgreSQL 15 has no parallel hash right join, so a hash join of 400k keys
+# with a 20M-row library hashes the library.
+BY_INDEX_BELOW = 0.25
 
 
-def _few_of_the_library(conn: Connection, plan: TablePlan, keys: int) -> bool:
-    library_rows = conn.scalar(
-        sa.text("select greatest(reltuples, 0) from pg_class where oid = cast(:t as regclass)"),
-        {"t": plan.library_table},
-    )
-    return bool(library_rows) and keys < CURRENT_BY_INDEX_BELOW * float(library_rows)
+def _few_of(conn: Connection, table: str, keys: int) -> bool:
+    """``keys`` are few against the rows of ``table``: a library table's kept record count, else
+    the planner's estimate (which a library lacks until it is analysed after its first load)."""
+    rows = record_count.kept(conn, table) if table.startswith("library.") else None
+    if rows is None:
+        rows = conn.scalar(sa.text(template("rows_estimate.sql")), {"t": table})
+    return bool(rows) and keys < BY_INDEX_BELOW * float(rows)
+
+
+@contextlib.contextmanager
+def _lookups_by_index(conn: Connection, by_index: bool) -> Iterator[None]:
+    """Hash and merge joins off for the statements inside, when ``by_index``."""
+    if not by_index:
+        yield
+        return
+    conn.execute(sa.text("set local enable_hashjoin = off"))
+    conn.execute(sa.text("set local enable_mergejoin = off"))
+    yield
+    conn.execute(sa.text("reset enable_hashjoin"))
+    conn.execute(sa.text("reset enable_mergejoin"))
 
 
 def _write(conn: Connection, upsert: str) -> dict[str, int]:
@@ -195,20 +216,25 @@ def _merge_table(
         conn.execute(sa.text(f"analyze {plan.touched}"))
     checkpoint("unchanged_keys")
 
-    for i in range(len(plan.aliases)):
+    # the keys survivorship recomputes: counted once, when the change-hash step made them
+    recomputed = touched - unchanged_by_hash
+    by_index: list[
+        str
+    ] = []  # the statements that looked the keys up by index (why: BY_INDEX_BELOW)
+    for i, alias in enumerate(plan.aliases):
         source_params = {**params, "high": params[f"high_{i}"]}
-        work.create(conn, plan.source_table(i), plan.source_latest(i), source_params, **like)
+        few = _few_of(conn, plan.pool_table(alias), recomputed)
+        by_index += [f"source_rows:{alias}"] if few else []
+        with _lookups_by_index(conn, few):
+            work.create(conn, plan.source_table(i), plan.source_latest(i), source_params, **like)
         conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
     checkpoint("source_rows")
 
-    # the keys survivorship recomputes: counted once, when the change-hash step made them
-    plan.current_by_index = _few_of_the_library(conn, plan, touched - unchanged_by_hash)
+    plan.current_by_index = _few_of(conn, plan.library_table, recomputed)
     if plan.current_by_index:
-        conn.execute(sa.text("set local enable_hashjoin = off"))
-        conn.execute(sa.text("set local enable_mergejoin = off"))
-        work.create(conn, plan.current, plan.current_records(), params, **like)
-        conn.execute(sa.text("reset enable_hashjoin"))
-        conn.execute(sa.text("reset enable_mergejoin"))
+        by_index += ["current_records", "upsert"]
+        with _lookups_by_index(conn, True):
+            work.create(conn, plan.current, plan.current_records(), params, **like)
         conn.execute(sa.text(f"analyze {plan.current}"))
     work.create(conn, plan.golden, plan.golden_select(), plan.params, **like)
     golden_rows = _count(conn, plan.golden)
@@ -229,7 +255,8 @@ def _merge_table(
             written = _write(conn, plan.upsert())
     else:
         key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
-        written = _write(conn, plan.upsert(key_order=key_order))
+        with _lookups_by_index(conn, plan.current_by_index):
+            written = _write(conn, plan.upsert(key_order=key_order))
     checkpoint("upsert")
 
     conflicts = 0
@@ -266,7 +293,6 @@ def _merge_table(
 
     inserted, updated = written["inserted"], written["updated"]
     library_rows = record_count.after_merge(conn, plan.library_table, inserted)
-    recomputed = touched - unchanged_by_hash
     return {
         "touched": touched,
         "inserted": inserted,
@@ -283,6 +309,7 @@ def _merge_table(
         # (the rows it wrote to the history)
         "history_rows": inserted + updated,
         "history_closed": written["history_closed"],
+        "lookups_by_index": [f"{plan.table}.{step}" for step in by_index],
     }
 
 
@@ -397,6 +424,7 @@ def merge_library(
         for delivery_id, count in t["orphans_by_delivery"].items():
             by_delivery[delivery_id] = by_delivery.get(delivery_id, 0) + count
     result["orphans_by_delivery"] = by_delivery
+    result["lookups_by_index"] = [step for t in tables.values() for step in t["lookups_by_index"]]
     result["deliveries"] = {d: {"from": low, "to": high} for d, (low, high) in bounds.items()}
     if len(tables) > 1:
         result["tables"] = tables
