@@ -299,5 +299,5 @@ def test_index_lookups_and_hash_joins_give_the_same_library_and_history(
     assert all(s.startswith("person.source_rows:") for s in first)
     assert "person.source_rows:psb.household" in first
     for merged in recomputing:
-        assert {"person.current_records", "person.upsert"} <= set(merged["lookups_by_index"])
+        assert {"person.current_records", "person.update"} <= set(merged["lookups_by_index"])
         assert any(s.startswith("person.source_rows:") for s in merged["lookups_by_index"])

@@ -173,13 +173,16 @@ def _lookups_by_index(conn: Connection, by_index: bool) -> Iterator[None]:
     conn.execute(sa.text("reset enable_mergejoin"))
 
 
-def _write(conn: Connection, upsert: str) -> dict[str, int]:
-    """The upsert's steps run in order; each one's count is its command's row count."""
+def _write(conn: Connection, upsert: str, *, update_by_index: bool = False) -> dict[str, int]:
+    """The upsert's steps run in order; each one's count is its command's row count.
+    ``update_by_index``: the update finds each changed record by the library's key index (the
+    other steps join work tables only, which a hash join suits: no index of theirs to use)."""
     steps = upsert.split(STATEMENT_BREAK)
-    return {
-        count: conn.execute(sa.text(step)).rowcount
-        for count, step in zip(UPSERT_STEPS, steps, strict=True)
-    }
+    written = {}
+    for count, step in zip(UPSERT_STEPS, steps, strict=True):
+        with _lookups_by_index(conn, update_by_index and count == "updated"):
+            written[count] = conn.execute(sa.text(step)).rowcount
+    return written
 
 
 def _merge_table(
@@ -232,7 +235,7 @@ def _merge_table(
 
     plan.current_by_index = _few_of(conn, plan.library_table, recomputed)
     if plan.current_by_index:
-        by_index += ["current_records", "upsert"]
+        by_index += ["current_records", "update"]
         with _lookups_by_index(conn, True):
             work.create(conn, plan.current, plan.current_records(), params, **like)
         conn.execute(sa.text(f"analyze {plan.current}"))
@@ -255,8 +258,9 @@ def _merge_table(
             written = _write(conn, plan.upsert())
     else:
         key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
-        with _lookups_by_index(conn, plan.current_by_index):
-            written = _write(conn, plan.upsert(key_order=key_order))
+        written = _write(
+            conn, plan.upsert(key_order=key_order), update_by_index=plan.current_by_index
+        )
     checkpoint("upsert")
 
     conflicts = 0
