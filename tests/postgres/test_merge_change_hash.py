@@ -274,14 +274,16 @@ def test_a_probe_of_the_touched_keys_decides_whether_the_hash_check_pays(
 def test_index_lookups_and_hash_joins_give_the_same_library_and_history(
     wh, wh_without_skip, extracts, data_root, monkeypatch
 ):
-    """Every statement that can look the touched keys up by index (merge.run.BY_INDEX_BELOW)
-    made to, in one database, and never, in the other: the same merges, the same state."""
+    """Every statement that can look the touched keys up by index (merge.run's
+    LIBRARY_BY_INDEX_BELOW and POOL_BY_INDEX_BELOW) made to, in one database, and never, in
+    the other: the same merges, the same state."""
     from tierflow.merge import run
 
     deliveries, _ = _deliveries(extracts)
     results: dict[str, list[dict]] = {"index": [], "hash": []}
     for mode, engine in (("index", wh), ("hash", wh_without_skip)):
-        monkeypatch.setattr(run, "BY_INDEX_BELOW", float("inf") if mode == "index" else 0.0)
+        for share in ("LIBRARY_BY_INDEX_BELOW", "POOL_BY_INDEX_BELOW"):
+            monkeypatch.setattr(run, share, float("inf") if mode == "index" else 0.0)
         load_person_pools(engine, extracts)
         for name, dataset, frame in [("first", None, None), *deliveries]:
             if dataset is not None:
