@@ -42,6 +42,7 @@ STEPS = (
     "touched_keys",
     "unchanged_keys",
     "source_rows",
+    "current_records",
     "golden",
     "upsert",
     "conflicts",
@@ -143,14 +144,17 @@ def _hash_check_pays(
 
 
 # Below these shares of a table's rows, the merge finds the recomputed keys' rows in it by key
-# index (a nested loop over the keys) instead of a hash join, whose cost follows the whole table:
-# in the library, the current records (current_records.sql, joined by golden.sql in the
-# library's place, and read again for the closed versions) and the updates; in each source's
-# pool, its rows (source_latest.sql). PostgreSQL 15 has no parallel hash right join, so a hash
-# join of 400k keys with a 20M-row library hashes the library. The pool's share is lower: its
-# rows are read for every source column (measured at 2M persons + a 400k delivery, 16% of the
-# pool: 1.4 s by hash join, 3.0 s by index).
-LIBRARY_BY_INDEX_BELOW = 0.25
+# index (a nested loop over the keys, in key order) instead of a hash join, whose cost follows
+# the whole table: in the library, the current records (current_records.sql, joined by
+# golden.sql in the library's place, and read again for the closed versions) and the updates;
+# in each source's pool, its rows (source_latest.sql). PostgreSQL 15 has no parallel hash right
+# join, so a hash join of 400k keys with a 20M-row library hashes the library. Measured with a
+# 400k-key delivery (bench.increment): into a 20M-person library (2% of it) the index path took
+# current records + golden 14.6 s where the hash join took 22.4 s, the pool rows 3.4-4.0 s
+# against 4.6 s; into 2M persons (20% of the library, 16% of the pool) it lost: 5.2 s against
+# 4.1-4.4 s, and 3.0 s against 1.4 s. An index lookup is a random page read once the table
+# outgrows the shared buffers; a hash join reads the table once, in order.
+LIBRARY_BY_INDEX_BELOW = 0.10
 POOL_BY_INDEX_BELOW = 0.05
 
 
@@ -230,7 +234,8 @@ def _merge_table(
         few = _few_of(conn, plan.pool_table(alias), recomputed, POOL_BY_INDEX_BELOW)
         by_index += [f"source_rows:{alias}"] if few else []
         with _lookups_by_index(conn, few):
-            work.create(conn, plan.source_table(i), plan.source_latest(i), source_params, **like)
+            source = plan.source_latest(i, by_index=few)
+            work.create(conn, plan.source_table(i), source, source_params, **like)
         conn.execute(sa.text(f"analyze {plan.source_table(i)}"))
     checkpoint("source_rows")
 
@@ -240,6 +245,7 @@ def _merge_table(
         with _lookups_by_index(conn, True):
             work.create(conn, plan.current, plan.current_records(), params, **like)
         conn.execute(sa.text(f"analyze {plan.current}"))
+    checkpoint("current_records")
     work.create(conn, plan.golden, plan.golden_select(), plan.params, **like)
     golden_rows = _count(conn, plan.golden)
     # The write statements pick insert-only or update plans from how many keys exist.
@@ -260,7 +266,9 @@ def _merge_table(
     else:
         key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
         written = _write(
-            conn, plan.upsert(key_order=key_order), update_by_index=plan.current_by_index
+            conn,
+            plan.upsert(key_order=key_order, update_by_index=plan.current_by_index),
+            update_by_index=plan.current_by_index,
         )
     checkpoint("upsert")
 

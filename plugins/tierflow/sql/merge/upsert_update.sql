@@ -6,6 +6,6 @@ set {update_assignments},
     provenance = golden.provenance,
     row_hash = golden.row_hash,
     changed_at = now()
-from {golden} as golden
+from {golden_for_update} as golden
 where {library_join}
   and golden._exists and golden._current_hash is distinct from golden.row_hash
