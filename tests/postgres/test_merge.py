@@ -483,8 +483,8 @@ def test_large_merges_write_in_key_order_with_the_same_result(wh, extracts, monk
     orders = []
     upsert = TablePlan.upsert
 
-    def spy(self, *, key_order=False):
-        statement = upsert(self, key_order=key_order)
+    def spy(self, *, key_order=False, **others):
+        statement = upsert(self, key_order=key_order, **others)
         orders.append((key_order, 'order by "id_number"' in statement))
         return statement
 
