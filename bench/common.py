@@ -138,6 +138,15 @@ def verdict(value: float, target: float, *, at_most: bool) -> str:
     return f"MISSED by {factor:.2f}x"
 
 
+def name_the_gaps(report: dict[str, Any], gaps: dict[str, str]) -> None:
+    """For each missed target of ``report``, a ``gap_<target>`` line: where the time goes and
+    what would close it (``gaps``: the case's own analysis, kept beside its code; the figures
+    behind it are in bench/RESULTS.md)."""
+    for target, gap in gaps.items():
+        if "MISSED" in str(report.get(target, "")):
+            report["gap_" + target.removeprefix("target_")] = gap
+
+
 def print_report(report: dict[str, Any], as_json: bool) -> None:
     """A case's report: one JSON line, or one aligned ``key value`` line per figure."""
     if as_json:

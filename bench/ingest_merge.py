@@ -30,6 +30,7 @@ from typing import Any
 from bench.common import (
     case_main,
     machine_facts,
+    name_the_gaps,
     print_report,
     ratio,
     run_case,
@@ -41,6 +42,34 @@ from bench.ingest import _household_file, case_floor
 
 TARGET_VS_FLOOR = 5.0
 TARGET_VS_NAIVE = 5.0
+_FIRST_LOAD_IN_ARROW = (
+    "a first-load path writing golden records straight from the delivery's Arrow batches into"
+    " the empty library by binary COPY (survivorship, row hash and provenance in Arrow, no work"
+    " tables; the row hash redefined so that Arrow can compute it, with a migration re-hashing"
+    " stored records)"
+)
+# What each missed target's time is, and what would close it (bench/RESULTS.md has the figures).
+GAPS = {
+    "target_first_load_vs_floor": (
+        "the floor writes the file once, unlogged; ours parses, runs 40 rules, writes the rejects"
+        " and their reasons, de-duplicates, hashes and indexes the pool (ours_ingest_s), then the"
+        " merge reads it back, resolves survivorship over four sources, hashes and documents each"
+        " record and writes the library WAL-logged with its indexes (ours_merge_steps_s). Would"
+        " close it: " + _FIRST_LOAD_IN_ARROW
+    ),
+    "target_first_load_faster_than_dbt": (
+        "dbt's first snapshot is one CREATE TABLE AS of a distinct-on view of the rows as"
+        " delivered (no parsing, checks, quarantine, survivorship or provenance: dbt_snapshot_s);"
+        " ours' merge alone costs more ('source_rows' sorts every row for its newest per key,"
+        " 'golden' hashes and documents each record). Would close it: " + _FIRST_LOAD_IN_ARROW
+    ),
+    "target_naive_vs_ours": (
+        "the naive peer's time is GX over the whole frame and to_sql; ours' merge (survivorship,"
+        " provenance, history) costs more than its one upsert. Would close it: "
+        + _FIRST_LOAD_IN_ARROW
+    ),
+}
+GAPS["target_ours_vs_floor"] = GAPS["target_first_load_vs_floor"]
 TARGET_FIRST_LOAD_VS_FLOOR = 8.0  # issue #15
 
 
@@ -196,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["target_first_load_faster_than_dbt"] = "ours < dbt: " + verdict(
             ours["seconds"] / peer["seconds"], 1.0, at_most=True
         )
+    name_the_gaps(report, GAPS)
     report["machine"] = machine_facts()
     print_report(report, args.json)
     return report

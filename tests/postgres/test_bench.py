@@ -38,3 +38,10 @@ def test_bench_quick_runs_every_case():
         "target_small_ingest_2s",
     ):
         assert target in done.stdout
+    # a missed target of the increment and first-load cases names where its time goes and what
+    # would close it (issue #15: "or names the miss, its profile, and what would close it")
+    explained = ("ours_vs_floor", "naive_vs_ours", "first_load_vs_floor")
+    explained += ("first_load_faster_than_dbt", "faster_than_dbt", "large_time_factor")
+    for name in re.findall(r"^target_(\w+)\s.*MISSED", done.stdout, flags=re.MULTILINE):
+        if name in explained:
+            assert re.search(rf"^gap_{name}\s+\S.*Would close it: ", done.stdout, re.MULTILINE)
