@@ -3,9 +3,9 @@
     python -m bench.sink [--rows 1000000] [--points 2000000]   (--rows 10000000 for the issue's 10M)
 
 In one run, on a temporary database of the local PostgreSQL server:
-- a synthetic library.person (+ its history) of ``--rows`` persons spread over the 41
+- a synthetic library.person (current versions only, no closed ones) of ``--rows`` persons spread over the 41
   divisions, loaded with COPY (the load is reported, not measured);
-- ours: ``sink()`` for all 24 pilots (selection from history, HMAC pseudonyms in
+- ours: ``sink()`` for all 24 pilots (selection from the library and its history, HMAC pseudonyms in
   PostgreSQL, masks in Arrow, Parquet parts, manifests, atomic publish);
 - the issue's reference (#7): ``COPY library.person TO STDOUT`` (all N persons) plus every
   other table a feed reads, drained as fast as psycopg delivers it; the target is
@@ -76,11 +76,10 @@ def synthetic_persons(rows: int, seed: int = 1) -> pa.Table:
 def load_library(conn: sa.Connection, persons: pa.Table) -> None:
     from tierflow.ingest.load import copy_table
 
+    # Each person's current version is its library row; the history holds closed versions only
+    # (migration 0010), and a synthetic library has none.
     copy_table(conn, "library.person", persons)
-    conn.execute(
-        sa.text("insert into library.person_history select p.*, now(), null from library.person p")
-    )
-    conn.execute(sa.text("analyze library.person_history"))
+    conn.execute(sa.text("analyze library.person"))
 
 
 def _rss_mib() -> float:
@@ -110,8 +109,8 @@ def copy_out_floor(eng: sa.Engine, pilots: list[str]) -> tuple[float, int, int]:
         [
             (
                 "copy (select id_number, name, gender, birth_date, division_code, address, status,"
-                " valid_from from library.person_history where valid_to is null"
-                " and left(division_code, 6) = any(%(p)s)) to stdout (format csv)",
+                " changed_at from library.person"
+                " where left(division_code, 6) = any(%(p)s)) to stdout (format csv)",
                 {"p": pilots},
             )
         ],
@@ -119,7 +118,8 @@ def copy_out_floor(eng: sa.Engine, pilots: list[str]) -> tuple[float, int, int]:
 
 
 def library_tables() -> list[str]:
-    """library.person and every other table a feed reads (the person feed reads its history)."""
+    """library.person and every other table a feed reads (each library feed reads its library
+    rows and its closed versions: the synthetic library has none of the latter)."""
     from tierflow.sink.sources import feeds
 
     return ["library.person", *(s.table for s in feeds() if s.name != "person")]

@@ -1,5 +1,6 @@
 """The benchmarks run (quick mode) so they never rot; timings are printed, never asserted."""
 
+import json
 import re
 import subprocess
 import sys
@@ -45,3 +46,7 @@ def test_bench_quick_runs_every_case():
     for name in re.findall(r"^target_(\w+)\s.*MISSED", done.stdout, flags=re.MULTILINE):
         if name in explained:
             assert re.search(rf"^gap_{name}\s+\S.*Would close it: ", done.stdout, re.MULTILINE)
+    # the sink publishes each pilot row once: as many rows as the floor's COPY of them
+    sink = next(line for line in done.stdout.splitlines() if line.startswith('{"case": "sink"'))
+    floor_rows = re.search(r"COPY out of the pilots' rows \(([\d,]+) rows\)", done.stdout)
+    assert floor_rows and json.loads(sink)["pilot_rows"] == int(floor_rows[1].replace(",", ""))
