@@ -263,6 +263,7 @@ def start_demo_stack(scale: int, seed: int, defect_rate: float) -> dict[str, Any
         "ui": base,
         "login": {"username": user, "password": password},
         "runs": states,
+        "triggered": triggered,  # the ingest runs that loaded the demo's deliveries, by DAG
         "failed": failed,
         "airflow_home": str(airflow_home()),
         "data_root": str(config.data_root()),

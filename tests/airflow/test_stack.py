@@ -67,6 +67,21 @@ def demo_stack(
         yield info
 
 
+def _later_ticks(runs: list[dict], triggered: str | None) -> list[dict]:
+    """The scheduled runs of dates after the demo's run that are waiting for their delivery."""
+    ours = next((r for r in runs if r["dag_run_id"] == triggered), None)
+    if ours is None:
+        return []
+    return [
+        r
+        for r in runs
+        if r is not ours
+        and r["run_type"] == "scheduled"
+        and r["state"] in ("queued", "running")
+        and (r.get("partition_key") or "") > (ours.get("partition_key") or "")
+    ]
+
+
 def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_stack, warehouse):
     from tierflow.contracts import catalog
     from tierflow.merge.survivorship import libraries
@@ -94,9 +109,16 @@ def test_demo_ui_runs_the_chain_on_the_local_stack_on_both_celery_workers(demo_s
     runs = {
         d: api.call("GET", f"/api/v2/dags/{d}/dagRuns?limit=100")["dag_runs"] for d in demo_dags
     }
+    # An ingest DAG's schedule may tick while the test runs (each has its own time of day): the
+    # scheduler then makes the next date's run, which waits for that date's delivery. Only such
+    # runs are left aside, and only the downstream DAGs' runs must match the demo's own report.
+    later_ticks = {d: _later_ticks(rs, demo["triggered"].get(d)) for d, rs in runs.items()}
+    runs = {d: [r for r in rs if r not in later_ticks[d]] for d, rs in runs.items()}
     states = {d: sorted({r["state"] for r in rs}) for d, rs in runs.items()}
     assert all(s == ["success"] for s in states.values()), f"{states}; logs: {logs}"
-    assert demo["runs"] == {d: [r["state"] for r in rs] for d, rs in runs.items()}
+    assert set(demo["triggered"]) == set(demo_dags[: len(cat.datasets)])
+    for dag_id in demo_dags[len(cat.datasets) :]:
+        assert demo["runs"][dag_id] == [r["state"] for r in runs[dag_id]]
     for dag_id in demo_dags[len(cat.datasets) :]:
         assert {r["run_type"] for r in runs[dag_id]} == {"asset_triggered"}, runs[dag_id]
     events = api.call("GET", "/api/v2/assets/events?limit=200")["asset_events"]
