@@ -15,21 +15,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from bench.common import ratio, verdict
+from bench.ingest import _columns
 
 ROOT = Path(__file__).resolve().parents[1]
 DBT_VENV = ROOT / ".bench-venv" / "dbt"
 DBT_REQUIREMENTS = ("dbt-core~=1.10.0", "dbt-postgres~=1.9.0")
-COLUMNS = (
-    "id_number",
-    "name",
-    "gender",
-    "ethnicity",
-    "birth_date",
-    "division_code",
-    "address",
-    "status",
-    "updated_at",
-)
 PROJECT = """name: tierflow_peer
 version: "1.0"
 profile: tierflow_peer
@@ -100,13 +93,13 @@ class DbtPeer:
         with engine().begin() as conn:
             conn.execute(sa.text("create schema peer"))
             columns = ", ".join(
-                f"{n} {'timestamp' if n == 'updated_at' else 'text'}" for n in COLUMNS
+                f"{n} {'timestamp' if n == 'updated_at' else 'text'}" for n in _columns()
             )
             conn.execute(sa.text(f"create table peer.household ({columns})"))
             conn.execute(
                 sa.text(
                     "create view peer.household_latest as select distinct on (id_number)"  # noqa: S608 - bench identifiers
-                    f" {', '.join(COLUMNS)} from peer.household"
+                    f" {', '.join(_columns())} from peer.household"
                     " order by id_number, updated_at desc"
                 )
             )
@@ -138,17 +131,17 @@ class DbtPeer:
         from tierflow.db import engine
         from tierflow.ingest.load import copy_table
 
+        columns = _columns()  # the household contract's, in its order
         started = time.perf_counter()
         table = pv.read_csv(
             path,
             parse_options=pv.ParseOptions(invalid_row_handler=lambda row: "skip"),  # ragged lines
-            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in COLUMNS}),
+            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in columns}),
         )
         text = pc.replace_substring(table["updated_at"], " ", "T")
         stamp = pc.strptime(text, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
-        table = table.select(list(COLUMNS)).set_column(
-            COLUMNS.index("updated_at"), "updated_at", stamp
-        )
+        at = columns.index("updated_at")
+        table = table.select(columns).set_column(at, "updated_at", stamp)
         table = table.filter(pc.is_valid(stamp))
         with engine().begin() as conn:
             copy_table(conn, "peer.household", table)
@@ -170,3 +163,37 @@ class DbtPeer:
 
         with engine().connect() as conn:
             return int(conn.scalar(sa.text("select count(*) from peer_snapshot.person_snapshot")))
+
+
+def copy_and_snapshot(peer: DbtPeer, path: str) -> dict[str, Any]:
+    """The peer's timed work on one delivered file: its COPY, then a ``dbt snapshot``."""
+    copy_seconds = peer.load(path)
+    snapshot_seconds = peer.snapshot()
+    return {
+        "seconds": copy_seconds + snapshot_seconds,
+        "copy_seconds": copy_seconds,
+        "snapshot_seconds": snapshot_seconds,
+        "snapshot_rows": peer.versions(),
+    }
+
+
+def judge(report: dict[str, Any], peer: dict[str, Any] | None, ours: float, target: str) -> None:
+    """The peer's figures and the ``target`` line (ours faster than dbt) in a case's report;
+    ``peer`` None: not run (``--no-dbt``); with ``error``: dbt could not be installed."""
+    if peer is None:
+        report[target] = "dbt not run (--no-dbt)"
+        return
+    if "error" in peer:
+        report["dbt"] = peer["error"]
+        report[target] = "not judged: " + peer["error"]
+        return
+    figures = {
+        "dbt_s": "seconds",
+        "dbt_copy_s": "copy_seconds",
+        "dbt_snapshot_s": "snapshot_seconds",
+        "dbt_first_snapshot_s": "first_snapshot_seconds",  # the increment's untimed first
+    }
+    report.update({key: round(peer[name], 2) for key, name in figures.items() if name in peer})
+    report["dbt_snapshot_rows"] = peer["snapshot_rows"]
+    report["dbt_vs_ours"] = ratio(peer["seconds"], ours)
+    report[target] = "ours < dbt: " + verdict(ours / peer["seconds"], 1.0, at_most=True)

@@ -40,7 +40,7 @@ from bench.common import (
     scratch_database,
     verdict,
 )
-from bench.dbt_peer import DbtPeer
+from bench.dbt_peer import DbtPeer, copy_and_snapshot, judge
 from bench.ingest import case_floor
 from bench.ingest_merge import ingest_then_merge
 
@@ -208,15 +208,7 @@ def dbt_increment(tmp: Path, url: str, library: str, delivery: str) -> dict[str,
         return {"error": peer}
     peer.load(library)
     first = peer.snapshot()
-    copy_seconds = peer.load(delivery)
-    snapshot_seconds = peer.snapshot()
-    return {
-        "seconds": copy_seconds + snapshot_seconds,
-        "copy_seconds": copy_seconds,
-        "snapshot_seconds": snapshot_seconds,
-        "first_snapshot_seconds": first,
-        "snapshot_rows": peer.versions(),
-    }
+    return {**copy_and_snapshot(peer, delivery), "first_snapshot_seconds": first}
 
 
 def measure(rows: int, factor: int, with_dbt: bool) -> dict[str, Any]:
@@ -286,21 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             again["merge_seconds"] / pool_read["seconds"], TARGET_REMERGE_VS_FLOOR, at_most=True
         ),
     }
-    peer = m.get("dbt")
-    if peer is None:
-        report["target_faster_than_dbt"] = "dbt not run (--no-dbt)"
-    elif "error" in peer:
-        report["dbt"] = peer["error"]
-        report["target_faster_than_dbt"] = "not judged: " + peer["error"]
-    else:
-        report["dbt_s"] = round(peer["seconds"], 2)
-        report["dbt_copy_s"] = round(peer["copy_seconds"], 2)
-        report["dbt_snapshot_s"] = round(peer["snapshot_seconds"], 2)
-        report["dbt_first_snapshot_s"] = round(peer["first_snapshot_seconds"], 2)
-        report["dbt_vs_ours"] = ratio(peer["seconds"], ours["seconds"])
-        report["target_faster_than_dbt"] = "ours < dbt: " + verdict(
-            ours["seconds"] / peer["seconds"], 1.0, at_most=True
-        )
+    judge(report, m.get("dbt"), ours["seconds"], "target_faster_than_dbt")
     if "large" in m:
         large = m["large"]
         report["large_library_persons"] = m["large_build"]["library_rows"]

@@ -37,7 +37,7 @@ from bench.common import (
     scratch_database,
     verdict,
 )
-from bench.dbt_peer import DbtPeer
+from bench.dbt_peer import DbtPeer, copy_and_snapshot, judge
 from bench.ingest import _household_file, case_floor
 
 TARGET_VS_FLOOR = 5.0
@@ -151,16 +151,7 @@ def case_naive(path: str) -> dict[str, Any]:
 def dbt_first_load(tmp: Path, url: str, path: str) -> dict[str, Any]:
     """The peer's first load: COPY of the file + its first ``dbt snapshot`` (timed)."""
     peer = DbtPeer.create(tmp, url)
-    if isinstance(peer, str):
-        return {"error": peer}
-    copy_seconds = peer.load(path)
-    snapshot_seconds = peer.snapshot()
-    return {
-        "seconds": copy_seconds + snapshot_seconds,
-        "copy_seconds": copy_seconds,
-        "snapshot_seconds": snapshot_seconds,
-        "snapshot_rows": peer.versions(),
-    }
+    return {"error": peer} if isinstance(peer, str) else copy_and_snapshot(peer, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -212,19 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "target_first_load_vs_floor": f"<= {TARGET_FIRST_LOAD_VS_FLOOR:g}x: "
         + verdict(vs_floor, TARGET_FIRST_LOAD_VS_FLOOR, at_most=True),
     }
-    if peer is None:
-        report["target_first_load_faster_than_dbt"] = "dbt not run (--no-dbt)"
-    elif "error" in peer:
-        report["target_first_load_faster_than_dbt"] = "not judged: " + peer["error"]
-    else:
-        report["dbt_s"] = round(peer["seconds"], 2)
-        report["dbt_copy_s"] = round(peer["copy_seconds"], 2)
-        report["dbt_snapshot_s"] = round(peer["snapshot_seconds"], 2)
-        report["dbt_snapshot_rows"] = peer["snapshot_rows"]
-        report["dbt_vs_ours"] = ratio(peer["seconds"], ours["seconds"])
-        report["target_first_load_faster_than_dbt"] = "ours < dbt: " + verdict(
-            ours["seconds"] / peer["seconds"], 1.0, at_most=True
-        )
+    judge(report, peer, ours["seconds"], "target_first_load_faster_than_dbt")
     name_the_gaps(report, GAPS)
     report["machine"] = machine_facts()
     print_report(report, args.json)

@@ -15,8 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import create_database, drop_database
-from tierflow import migrate
+from tests.conftest import migrated_database
 from tierflow.generate import generate
 from tierflow.identifiers import id_check_char
 from tierflow.ingest.pipeline import ingest_file
@@ -66,13 +65,8 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture()
 def wh(data_root: Path) -> Iterator[sa.Engine]:
-    name, engine = create_database("tierflow_merge")
-    migrate.upgrade(eng=engine)
-    try:
+    with migrated_database("tierflow_merge") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(name)
 
 
 def ingest(wh: sa.Engine, path: Path, dataset: str) -> dict:
@@ -483,8 +477,8 @@ def test_large_merges_write_in_key_order_with_the_same_result(wh, extracts, monk
     orders = []
     upsert = TablePlan.upsert
 
-    def spy(self, *, key_order=False, **others):
-        statement = upsert(self, key_order=key_order, **others)
+    def spy(self, *, key_order=False):
+        statement = upsert(self, key_order=key_order)
         orders.append((key_order, 'order by "id_number"' in statement))
         return statement
 

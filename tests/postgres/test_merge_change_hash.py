@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import migrated_database
 from tests.postgres.test_merge import (
     ENCODINGS,
     LATER,
@@ -54,13 +54,8 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _database() -> Iterator[sa.Engine]:
-    name, engine = create_database("tierflow_changehash")
-    migrate.upgrade(eng=engine)
-    try:
+    with migrated_database("tierflow_changehash") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(name)
 
 
 @pytest.fixture()

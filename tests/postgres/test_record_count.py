@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import migrated_database
 from tests.postgres.test_merge import LIBRARY_TABLES, ingest, scalar
 from tierflow import migrate
 from tierflow.generate import generate
@@ -53,13 +53,8 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture()
 def wh(data_root: Path) -> Iterator[sa.Engine]:
-    name, engine = create_database("tierflow_record_count")
-    migrate.upgrade(eng=engine)
-    try:
+    with migrated_database("tierflow_record_count") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(name)
 
 
 def kept_and_counted(wh: sa.Engine) -> tuple[dict[str, int], dict[str, int]]:

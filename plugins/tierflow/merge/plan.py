@@ -391,10 +391,10 @@ class TablePlan:
             hashed_fields=", ".join(quote(f) for f in self.fields),
         )
 
-    def upsert(self, *, key_order: bool = False, update_by_index: bool = False) -> str:
-        """The write steps (UPSERT_STEPS, in order), separated by STATEMENT_BREAK;
-        ``update_by_index``: the update reads the golden records in key order (see
-        _in_key_order)."""
+    def upsert(self, *, key_order: bool = False) -> str:
+        """The write steps (UPSERT_STEPS, in order), separated by STATEMENT_BREAK. When the
+        current records were looked up by index, the update reads the golden records in key
+        order (see _in_key_order) and the closed versions come from those current records."""
         field_columns = ", ".join(quote(f) for f in self.fields)
         fragments = {
             "write_order": f"order by {', '.join(self.keys)}" if key_order else "",
@@ -404,9 +404,9 @@ class TablePlan:
             "lib_key_columns": ", ".join(f"lib.{k}" for k in self.keys),
             "lib_field_columns": ", ".join(f"lib.{quote(f)}" for f in self.fields),
             "golden": self.golden,
-            "golden_for_update": self._in_key_order(self.golden)
-            if update_by_index
-            else self.golden,
+            "golden_for_update": (
+                self._in_key_order(self.golden) if self.current_by_index else self.golden
+            ),
             "library_table": self.library_table,
             # the changed records' current rows, as the golden step read them (merge.run)
             "current_table": self.current if self.current_by_index else self.library_table,

@@ -116,6 +116,19 @@ HASH_CHECK_PAYS_ABOVE = 0.25  # share of the probed keys the check would leave o
 HASH_BUCKETS = 1 << 20  # the probe takes the keys of the lowest buckets (touched_probe.sql)
 
 
+@contextlib.contextmanager
+def _lookups_by_index(conn: Connection, by_index: bool) -> Iterator[None]:
+    """Hash and merge joins off for the statements inside, when ``by_index``."""
+    if not by_index:
+        yield
+        return
+    conn.execute(sa.text("set local enable_hashjoin = off"))
+    conn.execute(sa.text("set local enable_mergejoin = off"))
+    yield
+    conn.execute(sa.text("reset enable_hashjoin"))
+    conn.execute(sa.text("reset enable_mergejoin"))
+
+
 def _hash_check_pays(
     conn: Connection, plan: TablePlan, touched: int, params: dict[str, Any], like: dict[str, Any]
 ) -> bool:
@@ -135,11 +148,8 @@ def _hash_check_pays(
     count = template("changed_keys_count.sql", changed_keys=plan.changed_keys(plan.touched_probe))
     # a few thousand keys: looked up in the pools' key indexes, where a hash join would scan
     # every pool row to find them (1.7 s at 2.4M pool rows, measured)
-    conn.execute(sa.text("set local enable_hashjoin = off"))
-    conn.execute(sa.text("set local enable_mergejoin = off"))
-    changed = conn.scalar(sa.text(count), params)
-    conn.execute(sa.text("reset enable_hashjoin"))
-    conn.execute(sa.text("reset enable_mergejoin"))
+    with _lookups_by_index(conn, True):
+        changed = conn.scalar(sa.text(count), params)
     return (probed - int(changed)) / probed > HASH_CHECK_PAYS_ABOVE
 
 
@@ -165,19 +175,6 @@ def _few_of(conn: Connection, table: str, keys: int, below: float) -> bool:
     if rows is None:
         rows = conn.scalar(sa.text(template("rows_estimate.sql")), {"t": table})
     return bool(rows) and keys < below * float(rows)
-
-
-@contextlib.contextmanager
-def _lookups_by_index(conn: Connection, by_index: bool) -> Iterator[None]:
-    """Hash and merge joins off for the statements inside, when ``by_index``."""
-    if not by_index:
-        yield
-        return
-    conn.execute(sa.text("set local enable_hashjoin = off"))
-    conn.execute(sa.text("set local enable_mergejoin = off"))
-    yield
-    conn.execute(sa.text("reset enable_hashjoin"))
-    conn.execute(sa.text("reset enable_mergejoin"))
 
 
 def _write(conn: Connection, upsert: str, *, update_by_index: bool = False) -> dict[str, int]:
@@ -266,9 +263,7 @@ def _merge_table(
     else:
         key_order = _indexes_outgrow_buffers(conn, plan, golden_rows)
         written = _write(
-            conn,
-            plan.upsert(key_order=key_order, update_by_index=plan.current_by_index),
-            update_by_index=plan.current_by_index,
+            conn, plan.upsert(key_order=key_order), update_by_index=plan.current_by_index
         )
     checkpoint("upsert")
 
