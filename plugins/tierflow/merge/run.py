@@ -393,6 +393,10 @@ def merge_library(
 
         tables: dict[str, dict[str, Any]] = {}
         citus = is_citus(conn)
+        # Before a library's first merge no key has a merged row, so every touched key counts
+        # as changed (changed_keys.sql): the check could leave none out (0.4 s of a 1M first
+        # load, 2.9 s of a 10M one, measured)
+        merged_before = any(low > 0 for low, _high in bounds.values())
         for table_name, rule in rules.tables.items():
             plan = TablePlan(
                 library,
@@ -401,7 +405,7 @@ def merge_library(
                 column_types[table_name],
                 cat,
                 citus,
-                skip_unchanged=skip_unchanged and not full,
+                skip_unchanged=skip_unchanged and not full and merged_before,
             )
             tables[table_name] = _merge_table(conn, plan, bounds, checkpoint)
 
