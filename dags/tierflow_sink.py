@@ -4,7 +4,9 @@ One mapped task per pilot district (dynamic task mapping); each writes that dist
 feeds for this DAG run's id, so a retry or a re-run rewrites the same bytes (design §7).
 Runs are partitioned: Asset events start one keyed ``all`` (every pilot district); a run an
 operator triggers with one district's code as its partition key publishes only that district.
-Each district's ``feeds`` event carries its code: the aggregate rolls them up.
+Each district's ``feeds`` event carries its code: the aggregate rolls them up. A run keyed
+``all`` with an Asset-triggered run queued behind it publishes nothing (``newest_run``: that run
+sends the same rows and more; Airflow queues one run per burst of events and does not fold them).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ POOLS = thematic_pool_assets(catalog())
     tags=["sink"],
     doc_md=(
         "### District feeds (design §7)\n\n"
+        "`newest_run` first skips a run keyed `all` with an Asset-triggered run queued behind it "
+        "(that run publishes the same rows and more). "
         "Loads the thematic tables from their pools, then one mapped task per pilot district "
         "writes `feeds/<code>/<feed>/<run_id>/` (Parquet parts, `_manifest.json`, `_SUCCESS`) "
         "— every pilot district for partition `all`, only that district for a district's code — "
@@ -48,6 +52,25 @@ POOLS = thematic_pool_assets(catalog())
     ),
 )
 def sink_dag():
+    @task.short_circuit
+    def newest_run() -> bool:
+        from tierflow.partitions import superseded_by
+
+        context = get_current_context()
+        ti, run = context["ti"], context["dag_run"]
+        # the runs whose first task has not run yet: the queued ones among them are behind us
+        states = ti.get_task_states(dag_id=run.dag_id, task_ids=["newest_run"])
+        unstarted = [
+            run_id
+            for run_id, tasks in states.items()
+            if run_id != run.run_id and tasks.get("newest_run") in (None, "scheduled", "queued")
+        ]
+        queued = [r for r in unstarted if ti.get_dagrun_state(run.dag_id, r) == "queued"]
+        later = superseded_by(run.partition_key, queued)
+        if later:  # they publish these changes and every one this run would
+            print(f"superseded by the queued runs {', '.join(later)}: publishing nothing")
+        return not later
+
     @task
     def load_thematic() -> dict:
         from tierflow.tasks import load_thematic as load
@@ -77,7 +100,7 @@ def sink_dag():
         return result
 
     districts = pilot_districts()
-    load_thematic() >> refresh_pull_views() >> districts
+    newest_run() >> load_thematic() >> refresh_pull_views() >> districts
     sink_district.expand(district=districts)
 
 

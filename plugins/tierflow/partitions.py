@@ -4,7 +4,9 @@
   landing folder ``<dept>/<dataset>/<date>/``);
 - a merge run: the delivery date of the pool event that started it (its library event keeps it);
 - a sink run: ``all`` (every pilot district; what Asset events start) or one district's code
-  (an operator's re-run); each district's ``feeds`` event carries that district's code;
+  (an operator's re-run); each district's ``feeds`` event carries that district's code; a run
+  keyed ``all`` with an Asset-triggered run queued behind it publishes nothing
+  (``superseded_by``);
 - the aggregate: ``city``, rolled up from the districts' ``feeds`` partitions under the policy.
 
 Light: DAG files import it at parse time (pydantic and YAML only).
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tierflow.errors import TierflowError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 ALL_DISTRICTS = "all"  # a sink run over every pilot district
@@ -101,6 +104,28 @@ def sink_districts(partition_key: str | None, pilots: list[str]) -> list[str]:
             " code"
         )
     return [partition_key]
+
+
+# How Airflow names the runs Asset events start (DagRunType.ASSET_TRIGGERED): the sink's are
+# keyed ``all`` (tierflow.assets.sink_schedule maps every event to it)
+ASSET_TRIGGERED_PREFIX = "asset_triggered__"
+
+
+def superseded_by(partition_key: str | None, queued_runs: Iterable[str]) -> list[str]:
+    """The queued runs of the sink that will publish everything this run would, later (empty:
+    this run publishes).
+
+    ``queued_runs``: the ids of the sink's other runs that are queued and have not started. One
+    started by Asset events is keyed ``all`` and reads every district's feeds from its last
+    acknowledged watermark when it runs, so a run keyed ``all`` (or none) would only publish a
+    subset of the same rows first: Airflow queues one run per burst of events and does not fold
+    them (a morning's merges queued eleven in a row). An operator's queued run may be keyed by
+    one district, so only Asset-triggered runs count; a run keyed by one district was asked
+    for and is never superseded.
+    """
+    if partition_key not in (None, ALL_DISTRICTS):
+        return []
+    return sorted(run for run in queued_runs if run.startswith(ASSET_TRIGGERED_PREFIX))
 
 
 def delivery_date(partition_key: str | None) -> str | None:

@@ -13,6 +13,7 @@ from tierflow.partitions import (
     delivery_date,
     load_policy,
     sink_districts,
+    superseded_by,
 )
 
 pytestmark = pytest.mark.unit
@@ -97,3 +98,14 @@ def test_an_ingest_event_carries_each_files_delivery_date():
     # a file outside a dated folder: the run's own date, else today's (Asia/Shanghai)
     assert delivery_dates(["/tmp/by-hand/c.csv"], "2026-11-19") == ["2026-11-19"]
     assert delivery_dates(["/tmp/by-hand/c.csv"]) == [today().isoformat()]
+
+
+def test_a_run_keyed_all_is_superseded_only_by_queued_asset_triggered_runs():
+    queued = ["manual__2026-12-01T09:00:00+00:00", "asset_triggered__2026-12-01T08:00:00+00:00_x"]
+    assert superseded_by("all", queued) == [queued[1]]
+    assert superseded_by(None, queued) == [queued[1]]  # a run without a key: every district
+    # an operator's queued run may be keyed by one district: it covers no other
+    assert superseded_by("all", queued[:1]) == []
+    assert superseded_by("all", []) == []
+    # an operator's run for one district was asked for: never skipped
+    assert superseded_by("500103", queued) == []
