@@ -228,21 +228,30 @@ start() {
     log "UI: http://127.0.0.1:$PORT  login: ${STACK_ADMIN_USER:-admin} / ${STACK_ADMIN_PASSWORD:-admin}"
 }
 
-stop() {
-    local name pid
-    for name in "${SERVICES[@]}"; do
+# TERM the named services' process groups, then wait up to $1 s for them to leave.
+term_and_wait() {
+    local seconds="$1" name pid; shift
+    for name in "$@"; do
         pid="$(pid_of "$name")" || continue
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
         fi
     done
-    # Celery's warm shutdown waits for running tasks; give everyone 30 s, then kill the groups.
-    for _ in $(seq 1 30); do
+    for _ in $(seq 1 "$seconds"); do
         local running=0
-        for name in "${SERVICES[@]}"; do alive "$name" && running=1; done
-        [[ $running == 0 ]] && break
+        for name in "$@"; do alive "$name" && running=1; done
+        [[ $running == 0 ]] && return 0
         sleep 1
     done
+}
+
+stop() {
+    local name pid
+    # Everything but the api-server first: Celery's warm shutdown waits for running tasks, whose
+    # supervisors report their end through the api-server's execution API (stopped first, they
+    # retried against it until the grace ran out: 30 s per stop). 30 s for them, 10 s for it.
+    term_and_wait 30 scheduler dag-processor triggerer worker1 worker2
+    term_and_wait 10 api-server
     for name in "${SERVICES[@]}"; do
         pid="$(pid_of "$name")" || continue
         # the group may outlive its leader (a task supervisor, a uvicorn worker)
