@@ -52,11 +52,12 @@ select * from peer.household_latest
 
 def _venv_dir() -> Path:
     """The side venv: in the user's cache (``TIERFLOW_BENCH_VENVS`` or
-    ``$XDG_CACHE_HOME/tierflow/bench-venvs``), named by its requirements and this Python, so a
+    ``tierflow.settings.user_cache()/bench-venvs``), named by its requirements and this Python, so a
     fresh clone (CI's) reuses an install of the same pins instead of downloading them again."""
+    from tierflow.settings import user_cache
+
     pins = "\n".join((*DBT_REQUIREMENTS, sys.version.split()[0])).encode()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    base = Path(os.environ.get("TIERFLOW_BENCH_VENVS") or Path(cache) / "tierflow" / "bench-venvs")
+    base = Path(os.environ.get("TIERFLOW_BENCH_VENVS") or user_cache() / "bench-venvs")
     return base / f"dbt-{hashlib.sha256(pins).hexdigest()[:12]}"
 
 

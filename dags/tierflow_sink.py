@@ -54,17 +54,12 @@ POOLS = thematic_pool_assets(catalog())
 def sink_dag():
     @task.short_circuit
     def newest_run() -> bool:
-        from tierflow.partitions import superseded_by
+        from tierflow.partitions import not_started, superseded_by
 
         context = get_current_context()
         ti, run = context["ti"], context["dag_run"]
-        # the runs whose first task has not run yet: the queued ones among them are behind us
-        states = ti.get_task_states(dag_id=run.dag_id, task_ids=["newest_run"])
-        unstarted = [
-            run_id
-            for run_id, tasks in states.items()
-            if run_id != run.run_id and tasks.get("newest_run") in (None, "scheduled", "queued")
-        ]
+        states = ti.get_task_states(dag_id=run.dag_id, task_ids=[ti.task_id])
+        unstarted = not_started(states, ti.task_id, run.run_id)
         queued = [r for r in unstarted if ti.get_dagrun_state(run.dag_id, r) == "queued"]
         later = superseded_by(run.partition_key, queued)
         if later:  # they publish these changes and every one this run would

@@ -111,6 +111,19 @@ def sink_districts(partition_key: str | None, pilots: list[str]) -> list[str]:
 ASSET_TRIGGERED_PREFIX = "asset_triggered__"
 
 
+def not_started(
+    first_task_states: dict[str, dict[str, Any]], task_id: str, own_run: str
+) -> list[str]:
+    """The other runs whose first task (``task_id``) has not run yet, from Airflow's
+    ``get_task_states`` answer (run id → task id → state): queued ones among them run later."""
+    waiting = (None, "scheduled", "queued")
+    return [
+        run_id
+        for run_id, tasks in first_task_states.items()
+        if run_id != own_run and task_id in tasks and tasks[task_id] in waiting
+    ]
+
+
 def superseded_by(partition_key: str | None, queued_runs: Iterable[str]) -> list[str]:
     """The queued runs of the sink that will publish everything this run would, later (empty:
     this run publishes).

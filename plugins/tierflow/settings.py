@@ -121,3 +121,11 @@ def _parse(values: tuple[str | None, ...]) -> Settings:
 def settings() -> Settings:
     """The settings of the current environment (parsed once per distinct environment)."""
     return _parse(tuple(os.environ.get(name) for name in VARIABLES))
+
+
+def user_cache() -> Path:
+    """Builds kept for every checkout of this user (``$XDG_CACHE_HOME/tierflow``, by default
+    ``~/.cache/tierflow``): the tests' Citus build and the bench's dbt venv, each named by its
+    pins, so a fresh clone (CI's) on the same machine reuses them."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tierflow"

@@ -1,7 +1,7 @@
 """A real local Citus cluster (coordinator + 2 workers) for the session: ``tierflow cluster up``.
 
 Citus is built once per cache (about a minute on 2 cores) and reused: the cache is
-``TIERFLOW_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/tierflow`` (``~/.cache/tierflow``),
+``TIERFLOW_CACHE_DIR`` when set, else ``tierflow.settings.user_cache()`` (``~/.cache/tierflow``),
 outside the checkout, so a developer's later runs and CI's fresh clones on the same machine do
 not rebuild (a build is named by the Citus tarball and the embedded PostgreSQL wheel). The source is ``CITUS_SOURCE``
 (``.ci/run`` points it at the vendored tarball on machines without internet).
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tierflow.settings import user_cache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,17 +38,13 @@ def tierflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def _user_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tierflow"
-
-
 @pytest.fixture(scope="session")
 def cluster_env() -> Iterator[dict[str, str]]:
     home = Path(tempfile.mkdtemp(prefix="tierflow-citus-"))
     env = {
         **os.environ,
         "TIERFLOW_HOME": str(home),
-        "TIERFLOW_CACHE_DIR": os.environ.get("TIERFLOW_CACHE_DIR") or str(_user_cache()),
+        "TIERFLOW_CACHE_DIR": os.environ.get("TIERFLOW_CACHE_DIR") or str(user_cache()),
         "PYTHONPATH": os.pathsep.join(
             p for p in (str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p
         ),

@@ -12,6 +12,7 @@ from tierflow.partitions import (
     coverage,
     delivery_date,
     load_policy,
+    not_started,
     sink_districts,
     superseded_by,
 )
@@ -109,3 +110,16 @@ def test_a_run_keyed_all_is_superseded_only_by_queued_asset_triggered_runs():
     assert superseded_by("all", []) == []
     # an operator's run for one district was asked for: never skipped
     assert superseded_by("500103", queued) == []
+
+
+def test_only_other_runs_whose_first_task_has_not_run_are_waiting():
+    states = {
+        "ours": {"newest_run": "running"},
+        "queued": {"newest_run": None},
+        "scheduled": {"newest_run": "scheduled"},
+        "done": {"newest_run": "success"},
+        "skipped": {"newest_run": "skipped"},
+        "other_task_only": {"load_thematic": None},  # a run from before the first task existed
+    }
+    assert not_started(states, "newest_run", "ours") == ["queued", "scheduled"]
+    assert not_started({"ours": {"newest_run": None}}, "newest_run", "ours") == []
